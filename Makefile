@@ -1,0 +1,65 @@
+# jobqueue-operator: run `make help` for the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+TOOLS_BIN := $(shell hack/build-tools.sh --print-bin)
+export PATH := $(TOOLS_BIN):$(PATH)
+KIND_CLUSTER ?= jobqueue
+IMAGE_REGISTRY ?= ghcr.io/jobqueue-operator
+IMAGE_TAG ?= dev
+
+.DEFAULT_GOAL := help
+.PHONY: help bootstrap tools demo test test-fast lint bench bench-full cluster-up cluster-down \
+        kind-up kind-down images manifests crds docs
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+
+bootstrap: ## install Debian packages, this package with dev extras, and the Go-built tools
+	hack/bootstrap.sh
+
+tools: ## build kube-apiserver, etcd, kubectl, helm, kind once into ~/.cache (cached)
+	hack/build-tools.sh
+
+demo: bootstrap ## bring up the local cluster, Redis and the operator; run a burst and watch it scale
+	$(PYTHON) hack/demo.py
+
+test: bootstrap ## run the whole test suite (real redis-server, real kube-apiserver)
+	$(PYTHON) -m pytest
+
+test-fast: ## unit and Redis tests only (no Kubernetes)
+	$(PYTHON) -m pytest -m "not cluster"
+
+lint: ## ruff, mypy, helm lint, promtool
+	$(PYTHON) -m ruff check .
+	$(PYTHON) -m ruff format --check .
+	$(PYTHON) -m mypy
+	@if [ -d charts/jobqueue-operator ]; then helm lint charts/jobqueue-operator; fi
+	@if [ -d manifests/prometheus ]; then promtool check rules manifests/prometheus/*.yaml; fi
+
+bench: bootstrap ## quick benchmarks (a few minutes); writes bench/RESULTS.md
+	$(PYTHON) -m bench --quick
+
+bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
+	$(PYTHON) -m bench --full
+
+cluster-up: tools ## start the local control plane and pod runner (state in .localcluster/)
+	@$(PYTHON) hack/localcluster.py up
+
+cluster-down: ## stop the local control plane and every pod process
+	@$(PYTHON) hack/localcluster.py down
+
+kind-up: ## create a kind cluster (machines with Docker only)
+	kind create cluster --name $(KIND_CLUSTER) --wait 120s
+
+kind-down: ## delete the kind cluster
+	kind delete cluster --name $(KIND_CLUSTER)
+
+images: ## build the worker and operator images (machines with Docker only)
+	docker build -f worker/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-worker:$(IMAGE_TAG) .
+	docker build -f operator/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-operator:$(IMAGE_TAG) .
+
+crds: ## regenerate crds/ and the JobQueue reference from the pydantic spec
+	$(PYTHON) -m jobqueue_operator.crdgen
+
+manifests: crds ## regenerate manifests/install.yaml from the chart
+	hack/render-manifests.sh

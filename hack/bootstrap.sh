@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need on a fresh Debian machine,
+# idempotently: Debian packages (only when missing), this project with its dev
+# extras, and the Go-built Kubernetes tools (cached per version, see
+# build-tools.sh). Safe to run again; a warm machine takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl)
+missing=()
+for p in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+  sudo_cmd=""; [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The package and its dev extras; pip is quick when everything is satisfied.
+stamp=.bootstrap-stamp
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! command -v jobq >/dev/null; then
+  python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+  touch "$stamp"
+fi
+
+hack/build-tools.sh >/dev/null

@@ -1,0 +1,1 @@
+"""Fixtures for the local Kubernetes control plane: filled in with hack/localcluster."""

@@ -1,0 +1,1 @@
+"""Fixtures for a real redis-server: filled in with the queue core."""
