@@ -1,0 +1,111 @@
+"""What a handler sees of its job: identity, progress reporting and cancellation.
+
+Async handlers get a ``JobContext`` (``await ctx.progress(...)``); handlers run in the
+thread pool get a ``SyncJobContext`` whose ``progress`` blocks until the update is stored.
+Cancellation is cooperative: the worker sets the flag (a cancel request for the job, its
+timeout, or a lost lease) and the handler checks ``ctx.cancelled`` or awaits
+``ctx.wait_cancelled()``. Async handlers are also cancelled with ``CancelledError`` when
+the job times out or its lease is lost, since their outcome will not be recorded anyway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+__all__ = ["JobContext", "ProgressReporter", "SyncJobContext", "check_progress"]
+
+ProgressReporter = Callable[[float, str | None], Awaitable[None]]
+
+# How long a thread handler's ctx.progress waits for the event loop to store the update.
+_SYNC_PROGRESS_TIMEOUT = 30.0
+
+
+def check_progress(percent: float, message: str | None) -> float:
+    """Validate a progress update: a number from 0 to 100 and an optional string."""
+    if isinstance(percent, bool) or not isinstance(percent, int | float):
+        raise TypeError(f"progress percent must be a number, got {type(percent).__name__}")
+    if not 0 <= percent <= 100:
+        raise ValueError(f"progress percent must be between 0 and 100, got {percent}")
+    if message is not None and not isinstance(message, str):
+        raise TypeError(f"progress message must be a string, got {type(message).__name__}")
+    return float(percent)
+
+
+class JobContext:
+    """Passed to async handlers as ``ctx``."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        queue: str,
+        name: str,
+        attempt: int,
+        max_attempts: int,
+        reporter: ProgressReporter,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.job_id = job_id
+        self.queue = queue
+        self.name = name
+        self.attempt = attempt
+        self.max_attempts = max_attempts
+        self.log = logging.LoggerAdapter(
+            logger or logging.getLogger("jobqueue.job"),
+            {"job_id": job_id, "queue": queue, "job_name": name},
+        )
+        self._reporter = reporter
+        self._cancel_async = asyncio.Event()
+        self._cancel_flag = threading.Event()
+        self.cancel_reason: str | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job should stop (cancel requested, timed out, or lease lost)."""
+        return self._cancel_flag.is_set()
+
+    async def wait_cancelled(self) -> None:
+        """Return when the job is asked to stop."""
+        await self._cancel_async.wait()
+
+    async def progress(self, percent: float, message: str | None = None) -> None:
+        """Store progress (0-100) and an optional message on the job."""
+        await self._reporter(check_progress(percent, message), message)
+
+    def request_cancel(self, reason: str) -> None:
+        """Called by the worker, on its event loop."""
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self._cancel_flag.set()
+        self._cancel_async.set()
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} job_id={self.job_id!r} queue={self.queue!r} "
+            f"name={self.name!r} attempt={self.attempt}>"
+        )
+
+
+class SyncJobContext(JobContext):
+    """Passed to handlers run in the thread pool: ``progress`` is a plain blocking call."""
+
+    def __init__(self, *, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._loop = loop
+
+    def progress(self, percent: float, message: str | None = None) -> None:  # type: ignore[override]
+        """Store progress (0-100) and an optional message; blocks until stored."""
+        value = check_progress(percent, message)
+        future = asyncio.run_coroutine_threadsafe(self._report(value, message), self._loop)
+        future.result(timeout=_SYNC_PROGRESS_TIMEOUT)
+
+    async def _report(self, percent: float, message: str | None) -> None:
+        await self._reporter(percent, message)
+
+    def wait_cancelled_sync(self, timeout: float | None = None) -> bool:
+        """Block up to ``timeout`` seconds for a stop request; True if one came."""
+        return self._cancel_flag.wait(timeout)
