@@ -1,0 +1,224 @@
+"""Pure builders of what the operator writes to Kubernetes: the worker Deployment and the
+pod-deletion-cost annotations. Plain dicts in, plain dicts out; no API calls."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jobqueue_operator import spec
+
+MANAGED_BY = "jobqueue-operator"
+JOBQUEUE_LABEL = "jobqueue.dev/jobqueue"
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+CONTAINER_NAME = "worker"
+# Leave the worker a margin between its own drain deadline and the kubelet's SIGKILL.
+SHUTDOWN_MARGIN_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The JobQueue a resource belongs to."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    def reference(self) -> dict[str, Any]:
+        """The controller ownerReference (the garbage collector deletes the Deployment with it)."""
+        return {
+            "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+            "kind": spec.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def deployment_name(jobqueue_name: str) -> str:
+    """Deterministic, so a restarted operator finds (never duplicates) the Deployment."""
+    base = f"{jobqueue_name}-worker"
+    if len(base) <= 63:
+        return base
+    digest = hashlib.sha256(jobqueue_name.encode()).hexdigest()[:8]
+    return f"{jobqueue_name[:46]}-{digest}-worker"
+
+
+def _label_value(value: str) -> str:
+    if len(value) <= 63:
+        return value
+    digest = hashlib.sha256(value.encode()).hexdigest()[:8]
+    return f"{value[:54]}-{digest}"
+
+
+def selector_labels(jobqueue_name: str) -> dict[str, str]:
+    """Labels that select the worker pods of one JobQueue."""
+    return {JOBQUEUE_LABEL: _label_value(jobqueue_name)}
+
+
+def selector_string(jobqueue_name: str) -> str:
+    """The selector in string form (status.selector, for the scale subresource)."""
+    return ",".join(f"{k}={v}" for k, v in selector_labels(jobqueue_name).items())
+
+
+def common_labels(jobqueue_name: str) -> dict[str, str]:
+    """Labels on the Deployment and its pods."""
+    return {
+        "app.kubernetes.io/name": "jobqueue-worker",
+        "app.kubernetes.io/instance": _label_value(jobqueue_name),
+        "app.kubernetes.io/component": "worker",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        **selector_labels(jobqueue_name),
+    }
+
+
+def default_container_security_context() -> dict[str, Any]:
+    """Hardened container defaults; spec.worker.securityContext replaces them."""
+    return {
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def default_pod_security_context() -> dict[str, Any]:
+    """Pod defaults; spec.worker.podSecurityContext replaces them."""
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": 65532,
+        "runAsGroup": 65532,
+        "fsGroup": 65532,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _field_ref(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]]:
+    """The worker's configuration (contract: worker configuration by environment).
+
+    User entries in spec.worker.env replace ours of the same name (a list keyed by name
+    must not hold duplicates under server-side apply).
+    """
+    worker = jq.worker
+    shutdown = max(worker.termination_grace_period_seconds - SHUTDOWN_MARGIN_SECONDS, 1)
+    ours: list[dict[str, Any]] = [
+        _field_ref("POD_NAME", "metadata.name"),
+        _field_ref("POD_NAMESPACE", "metadata.namespace"),
+        _field_ref("POD_IP", "status.podIP"),
+        {"name": "JOBQUEUE_REDIS_URL", "value": jq.redis.url},
+        {"name": "JOBQUEUE_QUEUES", "value": jq.queue_name(jobqueue_name)},
+        {"name": "JOBQUEUE_CONCURRENCY", "value": str(worker.concurrency)},
+        {"name": "JOBQUEUE_LEASE_SECONDS", "value": str(worker.lease_seconds)},
+        {"name": "JOBQUEUE_SHUTDOWN_TIMEOUT", "value": str(shutdown)},
+        {"name": "JOBQUEUE_METRICS_PORT", "value": str(worker.metrics_port)},
+        # Bind to the pod's own address: pods sharing a host (the local runner) don't collide.
+        {"name": "JOBQUEUE_METRICS_HOST", "value": "$(POD_IP)"},
+        {"name": "JOBQUEUE_LOG_FORMAT", "value": worker.log_format},
+        {"name": "JOBQUEUE_WORKER_NAME", "value": "$(POD_NAME)"},
+    ]
+    if worker.handlers:
+        ours.append({"name": "JOBQUEUE_HANDLERS", "value": ",".join(worker.handlers)})
+    ref = jq.redis.password_secret_ref
+    if ref is not None:
+        secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
+        ours.append({"name": "JOBQUEUE_REDIS_PASSWORD", "valueFrom": secret})
+    user = [e.model_dump(by_alias=True, exclude_none=True) for e in worker.env]
+    overridden = {e["name"] for e in user}
+    return [e for e in ours if e["name"] not in overridden] + user
+
+
+def _container(jobqueue_name: str, jq: spec.JobQueueSpec) -> dict[str, Any]:
+    worker = jq.worker
+    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}}
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": worker.image or spec.DEFAULT_WORKER_IMAGE,
+        "command": list(worker.command or spec.DEFAULT_WORKER_COMMAND),
+        "env": worker_env(jobqueue_name, jq),
+        "ports": [{"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}],
+        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
+        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "securityContext": worker.security_context or default_container_security_context(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+    }
+    if worker.args is not None:
+        container["args"] = list(worker.args)
+    if worker.image_pull_policy is not None:
+        container["imagePullPolicy"] = worker.image_pull_policy
+    if worker.resources is not None:
+        container["resources"] = worker.resources.model_dump(by_alias=True, exclude_none=True)
+    return container
+
+
+def build_deployment(owner: Owner, jq: spec.JobQueueSpec, replicas: int) -> dict[str, Any]:
+    """The worker Deployment of one JobQueue, ready for server-side apply."""
+    worker = jq.worker
+    labels = common_labels(owner.name)
+    pod_labels = {**(worker.pod_labels or {}), **labels}
+    pod_annotations = {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(worker.metrics_port),
+        "prometheus.io/path": "/metrics",
+        **(worker.pod_annotations or {}),
+    }
+    pod_spec: dict[str, Any] = {
+        "containers": [_container(owner.name, jq)],
+        "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
+        "securityContext": worker.pod_security_context or default_pod_security_context(),
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "enableServiceLinks": False,
+    }
+    if worker.service_account_name:
+        pod_spec["serviceAccountName"] = worker.service_account_name
+    if worker.node_selector:
+        pod_spec["nodeSelector"] = dict(worker.node_selector)
+    if worker.tolerations:
+        pod_spec["tolerations"] = list(worker.tolerations)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": deployment_name(owner.name),
+            "namespace": owner.namespace,
+            "labels": labels,
+            "ownerReferences": [owner.reference()],
+        },
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector_labels(owner.name)},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": pod_annotations},
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def deletion_cost_patches(
+    pods: Mapping[str, str | None], jobs_in_hand: Iterable[tuple[str, int]]
+) -> dict[str, dict[str, Any]]:
+    """Annotation patches that make idle pods go first on scale-down.
+
+    ``pods`` maps pod name to its current deletion-cost annotation (None when unset);
+    ``jobs_in_hand`` lists (worker name = pod name, jobs it holds) from the worker
+    registry. The cost is the number of jobs a pod holds, so the ReplicaSet controller
+    removes pods holding fewer jobs first. Only pods whose cost changes get a patch.
+    """
+    busy: dict[str, int] = {}
+    for name, count in jobs_in_hand:
+        busy[name] = busy.get(name, 0) + max(count, 0)
+    patches: dict[str, dict[str, Any]] = {}
+    for pod, current in pods.items():
+        cost = str(busy.get(pod, 0))
+        if current != cost:
+            patches[pod] = {"metadata": {"annotations": {DELETION_COST: cost}}}
+    return patches

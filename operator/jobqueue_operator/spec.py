@@ -1,0 +1,367 @@
+"""Pydantic models of the JobQueue custom resource: the single source of truth.
+
+The CRD schema (crds/), the reference (docs/reference/jobqueue.md) and the
+operator's own parsing all come from these models. Cross-field rules that the
+API server must enforce are attached as CEL ``x-kubernetes-validations`` through
+``json_schema_extra`` so they live beside the fields they check.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+GROUP = "jobqueue.dev"
+VERSION = "v1alpha1"
+KIND = "JobQueue"
+PLURAL = "jobqueues"
+SINGULAR = "jobqueue"
+SHORT_NAMES = ["jq"]
+
+DEFAULT_WORKER_IMAGE = "ghcr.io/jobqueue-operator/jobqueue-worker:0.1.0"
+DEFAULT_WORKER_COMMAND = ["jobq", "worker"]
+
+
+def _cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
+    entry: JsonDict = {"rule": rule, "message": message}
+    if field_path is not None:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+class _Model(BaseModel):
+    """Base: camelCase on the wire, snake_case in Python, unknown fields refused."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        use_attribute_docstrings=True,
+    )
+
+
+class ScalingMode(StrEnum):
+    """Who owns the worker replica count."""
+
+    AUTO = "Auto"
+    MANUAL = "Manual"
+    PAUSED = "Paused"
+
+
+class FailureAction(StrEnum):
+    """What the failure gate does while it is tripped."""
+
+    HOLD = "Hold"
+    SCALE_TO_MIN = "ScaleToMin"
+
+
+class SecretKeyRef(_Model):
+    """A key of a Secret in the JobQueue's namespace."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret."""
+    key: str = Field(min_length=1, max_length=253)
+    """Key within the Secret whose value is used."""
+
+
+class RedisSpec(_Model):
+    """Where the queue lives."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.startsWith('redis://') || self.startsWith('rediss://')",
+                    "spec.redis.url must start with redis:// or rediss://",
+                ),
+                _cel(
+                    "!self.matches('^rediss?://[^/@]*:[^/@]+@')",
+                    "spec.redis.url must not contain a password; use spec.redis.passwordSecretRef",
+                ),
+            ]
+        },
+    )
+    """Redis URL, redis:// or rediss:// (TLS), e.g. redis://redis:6379/0. Never put a
+    password here: use passwordSecretRef."""
+    password_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the Redis password; passed to workers via secretKeyRef and
+    read by the operator from the Secret."""
+
+
+class EnvVar(_Model):
+    """An environment variable for the worker container (same shape as a container's env)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    """Variable name."""
+    value: str | None = None
+    """Literal value."""
+    value_from: dict[str, Any] | None = None
+    """Source of the value (secretKeyRef, configMapKeyRef, fieldRef, resourceFieldRef)."""
+
+
+class ResourceRequirements(_Model):
+    """Compute resources of the worker container."""
+
+    limits: dict[str, int | str] | None = None
+    """Maximum resources, e.g. {cpu: 500m, memory: 256Mi}."""
+    requests: dict[str, int | str] | None = None
+    """Minimum resources the scheduler reserves."""
+
+
+class WorkerSpec(_Model):
+    """The worker Deployment the operator runs."""
+
+    image: str | None = Field(default=None, min_length=1)
+    """Container image; defaults to the bundled worker image."""
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
+    """Image pull policy; the Kubernetes default when unset."""
+    command: list[str] | None = Field(default=None, min_length=1)
+    """Command; replaces the bundled `jobq worker`."""
+    args: list[str] | None = None
+    """Arguments to the command."""
+    handlers: list[str] = Field(default_factory=list, max_length=64)
+    """Python modules the bundled runtime imports to register task handlers
+    (JOBQUEUE_HANDLERS)."""
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    """Jobs one worker pod runs at a time (JOBQUEUE_CONCURRENCY)."""
+    lease_seconds: int = Field(default=30, ge=1, le=3600)
+    """Job lease; a crashed worker's jobs return to the queue after it lapses."""
+    metrics_port: int = Field(default=9100, ge=1, le=65535)
+    """Port of the worker's /metrics and /healthz endpoint."""
+    log_format: Literal["text", "json"] = "json"
+    """Worker log format."""
+    env: list[EnvVar] = Field(default_factory=list)
+    """Extra environment variables, passed through like a container's env."""
+    resources: ResourceRequirements | None = None
+    """Compute resources of the worker container."""
+    termination_grace_period_seconds: int = Field(default=60, ge=0, le=86400)
+    """Time a worker gets to finish its jobs after SIGTERM; the worker's shutdown
+    timeout is set a little below it."""
+    service_account_name: str | None = None
+    """Service account of the worker pods."""
+    security_context: dict[str, Any] | None = None
+    """Container securityContext; replaces the hardened default (non-root, read-only
+    root filesystem, no privilege escalation, all capabilities dropped, RuntimeDefault
+    seccomp)."""
+    pod_security_context: dict[str, Any] | None = None
+    """Pod securityContext; replaces the default (runAsNonRoot, RuntimeDefault seccomp)."""
+    node_selector: dict[str, str] | None = None
+    """Node selector of the worker pods."""
+    tolerations: list[dict[str, Any]] | None = None
+    """Tolerations of the worker pods."""
+    pod_labels: dict[str, str] | None = None
+    """Extra labels on worker pods."""
+    pod_annotations: dict[str, str] | None = None
+    """Extra annotations on worker pods."""
+
+
+class FailureRatePolicy(_Model):
+    """The failure gate: stop scaling up (or go to minReplicas) while jobs fail."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.recoveryThreshold) || self.recoveryThreshold < self.threshold",
+                    "spec.scaling.failureRate.recoveryThreshold must be below "
+                    "spec.scaling.failureRate.threshold",
+                    ".recoveryThreshold",
+                )
+            ]
+        }
+    )
+    threshold: float = Field(default=0.5, gt=0, le=1)
+    """Failed share of attempts in the window, in (0, 1], at which the gate trips."""
+    recovery_threshold: float | None = Field(default=None, ge=0, lt=1)
+    """The gate clears once the failed share falls to or below this (hysteresis);
+    defaults to half the threshold."""
+    window_seconds: int = Field(default=60, ge=5, le=3600)
+    """Window over which attempt outcomes are counted."""
+    min_samples: int = Field(default=20, ge=1, le=1000000)
+    """Attempts needed in the window before the gate may trip."""
+    action: FailureAction = FailureAction.HOLD
+    """Hold: no scale-up while tripped (scale-down continues). ScaleToMin: go to
+    minReplicas at once."""
+    enabled: bool = True
+    """Turn the failure gate off."""
+
+    @property
+    def effective_recovery_threshold(self) -> float:
+        """The ratio at or below which a tripped gate clears."""
+        if self.recovery_threshold is not None:
+            return self.recovery_threshold
+        return self.threshold / 2
+
+
+class ScalingSpec(_Model):
+    """How the operator sizes the worker Deployment."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.minReplicas <= self.maxReplicas",
+                    "spec.scaling.minReplicas must be less than or equal to "
+                    "spec.scaling.maxReplicas",
+                    ".minReplicas",
+                )
+            ]
+        }
+    )
+    mode: ScalingMode = ScalingMode.AUTO
+    """Auto: the operator sets the replica count from the queue. Manual: spec.replicas
+    (the scale subresource, `kubectl scale`) sets it. Paused: the count is left as it is."""
+    min_replicas: int = Field(default=0, ge=0, le=1000)
+    """Fewest worker pods (0 allows scale to zero)."""
+    max_replicas: int = Field(default=10, ge=1, le=1000)
+    """Most worker pods; at least 1."""
+    target_backlog_per_replica: int | None = Field(default=None, ge=1, le=1000000)
+    """Queued plus in-flight jobs one replica should cover; defaults to
+    worker.concurrency."""
+    target_wait_seconds: float | None = Field(default=None, gt=0, le=86400)
+    """The oldest queued job should not wait longer than this; when it does, replicas
+    are raised in proportion to wait/target (at least +1, at most doubled per step)."""
+    poll_interval_seconds: float = Field(default=2.0, ge=0.2, le=300)
+    """How often the queue is read and the decision made."""
+    scale_down_stabilization_seconds: int = Field(default=60, ge=0, le=3600)
+    """Scale-down waits this long: the highest recommendation in the window wins."""
+    failure_rate: FailureRatePolicy = Field(
+        default_factory=FailureRatePolicy, json_schema_extra={"default": {}}
+    )
+    """The failure gate."""
+
+
+class JobQueueSpec(_Model):
+    """Desired state of a JobQueue."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.replicas) || self.scaling.mode == 'Manual'",
+                    "spec.replicas is honoured only with spec.scaling.mode: Manual; in Auto "
+                    "the operator owns the replica count (set spec.scaling.minReplicas/"
+                    "maxReplicas, or switch to Manual)",
+                    ".replicas",
+                )
+            ]
+        }
+    )
+    queue: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )
+    """Queue name in Redis; defaults to metadata.name."""
+    redis: RedisSpec
+    """Redis connection."""
+    worker: WorkerSpec = Field(default_factory=WorkerSpec, json_schema_extra={"default": {}})
+    """The worker pods."""
+    scaling: ScalingSpec = Field(default_factory=ScalingSpec, json_schema_extra={"default": {}})
+    """Autoscaling policy."""
+    replicas: int | None = Field(default=None, ge=0, le=1000)
+    """Replica count in Manual mode (the scale subresource's spec path); refused in
+    Auto and Paused."""
+
+    def queue_name(self, metadata_name: str) -> str:
+        """The Redis queue this JobQueue serves."""
+        return self.queue or metadata_name
+
+    def backlog_target(self) -> int:
+        """Queued plus in-flight jobs per replica."""
+        return self.scaling.target_backlog_per_replica or self.worker.concurrency
+
+
+class ConditionType(StrEnum):
+    """Condition types set on a JobQueue."""
+
+    READY = "Ready"
+    REDIS_REACHABLE = "RedisReachable"
+    FAILURE_RATE_HIGH = "FailureRateHigh"
+    SCALING_LIMITED = "ScalingLimited"
+
+
+class Condition(_Model):
+    """A condition in the metav1.Condition shape."""
+
+    type: str
+    """Condition type: Ready, RedisReachable, FailureRateHigh or ScalingLimited."""
+    status: Literal["True", "False", "Unknown"]
+    """True, False or Unknown."""
+    observed_generation: int | None = None
+    """metadata.generation the condition was set for."""
+    last_transition_time: str
+    """When the status last changed (RFC 3339)."""
+    reason: str
+    """CamelCase reason."""
+    message: str = ""
+    """Human readable detail."""
+
+
+class Backlog(_Model):
+    """Jobs in the queue by state."""
+
+    queued: int = 0
+    """Jobs waiting to run."""
+    active: int = 0
+    """Jobs running now."""
+    delayed: int = 0
+    """Jobs scheduled for later."""
+    delayed_due: int = 0
+    """Delayed jobs whose time has come."""
+
+
+class Recommendation(_Model):
+    """One replica recommendation kept for the scale-down stabilisation window."""
+
+    at: float
+    """Unix seconds of the recommendation."""
+    replicas: int
+    """Recommended replicas."""
+
+
+class JobQueueStatus(_Model):
+    """Observed state of a JobQueue, written by the operator."""
+
+    replicas: int | None = None
+    """Replicas of the worker Deployment (the scale subresource's status path)."""
+    ready_replicas: int | None = None
+    """Ready worker pods."""
+    desired_replicas: int | None = None
+    """Replica count the operator decided on."""
+    selector: str | None = None
+    """Label selector of the worker pods (the scale subresource's selector)."""
+    queue: str | None = None
+    """The Redis queue served."""
+    deployment: str | None = None
+    """Name of the worker Deployment."""
+    backlog: Backlog | None = None
+    """Jobs by state."""
+    backlog_total: int | None = None
+    """queued + active + delayedDue, for the printer column."""
+    oldest_wait_seconds: float | None = None
+    """Age of the oldest queued job."""
+    failure_ratio: float | None = None
+    """Failed share of attempts over the failure window."""
+    workers: int | None = None
+    """Live workers in the queue's registry."""
+    last_scale_time: str | None = None
+    """When the replica count last changed (RFC 3339)."""
+    last_scale_reason: str | None = None
+    """Why the replica count last changed."""
+    last_poll_time: str | None = None
+    """When the queue was last read (RFC 3339)."""
+    observed_generation: int | None = None
+    """metadata.generation last acted on."""
+    failure_gate_tripped: bool | None = None
+    """Whether the failure gate is tripped (kept here so a restart keeps it)."""
+    recommendations: list[Recommendation] | None = None
+    """Recent recommendations for scale-down stabilisation (kept here so a restart
+    loses nothing)."""
+    conditions: list[Condition] | None = None
+    """Ready, RedisReachable, FailureRateHigh, ScalingLimited."""

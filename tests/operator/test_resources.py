@@ -1,0 +1,143 @@
+"""Unit tests of the pure Deployment and pod-deletion-cost builders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobqueue_operator import resources, spec
+
+OWNER = resources.Owner(name="emails", namespace="team-a", uid="1234")
+
+
+def make_spec(**overrides: Any) -> spec.JobQueueSpec:
+    raw: dict[str, Any] = {
+        "redis": {
+            "url": "redis://redis:6379/0",
+            "passwordSecretRef": {"name": "redis-auth", "key": "password"},
+        },
+        "worker": {"handlers": ["myapp.tasks", "other"], "concurrency": 3},
+    }
+    raw.update(overrides)
+    return spec.JobQueueSpec.model_validate(raw)
+
+
+def env_of(dep: dict[str, Any]) -> dict[str, Any]:
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_deployment_identity_owner_and_selector() -> None:
+    dep = resources.build_deployment(OWNER, make_spec(), replicas=2)
+    assert dep["metadata"]["name"] == "emails-worker"
+    assert dep["metadata"]["namespace"] == "team-a"
+    assert dep["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "jobqueue.dev/v1alpha1",
+            "kind": "JobQueue",
+            "name": "emails",
+            "uid": "1234",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert dep["spec"]["replicas"] == 2
+    match = dep["spec"]["selector"]["matchLabels"]
+    assert match.items() <= dep["spec"]["template"]["metadata"]["labels"].items()
+    assert resources.selector_string("emails") == "jobqueue.dev/jobqueue=emails"
+
+
+def test_env_follows_the_contract() -> None:
+    env = env_of(resources.build_deployment(OWNER, make_spec(queue="mail"), 1))
+    assert env["JOBQUEUE_REDIS_URL"] == "redis://redis:6379/0"
+    assert env["JOBQUEUE_REDIS_PASSWORD"] == {
+        "secretKeyRef": {"name": "redis-auth", "key": "password"}
+    }
+    assert env["JOBQUEUE_QUEUES"] == "mail"
+    assert env["JOBQUEUE_HANDLERS"] == "myapp.tasks,other"
+    assert env["JOBQUEUE_CONCURRENCY"] == "3"
+    assert env["JOBQUEUE_SHUTDOWN_TIMEOUT"] == "55"  # grace 60 minus the margin
+    assert env["JOBQUEUE_METRICS_HOST"] == "$(POD_IP)"
+    assert env["JOBQUEUE_WORKER_NAME"] == "$(POD_NAME)"
+    assert env["POD_IP"] == {"fieldRef": {"fieldPath": "status.podIP"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    names = [e["name"] for e in resources.worker_env("emails", make_spec())]
+    # $(POD_IP)/$(POD_NAME) expand only from variables defined earlier in the list.
+    assert names.index("POD_IP") < names.index("JOBQUEUE_METRICS_HOST")
+    assert names.index("POD_NAME") < names.index("JOBQUEUE_WORKER_NAME")
+
+
+def test_no_password_env_without_secret_and_queue_defaults_to_name() -> None:
+    jq = make_spec(redis={"url": "rediss://r:6380/1"})
+    env = env_of(resources.build_deployment(OWNER, jq, 0))
+    assert "JOBQUEUE_REDIS_PASSWORD" not in env
+    assert env["JOBQUEUE_QUEUES"] == "emails"
+
+
+def test_user_env_overrides_without_duplicates() -> None:
+    jq = make_spec(
+        worker={
+            "env": [{"name": "JOBQUEUE_LOG_FORMAT", "value": "text"}, {"name": "X", "value": "1"}]
+        }
+    )
+    container = resources.build_deployment(OWNER, jq, 1)["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names))
+    assert env_of(resources.build_deployment(OWNER, jq, 1))["JOBQUEUE_LOG_FORMAT"] == "text"
+
+
+def test_hardened_security_context_by_default_and_overridable() -> None:
+    dep = resources.build_deployment(OWNER, make_spec(), 1)
+    pod = dep["spec"]["template"]["spec"]
+    ctx = pod["containers"][0]["securityContext"]
+    assert ctx["runAsNonRoot"] is True
+    assert ctx["readOnlyRootFilesystem"] is True
+    assert ctx["allowPrivilegeEscalation"] is False
+    assert ctx["capabilities"] == {"drop": ["ALL"]}
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    custom = make_spec(worker={"securityContext": {"runAsUser": 0}})
+    pod = resources.build_deployment(OWNER, custom, 1)["spec"]["template"]["spec"]
+    assert pod["containers"][0]["securityContext"] == {"runAsUser": 0}
+
+
+def test_defaults_image_command_probes_grace() -> None:
+    pod = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == spec.DEFAULT_WORKER_IMAGE
+    assert container["command"] == ["jobq", "worker"]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["livenessProbe"]["httpGet"]["port"] == "metrics"
+    assert container["ports"][0]["containerPort"] == 9100
+    assert pod["terminationGracePeriodSeconds"] == 60
+    custom = make_spec(
+        worker={
+            "image": "me/app:1",
+            "command": ["python", "-m", "app"],
+            "resources": {"limits": {"cpu": 1, "memory": "128Mi"}},
+        }
+    )
+    container = resources.build_deployment(OWNER, custom, 1)["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert (container["image"], container["command"]) == ("me/app:1", ["python", "-m", "app"])
+    assert container["resources"] == {"limits": {"cpu": 1, "memory": "128Mi"}}
+
+
+def test_long_names_stay_within_limits() -> None:
+    long = "q" * 200
+    assert len(resources.deployment_name(long)) <= 63
+    assert resources.deployment_name(long) != resources.deployment_name(long + "x")
+    assert all(len(v) <= 63 for v in resources.common_labels(long).values())
+
+
+def test_deletion_costs_rank_busy_pods_high_and_patch_only_changes() -> None:
+    pods = {"a": None, "b": "0", "c": "2", "d": "5"}
+    registry = [("a", 3), ("b", 0), ("c", 2), ("d", 1), ("gone", 9)]
+    patches = resources.deletion_cost_patches(pods, registry)
+    costs = {p: v["metadata"]["annotations"][resources.DELETION_COST] for p, v in patches.items()}
+    assert costs == {"a": "3", "d": "1"}  # b and c already right; unknown worker ignored
+    assert resources.deletion_cost_patches({"x": "4"}, []) == {
+        "x": {"metadata": {"annotations": {resources.DELETION_COST: "0"}}}
+    }
