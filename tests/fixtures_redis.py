@@ -1,1 +1,157 @@
-"""Fixtures for a real redis-server: filled in with the queue core."""
+"""Fixtures for a real redis-server (and a three-master Redis Cluster) on free ports.
+
+``redis_server`` (session) starts /usr/bin/redis-server without persistence in a temp dir and
+yields its URL; ``redis_url`` flushes it before each test; ``redis_cluster`` (session, started
+only by tests that ask for it) creates a three-master cluster with ``redis-cli --cluster
+create`` and yields the startup nodes as (host, port) pairs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+_START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = [
+        REDIS_SERVER,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        *extra,
+    ]
+    log = (workdir / "redis.log").open("wb")
+    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+
+
+def _wait_ping(proc: subprocess.Popen[bytes], port: int) -> None:
+    deadline = time.monotonic() + _START_TIMEOUT
+    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"redis-server on port {port} exited with {proc.returncode}")
+            try:
+                if client.ping():
+                    return
+            except redis.exceptions.ConnectionError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server on port {port} did not answer PING")
+            time.sleep(0.05)
+    finally:
+        client.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a redis-server started for this test session."""
+    port = free_port()
+    proc = _start(port, tmp_path_factory.mktemp("redis"))
+    try:
+        _wait_ping(proc, port)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture
+def redis_url(redis_server: str) -> str:
+    """The session's redis-server, emptied for this test."""
+    client = redis.Redis.from_url(redis_server)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return redis_server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[str, int]]]:
+    """A three-master Redis Cluster; yields its startup nodes."""
+    ports = [free_port() for _ in range(3)]
+    while len(set(ports)) < 3:
+        ports = [free_port() for _ in range(3)]
+    base = tmp_path_factory.mktemp("redis-cluster")
+    procs = []
+    try:
+        for port in ports:
+            procs.append(
+                _start(
+                    port,
+                    base / str(port),
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "5000",
+                )
+            )
+        for proc, port in zip(procs, ports, strict=True):
+            _wait_ping(proc, port)
+        subprocess.run(
+            [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
+            + ["--cluster-replicas", "0", "--cluster-yes"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        _wait_cluster_ok(ports)
+        yield [("127.0.0.1", p) for p in ports]
+    finally:
+        for proc in procs:
+            _stop(proc)
+
+
+def _wait_cluster_ok(ports: list[int]) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        states = []
+        for port in ports:
+            client = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
+            try:
+                info = client.execute_command("CLUSTER", "INFO")
+                text = info if isinstance(info, str) else str(info)
+                states.append("cluster_state:ok" in text)
+            finally:
+                client.close()
+        if all(states):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis cluster did not reach cluster_state:ok")
+        time.sleep(0.2)

@@ -1,0 +1,348 @@
+"""Clients of one queue: ``AsyncQueue`` (asyncio) and ``Queue`` (blocking, same methods).
+
+    q = jobqueue.Queue("emails", "redis://localhost:6379/0")
+    job_id = q.submit("send", {"to": "a@example.com"}, priority=1, attempts=5)
+    job = q.wait(job_id, timeout=30)      # a Job in a finished state
+    print(job.state, job.result)
+
+Submit options are validated before anything is written (``InvalidJob`` names the field).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from datetime import timedelta
+from typing import Any, Self, TypeVar
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from jobqueue.connection import connect
+from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
+from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
+from jobqueue.protocol.queue import AnyRedis, CancelResult, QueueProtocol
+from jobqueue.stats import QueueStats, check_window, stats_from_snapshot
+
+__all__ = ["AsyncQueue", "CancelResult", "Queue", "new_job_id", "parse_state"]
+
+log = logging.getLogger("jobqueue.client")
+T = TypeVar("T")
+
+# Waiting re-reads the job at least this often, in case the event stream was trimmed.
+_WAIT_RECHECK = 5.0
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+def parse_state(state: JobState | str) -> JobState:
+    try:
+        return JobState(state)
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise InvalidJob("state", f"{state!r} is not one of {names}") from None
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class AsyncQueue:
+    """Async client of one queue.
+
+    ``redis``: an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
+    ``decode_responses=True`` (not closed by ``close``); otherwise one is made from
+    ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0) with
+    ``password`` overriding the URL's. ``inline_fallback=True`` runs a submitted job
+    in-process (through the handler registry) when Redis cannot be reached; off by default.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        redis_url: str | None = None,
+        *,
+        redis: AnyRedis | None = None,
+        password: str | None = None,
+        settings: QueueSettings | None = None,
+        inline_fallback: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._owns_redis = redis is None
+        self.redis: AnyRedis = redis if redis is not None else connect(redis_url, password)
+        self.name = name
+        self.protocol = QueueProtocol(self.redis, name, settings, clock=clock)
+        self.inline_fallback = inline_fallback
+        self._inline_jobs: dict[str, Job] = {}
+
+    @classmethod
+    def from_url(cls, url: str, queue: str, password: str | None = None, **kwargs: Any) -> Self:
+        return cls(queue, url, password=password, **kwargs)
+
+    async def close(self) -> None:
+        if self._owns_redis:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- submitting ----------------------------------------------------------------------
+
+    async def submit(
+        self,
+        name: str,
+        payload: Any = None,
+        *,
+        priority: int = 5,
+        delay: float = 0.0,
+        attempts: int = 3,
+        backoff: str | None = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the job's own timeout
+        dedup_key: str | None = None,
+    ) -> str:
+        """Submit a job; returns its id (or, with ``dedup_key`` held by an unfinished job,
+        that job's id)."""
+        spec = build_spec(
+            name,
+            payload,
+            priority=priority,
+            delay=delay,
+            attempts=attempts,
+            backoff=backoff,
+            timeout=timeout,
+            dedup_key=dedup_key,
+        )
+        return await self.submit_spec(spec)
+
+    async def submit_spec(self, spec: JobSpec) -> str:
+        job_id = new_job_id()
+        spec.encoded_payload(self.protocol.settings.max_payload_bytes)  # validate before I/O
+        try:
+            jid, _ = await self.protocol.submit(spec, job_id)
+            return jid
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if not self.inline_fallback:
+                raise
+            log.warning(
+                "redis unreachable (%s); running job %s (%s) inline in this process",
+                exc,
+                job_id,
+                spec.name,
+            )
+            from jobqueue.inline import run_inline
+
+            self._inline_jobs[job_id] = await run_inline(self.name, job_id, spec)
+            return job_id
+
+    async def submit_many(self, jobs: Iterable[JobSpec | Mapping[str, Any]]) -> list[str]:
+        """Submit many jobs in pipelined round trips. Each item is a JobSpec or a mapping of
+        submit options with ``name`` (and ``payload``). All are validated first: one invalid
+        job raises InvalidJob (its message names the index) and nothing is written."""
+        specs: list[JobSpec] = []
+        for index, item in enumerate(jobs):
+            try:
+                if isinstance(item, JobSpec):
+                    spec = item
+                else:
+                    options = dict(item)
+                    name = options.pop("name", None)
+                    if not isinstance(name, str):
+                        raise InvalidJob("name", "missing or not a string")
+                    spec = build_spec(name, options.pop("payload", None), **options)
+                spec.encoded_payload(self.protocol.settings.max_payload_bytes)
+            except InvalidJob as exc:
+                raise InvalidJob(f"jobs[{index}].{exc.field}", exc.problem) from None
+            specs.append(spec)
+        results = await self.protocol.submit_many(specs, [new_job_id() for _ in specs])
+        return [jid for jid, _ in results]
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job:
+        if job_id in self._inline_jobs:
+            return self._inline_jobs[job_id]
+        fields = await self.protocol.get_fields(job_id)
+        if not fields:
+            raise JobNotFound(self.name, job_id)
+        return Job.from_hash(self.name, fields)
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109
+        """Wait until the job is finished (completed, failed or cancelled) and return it.
+        Uses the queue's event stream (XREAD BLOCK), not polling. Raises TimeoutError after
+        ``timeout`` seconds, JobNotFound if the job does not exist (or expires meanwhile)."""
+        if job_id in self._inline_jobs:
+            return self._inline_jobs[job_id]
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        last_id, fields = await self.protocol.snapshot(job_id)
+        while True:
+            if not fields:
+                raise JobNotFound(self.name, job_id)
+            if fields.get("state") in FINISHED_STATES:
+                return Job.from_hash(self.name, fields)
+            block = _WAIT_RECHECK
+            if deadline is not None:
+                block = min(block, deadline - loop.time())
+                if block <= 0:
+                    raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
+            events = await self.protocol.read_events(last_id, block)
+            if events:
+                last_id = events[-1][0]
+                if not any(
+                    ev.get("job") == job_id and ev.get("event") in FINISHED_STATES
+                    for _, ev in events
+                ):
+                    continue
+            fields = await self.protocol.get_fields(job_id)
+
+    async def list(
+        self, state: JobState | str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[Job]:
+        """Jobs newest first, in one state or (state=None) all states by creation time."""
+        if limit < 1 or offset < 0:
+            raise InvalidJob("limit", "limit must be >= 1 and offset >= 0")
+        states = list(JobState) if state is None else [parse_state(state)]
+        ids: list[str] = []
+        for st in states:
+            ids += await self.protocol.list_ids(st, 0 if state is None else offset, limit + offset)
+        jobs = [
+            Job.from_hash(self.name, f)
+            for f in await self.protocol.get_many_fields(ids)
+            if f.get("state") and (state is None or f["state"] == states[0].value)
+        ]
+        if state is None:
+            jobs.sort(key=lambda j: (j.created_at is not None, j.created_at), reverse=True)
+            return jobs[offset : offset + limit]
+        return jobs[:limit]
+
+    async def stats(self, window_seconds: int = 60) -> QueueStats:
+        check_window(window_seconds)
+        snap = await self.protocol.stats(window_seconds)
+        return stats_from_snapshot(self.name, snap, window_seconds)
+
+    # --- managing ------------------------------------------------------------------------
+
+    async def cancel(self, job_id: str) -> CancelResult:
+        """Cancel a queued/delayed job (it never runs) or ask an active one to stop."""
+        result = await self.protocol.cancel(job_id)
+        if result is None:
+            raise JobNotFound(self.name, job_id)
+        return result
+
+    async def retry(self, job_id: str) -> None:
+        """Run a failed (or cancelled) job again with a fresh set of attempts."""
+        outcome = await self.protocol.retry(job_id)
+        if outcome == "missing":
+            raise JobNotFound(self.name, job_id)
+        if outcome != "ok":
+            raise InvalidState(job_id, outcome, "retry")
+
+    async def retry_all(self) -> int:
+        """Retry every job in the dead letter (failed); returns how many."""
+        return await self.protocol.retry_all()
+
+    async def cleanup(
+        self, older_than: float | timedelta, state: JobState | str | None = None
+    ) -> int:
+        """Delete finished jobs (of ``state``, default all finished states) that finished
+        more than ``older_than`` (seconds or timedelta) ago; returns how many."""
+        age = _seconds(older_than)
+        if age < 0:
+            raise InvalidJob("older_than", f"must be >= 0, got {age}")
+        states = sorted(FINISHED_STATES) if state is None else [parse_state(state)]
+        for st in states:
+            if st not in FINISHED_STATES:
+                raise InvalidJob("state", f"cleanup works on finished states, not {st.value!r}")
+        return sum([await self.protocol.cleanup(st, age) for st in states])
+
+
+class _LoopThread:
+    """A private event loop in a daemon thread, so the blocking client works anywhere
+    (also from code that already runs an event loop)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=5)
+        self.loop.close()
+
+
+class Queue:
+    """Blocking client of one queue; same arguments and methods as ``AsyncQueue``."""
+
+    def __init__(self, name: str, redis_url: str | None = None, **kwargs: Any) -> None:
+        self._runner = _LoopThread()
+
+        async def build() -> AsyncQueue:
+            return AsyncQueue(name, redis_url, **kwargs)
+
+        self._aq = self._runner.run(build())
+        self.name = name
+
+    @classmethod
+    def from_url(cls, url: str, queue: str, password: str | None = None, **kwargs: Any) -> Self:
+        return cls(queue, url, password=password, **kwargs)
+
+    @property
+    def protocol(self) -> QueueProtocol:
+        return self._aq.protocol
+
+    def close(self) -> None:
+        self._runner.run(self._aq.close())
+        self._runner.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def submit(self, name: str, payload: Any = None, **options: Any) -> str:
+        return self._runner.run(self._aq.submit(name, payload, **options))
+
+    def submit_spec(self, spec: JobSpec) -> str:
+        return self._runner.run(self._aq.submit_spec(spec))
+
+    def submit_many(self, jobs: Iterable[JobSpec | Mapping[str, Any]]) -> list[str]:
+        return self._runner.run(self._aq.submit_many(jobs))
+
+    def get(self, job_id: str) -> Job:
+        return self._runner.run(self._aq.get(job_id))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        return self._runner.run(self._aq.wait(job_id, timeout))
+
+    def list(
+        self, state: JobState | str | None = None, *, limit: int = 50, offset: int = 0
+    ) -> list[Job]:
+        return self._runner.run(self._aq.list(state, limit=limit, offset=offset))
+
+    def stats(self, window_seconds: int = 60) -> QueueStats:
+        return self._runner.run(self._aq.stats(window_seconds))
+
+    def cancel(self, job_id: str) -> CancelResult:
+        return self._runner.run(self._aq.cancel(job_id))
+
+    def retry(self, job_id: str) -> None:
+        self._runner.run(self._aq.retry(job_id))
+
+    def retry_all(self) -> int:
+        return self._runner.run(self._aq.retry_all())
+
+    def cleanup(self, older_than: float | timedelta, state: JobState | str | None = None) -> int:
+        return self._runner.run(self._aq.cleanup(older_than, state))

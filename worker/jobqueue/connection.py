@@ -1,0 +1,28 @@
+"""Creating redis clients the way every part of jobqueue expects them (decoded responses)."""
+
+from __future__ import annotations
+
+import os
+
+import redis.asyncio as aioredis
+from redis.asyncio.connection import ConnectionPool
+
+__all__ = ["DEFAULT_REDIS_URL", "connect", "default_redis_url"]
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+
+
+def default_redis_url() -> str:
+    """JOBQUEUE_REDIS_URL, then REDIS_URL, then redis://localhost:6379/0."""
+    return os.environ.get("JOBQUEUE_REDIS_URL") or os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def connect(url: str | None = None, password: str | None = None) -> aioredis.Redis:
+    """An async client for a redis:// or rediss:// URL; ``password`` overrides the URL's."""
+    url = url or default_redis_url()
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"redis URL must start with redis:// or rediss://, got {url!r}")
+    pool = ConnectionPool.from_url(url, decode_responses=True)
+    if password:
+        pool.connection_kwargs["password"] = password
+    return aioredis.Redis.from_pool(pool)

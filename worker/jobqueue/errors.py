@@ -1,0 +1,48 @@
+"""Errors raised by the job queue; every message is one line naming the problem."""
+
+from __future__ import annotations
+
+__all__ = [
+    "InvalidJob",
+    "InvalidState",
+    "JobNotFound",
+    "JobqueueError",
+]
+
+
+class JobqueueError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+
+class InvalidJob(JobqueueError, ValueError):
+    """A job's submit options are invalid; nothing was written to Redis.
+
+    ``field`` names the offending option (e.g. ``priority``, ``payload``).
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"invalid {field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class JobNotFound(JobqueueError, LookupError):
+    """No job with this id exists in the queue (never submitted, or expired)."""
+
+    def __init__(self, queue: str, job_id: str) -> None:
+        super().__init__(f"job {job_id!r} not found in queue {queue!r}")
+        self.queue = queue
+        self.job_id = job_id
+
+    def __str__(self) -> str:  # LookupError would otherwise quote the whole message
+        return str(self.args[0])
+
+
+class InvalidState(JobqueueError):
+    """The job exists but its state does not allow the operation (e.g. retry a completed job)."""
+
+    def __init__(self, job_id: str, state: str, operation: str) -> None:
+        super().__init__(f"cannot {operation} job {job_id!r}: it is {state}")
+        self.job_id = job_id
+        self.state = state
+        self.operation = operation

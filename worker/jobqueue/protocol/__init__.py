@@ -1,0 +1,29 @@
+"""The Redis job protocol: key names, Lua scripts and the async operations of one queue."""
+
+from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys, validate_queue_name
+from jobqueue.protocol.queue import (
+    AnyRedis,
+    CancelResult,
+    CompleteResult,
+    FailResult,
+    LeasedJob,
+    LeaseStatus,
+    QueueProtocol,
+    StatsSnapshot,
+    wait_for_any,
+)
+
+__all__ = [
+    "QUEUES_KEY",
+    "AnyRedis",
+    "CancelResult",
+    "CompleteResult",
+    "FailResult",
+    "LeaseStatus",
+    "LeasedJob",
+    "QueueKeys",
+    "QueueProtocol",
+    "StatsSnapshot",
+    "validate_queue_name",
+    "wait_for_any",
+]

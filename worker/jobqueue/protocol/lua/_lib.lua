@@ -1,0 +1,182 @@
+-- Shared prologue of every job-queue script (prepended by scripts.py at load time).
+--
+-- KEYS: the fixed keys of one queue, in keys.FIXED_KEY_NAMES order.
+-- ARGV[1..8]: job hash prefix, now in unix ms ('' = use Redis TIME), events MAXLEN (0 = no
+-- events), finished-job TTL ms, keep completed, keep failed, keep cancelled (counts), keep age ms.
+-- Script-specific arguments start at ARGV[A].
+-- Job hashes are not declared in KEYS (their ids are only known inside the script, e.g. on
+-- take); they share the queue's hash tag, so they live in the same cluster slot.
+local K = {
+  queued = KEYS[1], enqueued = KEYS[2], delayed = KEYS[3], active = KEYS[4],
+  completed = KEYS[5], failed = KEYS[6], cancelled = KEYS[7], marker = KEYS[8],
+  events = KEYS[9], dedup = KEYS[10], seq = KEYS[11], outcomes = KEYS[12],
+  workers = KEYS[13], workerinfo = KEYS[14],
+}
+local JOB = ARGV[1]
+local NOW
+if ARGV[2] == '' then
+  local t = redis.call('TIME')
+  NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+else
+  NOW = tonumber(ARGV[2])
+end
+local MAXLEN = tonumber(ARGV[3])
+local TTL = tonumber(ARGV[4])
+local KEEP = { completed = tonumber(ARGV[5]), failed = tonumber(ARGV[6]), cancelled = tonumber(ARGV[7]) }
+local KEEP_AGE = tonumber(ARGV[8])
+local A = 9
+
+local PRIO_SHIFT = 4398046511104  -- 2^42: priority * 2^42 + sequence stays exact in a double
+local BUCKET_MS = 5000            -- outcome counter bucket
+local KEEP_BUCKETS = 740          -- a little over one hour of buckets
+
+-- Integers as exact decimal strings (tostring would use %.14g).
+local function fmt(n) return string.format('%.0f', n) end
+
+local function emit(id, event, data)
+  if MAXLEN > 0 then
+    if data then
+      redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'event', event, 'data', data)
+    else
+      redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'event', event)
+    end
+  end
+end
+
+-- Wake one idle worker (BZPOPMIN on the marker); a hint, never the source of truth.
+local function wake()
+  redis.call('ZADD', K.marker, 0, '1')
+end
+
+-- Count attempt outcomes ('s' succeeded, 'f' failed) in the current 5 s bucket.
+local function count_outcome(kind, n)
+  if n <= 0 then return end
+  local bucket = math.floor(NOW / BUCKET_MS)
+  if redis.call('HINCRBY', K.outcomes, kind .. ':' .. bucket, n) == n
+      and redis.call('HLEN', K.outcomes) > 2 * KEEP_BUCKETS then
+    -- a new bucket started and the hash is full: drop buckets older than an hour (rare)
+    local fields = redis.call('HKEYS', K.outcomes)
+    for i = 1, #fields do
+      local b = tonumber(string.sub(fields[i], 3))
+      if b == nil or b < bucket - KEEP_BUCKETS then redis.call('HDEL', K.outcomes, fields[i]) end
+    end
+  end
+end
+
+-- Put a job among the ready ones with its priority; keeps `qscore` so a released job can
+-- return to its old place.
+local function make_ready(id, priority, ready_ms)
+  local score = priority * PRIO_SHIFT + redis.call('INCR', K.seq)
+  redis.call('ZADD', K.queued, fmt(score), id)
+  redis.call('ZADD', K.enqueued, fmt(ready_ms), id)
+  redis.call('HSET', JOB .. id, 'state', 'queued', 'qscore', fmt(score), 'ready_at', fmt(ready_ms))
+end
+
+-- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
+local function trim(state)
+  local zkey = K[state]
+  local excess = redis.call('ZCARD', zkey) - KEEP[state]
+  if excess > 0 then
+    local old = redis.call('ZPOPMIN', zkey, math.min(excess, 1000))
+    for i = 1, #old, 2 do redis.call('DEL', JOB .. old[i]) end
+  end
+  local aged = redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - KEEP_AGE, 'LIMIT', 0, 100)
+  for i = 1, #aged do
+    redis.call('ZREM', zkey, aged[i])
+    redis.call('DEL', JOB .. aged[i])
+  end
+end
+
+-- Record a finished job (completed / failed / cancelled); the caller removed it from its
+-- previous index. dedup_key may be false/nil.
+local function finish(id, state, dedup_key)
+  local jk = JOB .. id
+  redis.call('HSET', jk, 'state', state, 'finished_at', NOW)
+  redis.call('HDEL', jk, 'cancel')
+  redis.call('PEXPIRE', jk, TTL)
+  if dedup_key and dedup_key ~= '' and redis.call('HGET', K.dedup, dedup_key) == id then
+    redis.call('HDEL', K.dedup, dedup_key)
+  end
+  redis.call('ZADD', K[state], NOW, id)
+  emit(id, state)
+  trim(state)
+end
+
+-- Return lapsed leases: requeue (the attempt counts) or, with attempts used up, dead-letter
+-- (a poison job that kills every worker ends here). A pending cancel ends it cancelled.
+local function reap(limit)
+  local lapsed = redis.call('ZRANGEBYSCORE', K.active, '-inf', NOW, 'LIMIT', 0, limit)
+  for i = 1, #lapsed do
+    local id = lapsed[i]
+    local jk = JOB .. id
+    redis.call('ZREM', K.active, id)
+    local f = redis.call('HMGET', jk, 'attempts', 'max_attempts', 'priority', 'dedup_key', 'cancel')
+    if f[1] then
+      if f[5] == '1' then
+        finish(id, 'cancelled', f[4])
+      else
+        count_outcome('f', 1)
+        redis.call('HSET', jk, 'error', 'lease lapsed: the worker stopped renewing it')
+        if tonumber(f[1]) >= tonumber(f[2]) then
+          finish(id, 'failed', f[4])
+        else
+          make_ready(id, tonumber(f[3]), NOW)
+          emit(id, 'requeued', 'lease lapsed')
+          wake()
+        end
+      end
+    end
+  end
+  return #lapsed
+end
+
+-- Move delayed jobs whose time has come to the ready set (enqueue time = their due time).
+local function promote_due(limit)
+  local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit)
+  for i = 1, #due, 2 do
+    local id = due[i]
+    redis.call('ZREM', K.delayed, id)
+    local priority = redis.call('HGET', JOB .. id, 'priority')
+    if priority then
+      make_ready(id, tonumber(priority), tonumber(due[i + 1]))
+    end
+  end
+  return #due / 2
+end
+
+-- Lease up to n ready jobs to a worker, highest priority (lowest score) first.
+-- Appends 9 fields per job to `out`: id, token, attempt, name, payload, max_attempts,
+-- timeout, backoff, priority.
+local function take(out, worker, n, lease_ms)
+  if n <= 0 then return end
+  reap(100)
+  promote_due(1000)
+  local popped = redis.call('ZPOPMIN', K.queued, n)
+  local until_ms = NOW + lease_ms
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local jk = JOB .. id
+    redis.call('ZREM', K.enqueued, id)
+    local token = redis.call('HINCRBY', jk, 'token', 1)
+    local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
+    redis.call('HSET', jk, 'state', 'active', 'worker', worker, 'started_at', NOW)
+    redis.call('ZADD', K.active, until_ms, id)
+    local f = redis.call('HMGET', jk, 'name', 'payload', 'max_attempts', 'timeout', 'backoff', 'priority')
+    out[#out + 1] = id
+    out[#out + 1] = token
+    out[#out + 1] = attempt
+    for j = 1, 6 do out[#out + 1] = f[j] or '' end
+    emit(id, 'active')
+  end
+  if #popped > 0 and redis.call('ZCARD', K.queued) > 0 then wake() end
+end
+
+-- Check that the caller still holds the job's lease: returns the job's fields
+-- {state, token, dedup_key, attempts, max_attempts, priority, cancel} or nil.
+local function held(id, token)
+  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'attempts',
+    'max_attempts', 'priority', 'cancel')
+  if f[1] ~= 'active' or f[2] ~= token then return nil end
+  return f
+end
+

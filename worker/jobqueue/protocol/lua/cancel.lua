@@ -1,0 +1,23 @@
+-- Cancel a job. ARGV[A]: id.
+-- Returns 'cancelled' (queued or delayed: it will never run), 'requested' (active: the
+-- worker sees it on its next renew and the job ends cancelled), 'missing', or the job's
+-- finished state ('completed', 'failed', 'cancelled'), which is left unchanged.
+local id = ARGV[A]
+local f = redis.call('HMGET', JOB .. id, 'state', 'dedup_key')
+local state = f[1]
+if not state then return 'missing' end
+if state == 'queued' then
+  redis.call('ZREM', K.queued, id)
+  redis.call('ZREM', K.enqueued, id)
+  finish(id, 'cancelled', f[2])
+  return 'cancelled'
+elseif state == 'delayed' then
+  redis.call('ZREM', K.delayed, id)
+  finish(id, 'cancelled', f[2])
+  return 'cancelled'
+elseif state == 'active' then
+  redis.call('HSET', JOB .. id, 'cancel', '1')
+  emit(id, 'cancel_requested')
+  return 'requested'
+end
+return state

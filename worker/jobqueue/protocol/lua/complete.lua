@@ -1,0 +1,23 @@
+-- Complete jobs and (optionally) lease the next ones in the same call.
+-- ARGV[A..]: worker_id, take_n, lease_ms, k, then k triples (id, token, result_json).
+-- Returns {status_1..status_k, then 9 fields per newly leased job}; a status is 'ok' or
+-- 'stale' (the caller no longer holds the lease: nothing was recorded).
+local worker, take_n, lease_ms, k = ARGV[A], tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
+local out = {}
+local done = 0
+for i = 0, k - 1 do
+  local id, token, result = ARGV[A + 4 + 3 * i], ARGV[A + 5 + 3 * i], ARGV[A + 6 + 3 * i]
+  local f = held(id, token)
+  if f then
+    redis.call('ZREM', K.active, id)
+    redis.call('HSET', JOB .. id, 'result', result, 'progress', 100)
+    finish(id, 'completed', f[3])
+    done = done + 1
+    out[#out + 1] = 'ok'
+  else
+    out[#out + 1] = 'stale'
+  end
+end
+count_outcome('s', done)
+take(out, worker, take_n, lease_ms)
+return out

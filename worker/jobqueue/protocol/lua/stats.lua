@@ -1,0 +1,49 @@
+-- Queue statistics without scanning jobs. ARGV[A]: window_ms.
+-- Returns {now_ms, queued, active, delayed, delayed_due, completed, failed, cancelled,
+--  oldest_ready_ms (-1 = none), window_s, window_f, s_1m, f_1m, s_5m, f_5m, worker JSON...}.
+local window = tonumber(ARGV[A])
+local out = { NOW, redis.call('ZCARD', K.queued), redis.call('ZCARD', K.active),
+  redis.call('ZCARD', K.delayed), redis.call('ZCOUNT', K.delayed, '-inf', NOW),
+  redis.call('ZCARD', K.completed), redis.call('ZCARD', K.failed), redis.call('ZCARD', K.cancelled) }
+
+-- oldest ready moment: the oldest queued job's ready time, or a due delayed job's due time
+local oldest = -1
+local q = redis.call('ZRANGE', K.enqueued, 0, 0, 'WITHSCORES')
+if #q > 0 then oldest = tonumber(q[2]) end
+local d = redis.call('ZRANGE', K.delayed, 0, 0, 'WITHSCORES')
+if #d > 0 and tonumber(d[2]) <= NOW and (oldest < 0 or tonumber(d[2]) < oldest) then
+  oldest = tonumber(d[2])
+end
+out[#out + 1] = oldest
+
+-- outcome buckets: the current bucket and the ones before it, covering each window
+local last = math.floor(NOW / BUCKET_MS)
+local function nbuckets(ms) return math.max(1, math.ceil(ms / BUCKET_MS)) end
+local span = math.max(nbuckets(window), nbuckets(300000))
+local fields = {}
+for i = 0, span - 1 do
+  fields[#fields + 1] = 's:' .. (last - i)
+  fields[#fields + 1] = 'f:' .. (last - i)
+end
+local values = redis.call('HMGET', K.outcomes, unpack(fields))
+local function sum(nb, offset)
+  local total = 0
+  for i = 0, nb - 1 do total = total + (tonumber(values[2 * i + 1 + offset]) or 0) end
+  return total
+end
+local w, m1, m5 = nbuckets(window), nbuckets(60000), nbuckets(300000)
+out[#out + 1] = sum(w, 0)
+out[#out + 1] = sum(w, 1)
+out[#out + 1] = sum(m1, 0)
+out[#out + 1] = sum(m1, 1)
+out[#out + 1] = sum(m5, 0)
+out[#out + 1] = sum(m5, 1)
+
+local ids = redis.call('ZRANGEBYSCORE', K.workers, NOW, '+inf', 'LIMIT', 0, 1000)
+if #ids > 0 then
+  local infos = redis.call('HMGET', K.workerinfo, unpack(ids))
+  for i = 1, #infos do
+    if infos[i] then out[#out + 1] = infos[i] end
+  end
+end
+return out

@@ -1,0 +1,495 @@
+"""The async protocol of one queue: every state change is one Lua script call.
+
+``QueueProtocol`` is what clients (``jobqueue.client``), the worker runtime
+(``jobqueue.runtime``) and statistics (``jobqueue.stats``) build on. The redis client must be
+created with ``decode_responses=True`` (``redis.asyncio.Redis`` or ``RedisCluster``).
+
+Time: scripts take ``now`` from the caller when a ``clock`` is given (tests drive time with
+it); otherwise each script reads the Redis server's TIME, so all workers share one clock.
+
+Leases and fencing: ``take`` returns, per job, a fencing ``token`` that changes every time the
+job is leased. ``complete``, ``fail``, ``progress``, ``renew`` and ``release`` with a token
+that no longer holds the lease are refused with ``LeaseStatus.STALE``: nothing is recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
+
+from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
+from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys
+from jobqueue.protocol.scripts import SCRIPT_NAMES, script_source
+
+__all__ = [
+    "AnyRedis",
+    "CancelResult",
+    "CompleteResult",
+    "FailResult",
+    "LeaseStatus",
+    "LeasedJob",
+    "QueueProtocol",
+    "StatsSnapshot",
+    "wait_for_any",
+]
+
+AnyRedis = aioredis.Redis | RedisCluster
+
+_TAKE_FIELDS = 9
+_BULK_LIMIT = 1000
+
+
+class LeaseStatus(StrEnum):
+    OK = "ok"
+    CANCEL = "cancel"  # lease still held, but cancellation was requested
+    STALE = "stale"  # the caller lost the lease: the report was refused
+
+
+class CancelResult(StrEnum):
+    CANCELLED = "cancelled"  # was queued or delayed: it will never run
+    REQUESTED = "requested"  # is active: the worker is told on its next renew
+    ALREADY_FINISHED = "already_finished"
+
+
+@dataclass(frozen=True, slots=True)
+class LeasedJob:
+    """A job leased to a worker by ``take``; report its end with ``token``."""
+
+    id: str
+    queue: str
+    token: int
+    attempt: int  # 1-based number of this try
+    name: str
+    payload: Any
+    max_attempts: int
+    timeout: float | None
+    backoff: str
+    priority: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteResult:
+    statuses: list[LeaseStatus]  # one per completed job, in order
+    next_jobs: list[LeasedJob]  # jobs leased in the same call (take_next)
+
+
+@dataclass(frozen=True, slots=True)
+class FailResult:
+    status: LeaseStatus
+    state: JobState | None  # new state: queued/delayed (retry), failed, cancelled; None if stale
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """Raw numbers of stats.lua; ``jobqueue.stats`` turns them into ``QueueStats``."""
+
+    now_ms: int
+    queued: int
+    active: int
+    delayed: int
+    delayed_due: int
+    completed: int
+    failed: int
+    cancelled: int
+    oldest_ready_ms: int | None
+    window_succeeded: int
+    window_failed: int
+    succeeded_1m: int
+    failed_1m: int
+    succeeded_5m: int
+    failed_5m: int
+    workers: list[str]  # WorkerInfo JSON
+
+
+def _check_decoding(redis: AnyRedis) -> None:
+    try:
+        encoder = redis.get_encoder()
+    except AttributeError:
+        encoder = redis.connection_pool.get_encoder()  # type: ignore[union-attr]
+    if not encoder.decode_responses:
+        raise ValueError("the redis client must be created with decode_responses=True")
+
+
+class QueueProtocol:
+    """All operations of one queue; cheap to create (no I/O until used)."""
+
+    def __init__(
+        self,
+        redis: AnyRedis,
+        queue: str,
+        settings: QueueSettings | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        _check_decoding(redis)
+        self.redis = redis
+        self.keys = QueueKeys(queue)
+        self.queue = queue
+        self.settings = settings or QueueSettings()
+        self.clock = clock
+        self._fixed_keys = self.keys.fixed
+        s = self.settings
+        self._header_tail = [
+            str(s.events_maxlen),
+            str(int(s.result_ttl * 1000)),
+            str(s.keep_completed),
+            str(s.keep_failed),
+            str(s.keep_cancelled),
+            str(int(s.keep_age * 1000)),
+        ]
+        self._scripts = {name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES}
+        self._registered = False
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def now_ms(self) -> str:
+        """``now`` as passed to scripts: the injected clock, or '' for the server's TIME."""
+        return "" if self.clock is None else str(int(self.clock() * 1000))
+
+    def _argv(self, *args: Any) -> list[Any]:
+        return [self.keys.job_prefix, self.now_ms(), *self._header_tail, *args]
+
+    async def _call(self, name: str, *args: Any) -> Any:
+        return await self._scripts[name](keys=self._fixed_keys, args=self._argv(*args))
+
+    async def _register_queue(self) -> None:
+        if not self._registered:
+            await self.redis.sadd(QUEUES_KEY, self.queue)
+            self._registered = True
+
+    def _leased(self, raw: Sequence[Any], start: int) -> list[LeasedJob]:
+        jobs = []
+        for i in range(start, len(raw), _TAKE_FIELDS):
+            jid, token, attempt, name, payload, max_attempts, timeout, backoff, prio = raw[
+                i : i + _TAKE_FIELDS
+            ]
+            jobs.append(
+                LeasedJob(
+                    id=jid,
+                    queue=self.queue,
+                    token=int(token),
+                    attempt=int(attempt),
+                    name=name,
+                    payload=json.loads(payload) if payload else None,
+                    max_attempts=int(max_attempts),
+                    timeout=float(timeout) if timeout else None,
+                    backoff=backoff,
+                    priority=int(prio),
+                )
+            )
+        return jobs
+
+    # --- submitting ----------------------------------------------------------------------
+
+    def _submit_args(self, job_id: str, spec: JobSpec) -> list[Any]:
+        return [
+            job_id,
+            spec.name,
+            spec.encoded_payload(self.settings.max_payload_bytes),
+            spec.priority,
+            round(spec.delay * 1000),
+            spec.attempts,
+            spec.backoff,
+            "" if spec.timeout is None else repr(spec.timeout),
+            spec.dedup_key or "",
+        ]
+
+    async def submit(self, spec: JobSpec, job_id: str) -> tuple[str, bool]:
+        """Submit one job under ``job_id``. Returns (id, created); with a dedup key held by
+        an unfinished job, returns that job's id and False. Validation happens before I/O."""
+        args = self._submit_args(job_id, spec)
+        await self._register_queue()
+        jid, created = await self._call("submit", *args)
+        return jid, bool(created)
+
+    async def submit_many(
+        self, specs: Sequence[JobSpec], job_ids: Sequence[str]
+    ) -> list[tuple[str, bool]]:
+        """Submit many jobs in pipelined batches (one round trip per 1000 jobs). Every spec is
+        validated and encoded before anything is written."""
+        if len(specs) != len(job_ids):
+            raise ValueError("specs and job_ids differ in length")
+        all_args = [self._submit_args(jid, spec) for jid, spec in zip(job_ids, specs, strict=True)]
+        await self._register_queue()
+        script = self._scripts["submit"]
+        sha = await self.redis.script_load(script.script)
+        out: list[tuple[str, bool]] = []
+        for start in range(0, len(all_args), _BULK_LIMIT):
+            batch = all_args[start : start + _BULK_LIMIT]
+            results = await self._evalsha_batch(sha, script.script, batch)
+            out.extend((jid, bool(created)) for jid, created in results)
+        return out
+
+    async def _evalsha_batch(self, sha: str, source: Any, batch: list[list[Any]]) -> list[Any]:
+        keys = self._fixed_keys
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for args in batch:
+                pipe.evalsha(sha, len(keys), *keys, *self._argv(*args))
+            results = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in results) or attempt == 1:
+                for r in results:
+                    if isinstance(r, Exception):
+                        raise r
+                return list(results)
+            await self.redis.script_load(source)  # the server lost its script cache
+        raise AssertionError("unreachable")
+
+    # --- worker side ---------------------------------------------------------------------
+
+    async def take(self, worker_id: str, n: int, lease_seconds: float) -> list[LeasedJob]:
+        """Lease up to ``n`` jobs in priority order (FIFO within a priority). Also returns
+        lapsed leases to the queue and promotes due delayed jobs first."""
+        raw = await self._call("take", worker_id, n, int(lease_seconds * 1000))
+        return self._leased(raw, 0)
+
+    async def complete(
+        self,
+        worker_id: str,
+        done: Sequence[tuple[str, int, Any]],
+        *,
+        take_next: int = 0,
+        lease_seconds: float | None = None,
+    ) -> CompleteResult:
+        """Record results for (id, token, result) triples (result must be JSON-serialisable)
+        and lease up to ``take_next`` new jobs in the same round trip."""
+        lease_ms = int((lease_seconds or self.settings.lease_seconds) * 1000)
+        args: list[Any] = [worker_id, take_next, lease_ms, len(done)]
+        for jid, token, result in done:
+            args += [jid, token, json.dumps(result, separators=(",", ":"), default=str)]
+        raw = await self._call("complete", *args)
+        k = len(done)
+        return CompleteResult([LeaseStatus(s) for s in raw[:k]], self._leased(raw, k))
+
+    async def fail(
+        self, job_id: str, token: int, error: str, *, retry_delay: float | None
+    ) -> FailResult:
+        """Record a failed attempt. ``retry_delay`` (seconds, from the job's backoff) schedules
+        a retry if attempts remain; None means do not retry (the job goes to failed)."""
+        delay_ms = -1 if retry_delay is None else int(max(0.0, retry_delay) * 1000)
+        status, state = await self._call("fail", job_id, token, error, delay_ms, "failed")
+        return FailResult(LeaseStatus(status), JobState(state) if state else None)
+
+    async def cancelled(self, job_id: str, token: int, reason: str = "cancelled") -> LeaseStatus:
+        """Report that an active job stopped because its cancellation was requested."""
+        status, _ = await self._call("fail", job_id, token, reason, -1, "cancelled")
+        return LeaseStatus(status)
+
+    async def renew(
+        self, leases: Sequence[tuple[str, int]], lease_seconds: float
+    ) -> list[LeaseStatus]:
+        """Extend leases by ``lease_seconds`` from now; CANCEL asks the handler to stop."""
+        if not leases:
+            return []
+        args: list[Any] = [int(lease_seconds * 1000)]
+        for jid, token in leases:
+            args += [jid, token]
+        return [LeaseStatus(s) for s in await self._call("renew", *args)]
+
+    async def progress(
+        self, job_id: str, token: int, percent: float, message: str | None = None
+    ) -> LeaseStatus:
+        return LeaseStatus(
+            await self._call("progress", job_id, token, repr(float(percent)), message or "")
+        )
+
+    async def release(self, leases: Sequence[tuple[str, int]]) -> list[LeaseStatus]:
+        """Hand jobs back at once (shutdown): they return to their place in the queue and the
+        attempt is not counted (``attempts`` is decremented)."""
+        if not leases:
+            return []
+        args: list[Any] = []
+        for jid, token in leases:
+            args += [jid, token]
+        return [LeaseStatus(s) for s in await self._call("release", *args)]
+
+    async def reap(self, limit: int = 100) -> int:
+        """Return up to ``limit`` lapsed leases to the queue (or dead-letter them when their
+        attempts are used up). ``take`` does this too; idle workers call it every ~lease/2."""
+        return int(await self._call("reap", limit))
+
+    async def wait_for_work(self, timeout: float) -> bool:  # noqa: ASYNC109
+        """Block (no CPU) until work may be ready: a submit, a due delayed job or a lapsed
+        lease. Returns False if ``timeout`` seconds passed with nothing to do."""
+        return await wait_for_any([self], timeout)
+
+    async def heartbeat(self, info: WorkerInfo, stale_after: float) -> None:
+        """Register or refresh a worker; it is listed by stats for ``stale_after`` seconds
+        (use about three lease periods)."""
+        await self._call("heartbeat", info.id, info.model_dump_json(), int(stale_after * 1000))
+        await self._register_queue()
+
+    async def unregister(self, worker_id: str) -> bool:
+        return bool(await self._call("unregister", worker_id))
+
+    # --- management ----------------------------------------------------------------------
+
+    async def get_fields(self, job_id: str) -> dict[str, str]:
+        """The raw job hash (empty if the job does not exist)."""
+        return cast(dict[str, str], await self.redis.hgetall(self.keys.job(job_id)))
+
+    async def get_many_fields(self, job_ids: Sequence[str]) -> list[dict[str, str]]:
+        if not job_ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for jid in job_ids:
+            pipe.hgetall(self.keys.job(jid))
+        return cast(list[dict[str, str]], await pipe.execute())
+
+    async def snapshot(self, job_id: str) -> tuple[str, dict[str, str]]:
+        """(last event id, job hash) read atomically, for waiting on the event stream."""
+        raw = await self._call("snapshot", job_id)
+        return raw[0], dict(zip(raw[1::2], raw[2::2], strict=True))
+
+    async def read_events(
+        self, after: str, block: float, count: int = 1000
+    ) -> list[tuple[str, dict[str, str]]]:
+        """Events after id ``after``, blocking up to ``block`` seconds for new ones."""
+        reply = await self.redis.xread(
+            {self.keys.events: after}, count=count, block=max(1, int(block * 1000))
+        )
+        if not reply:
+            return []
+        stream: Any = reply
+        entries = next(iter(stream.values()))[0] if isinstance(stream, dict) else stream[0][1]
+        return [(eid, fields) for eid, fields in entries]
+
+    async def list_ids(self, state: JobState, offset: int, limit: int) -> list[str]:
+        """Job ids in a state, newest first (queued: by the time they became ready)."""
+        key = self.keys.key("enqueued" if state is JobState.QUEUED else state.value)
+        return cast(list[str], await self.redis.zrevrange(key, offset, offset + limit - 1))
+
+    async def cancel(self, job_id: str) -> CancelResult | None:
+        """Cancel; None if the job does not exist."""
+        res = await self._call("cancel", job_id)
+        if res == "missing":
+            return None
+        if res in ("cancelled", "requested"):
+            return CancelResult(res)
+        return CancelResult.ALREADY_FINISHED
+
+    async def retry(self, job_id: str) -> str:
+        """Retry one failed or cancelled job: 'ok', 'missing' or the state that refused it."""
+        return cast(str, await self._call("retry", "one", job_id))
+
+    async def retry_all(self) -> int:
+        """Retry every dead-letter job (in batches); returns how many."""
+        total = 0
+        while True:
+            n = int(await self._call("retry", "all", _BULK_LIMIT))
+            total += n
+            if n < _BULK_LIMIT:
+                return total
+
+    async def cleanup(self, state: JobState, older_than: float) -> int:
+        """Delete finished jobs of ``state`` that finished more than ``older_than`` s ago."""
+        if state not in FINISHED_STATES:
+            raise ValueError(f"cleanup works on finished states only, not {state.value!r}")
+        now = self.clock() if self.clock else float(await _server_time(self.redis))
+        cutoff = int((now - older_than) * 1000)
+        total = 0
+        while True:
+            n = int(await self._call("cleanup", state.value, cutoff, _BULK_LIMIT))
+            total += n
+            if n < _BULK_LIMIT:
+                return total
+
+    async def stats(self, window_seconds: int) -> StatsSnapshot:
+        raw = await self._call("stats", int(window_seconds * 1000))
+        nums = [int(x) for x in raw[:15]]
+        return StatsSnapshot(
+            now_ms=nums[0],
+            queued=nums[1],
+            active=nums[2],
+            delayed=nums[3],
+            delayed_due=nums[4],
+            completed=nums[5],
+            failed=nums[6],
+            cancelled=nums[7],
+            oldest_ready_ms=None if nums[8] < 0 else nums[8],
+            window_succeeded=nums[9],
+            window_failed=nums[10],
+            succeeded_1m=nums[11],
+            failed_1m=nums[12],
+            succeeded_5m=nums[13],
+            failed_5m=nums[14],
+            workers=list(raw[15:]),
+        )
+
+
+async def _server_time(redis: AnyRedis) -> float:
+    reply: Any = await redis.time()
+    if isinstance(reply, dict):  # RedisCluster answers per node
+        reply = next(iter(reply.values()))
+    seconds, micros = reply
+    return int(seconds) + int(micros) / 1e6
+
+
+async def _work_hint(proto: QueueProtocol) -> float:
+    """Seconds until this queue may have work: 0 now, else until the next due delayed job
+    or lapsing lease (inf if neither)."""
+    pipe = proto.redis.pipeline(transaction=False)
+    pipe.zcard(proto.keys.queued)
+    pipe.zrange(proto.keys.delayed, 0, 0, withscores=True)
+    pipe.zrange(proto.keys.active, 0, 0, withscores=True)
+    queued, delayed, active = await pipe.execute()
+    if queued:
+        return 0.0
+    now = proto.clock() if proto.clock else time.time()
+    soonest = float("inf")
+    for entries in (delayed, active):
+        if entries:
+            soonest = min(soonest, float(entries[0][1]) / 1000.0 - now)
+    return max(0.0, soonest)
+
+
+async def wait_for_any(
+    protocols: Iterable[QueueProtocol],
+    timeout: float,  # noqa: ASYNC109 - a deadline for BZPOPMIN, not a cancel scope
+) -> bool:
+    """Block until any of the queues may have work (see ``QueueProtocol.wait_for_work``).
+
+    Queues on one plain Redis client share a single BZPOPMIN over their markers; otherwise
+    (Redis Cluster: markers in different slots) one BZPOPMIN per queue runs concurrently.
+    """
+    protos = list(protocols)
+    if not protos:
+        await asyncio.sleep(timeout)
+        return False
+    hints = await asyncio.gather(*(_work_hint(p) for p in protos))
+    soonest = min(hints)
+    if soonest <= 0.001:
+        return True
+    block = min(timeout, soonest)
+    if block <= 0:
+        return False
+    clients = {id(p.redis) for p in protos}
+    popped: Any
+    if len(clients) == 1 and not isinstance(protos[0].redis, RedisCluster):
+        markers = [p.keys.marker for p in protos]
+        popped = await protos[0].redis.bzpopmin(markers, timeout=block)
+    else:
+        popped = await _first_marker(protos, block)
+    return bool(popped) or soonest <= timeout
+
+
+async def _first_marker(protos: list[QueueProtocol], block: float) -> Any:
+    tasks = [
+        asyncio.ensure_future(p.redis.bzpopmin([p.keys.marker], timeout=block)) for p in protos
+    ]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        return next(iter(done)).result()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

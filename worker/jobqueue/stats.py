@@ -1,0 +1,63 @@
+"""Cheap queue statistics for the operator and ``jobq stats``: one script call per read.
+
+Counts per state come from ZCARD of the state indexes, the oldest queued age from the
+``enqueued`` index (a due delayed job counts from its due time), attempt outcomes from 5 s
+buckets kept for an hour (a window covers its last ``window_seconds``, rounded up to whole
+buckets, the current partial bucket included), and workers from the heartbeat registry.
+"""
+
+from __future__ import annotations
+
+from jobqueue.models import QueueStats, WorkerInfo
+from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot
+
+__all__ = ["MAX_WINDOW_SECONDS", "QueueStats", "WorkerInfo", "read_stats", "stats_from_snapshot"]
+
+MAX_WINDOW_SECONDS = 3600
+
+
+def check_window(window_seconds: int) -> int:
+    if isinstance(window_seconds, bool) or not isinstance(window_seconds, int):
+        raise ValueError(f"window_seconds must be an integer, got {window_seconds!r}")
+    if not 1 <= window_seconds <= MAX_WINDOW_SECONDS:
+        raise ValueError(f"window_seconds must be in 1..{MAX_WINDOW_SECONDS}, got {window_seconds}")
+    return window_seconds
+
+
+def stats_from_snapshot(queue: str, snap: StatsSnapshot, window_seconds: int) -> QueueStats:
+    """Turn the raw numbers of stats.lua into the contract's model (pure)."""
+    now = snap.now_ms / 1000.0
+    oldest_age = 0.0
+    if snap.oldest_ready_ms is not None:
+        oldest_age = max(0.0, (snap.now_ms - snap.oldest_ready_ms) / 1000.0)
+    samples = snap.window_succeeded + snap.window_failed
+    workers = [WorkerInfo.model_validate_json(raw) for raw in snap.workers]
+    workers.sort(key=lambda w: (w.name, w.id))
+    return QueueStats(
+        queue=queue,
+        queued=snap.queued,
+        active=snap.active,
+        delayed=snap.delayed,
+        delayed_due=snap.delayed_due,
+        completed=snap.completed,
+        failed=snap.failed,
+        cancelled=snap.cancelled,
+        oldest_queued_age_seconds=oldest_age,
+        window_seconds=window_seconds,
+        attempts_succeeded=snap.window_succeeded,
+        attempts_failed=snap.window_failed,
+        failure_ratio=snap.window_failed / samples if samples else 0.0,
+        completed_1m=snap.succeeded_1m,
+        failed_1m=snap.failed_1m,
+        completed_5m=snap.succeeded_5m,
+        failed_5m=snap.failed_5m,
+        workers=workers,
+        taken_at=now,
+    )
+
+
+async def read_stats(redis: AnyRedis, queue: str, *, window_seconds: int = 60) -> QueueStats:
+    """Statistics of ``queue`` (one round trip). ``redis`` needs decode_responses=True."""
+    check_window(window_seconds)
+    snap = await QueueProtocol(redis, queue).stats(window_seconds)
+    return stats_from_snapshot(queue, snap, window_seconds)
