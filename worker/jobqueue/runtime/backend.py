@@ -1,0 +1,89 @@
+"""The worker's view of the queue: the few operations its loop needs, with the protocol's
+answers reduced to what the loop acts on.
+
+``QueueBackend`` is the interface; ``jobqueue.runtime.redis_backend`` implements it over
+``jobqueue.protocol``. Keeping the loop on this narrow surface lets it stay readable and
+lets the protocol evolve (more jobs per round trip, new scripts) behind one adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+__all__ = ["LeaseStatus", "LeasedJob", "QueueBackend", "Report"]
+
+
+@dataclass(frozen=True)
+class LeasedJob:
+    """A job this worker holds a lease on.
+
+    ``payload_error`` is set (and ``payload`` is None) when the stored payload cannot be
+    decoded; the worker then dead-letters the job instead of running it.
+    ``token`` is the lease's fencing token: every report carries it, and the queue refuses
+    reports whose token is no longer the job's current one.
+    """
+
+    queue: str
+    job_id: str
+    name: str
+    token: str
+    attempt: int
+    max_attempts: int
+    payload: Any = None
+    payload_error: str | None = None
+    timeout: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.queue, self.job_id)
+
+
+class LeaseStatus(StrEnum):
+    OK = "ok"
+    LOST = "lost"  # another worker owns the job now, or it is gone: stop, report nothing
+    CANCEL_REQUESTED = "cancel_requested"  # still ours; the user asked it to stop
+
+
+@dataclass(frozen=True)
+class Report:
+    """The queue's answer to a completion or failure report."""
+
+    accepted: bool
+    reason: str = ""  # why it was refused (e.g. "stale token")
+    next_jobs: Sequence[LeasedJob] = ()  # taken in the same call (complete-and-take-next)
+
+
+class QueueBackend(Protocol):
+    async def take(self, queues: Sequence[str], n: int) -> list[LeasedJob]:
+        """Lease up to ``n`` ready jobs, trying ``queues`` in order."""
+        ...
+
+    async def wait_for_work(self, queues: Sequence[str], max_wait: float) -> None:
+        """Block (on Redis, not polling) until work may be ready or ``max_wait`` s pass."""
+        ...
+
+    async def complete(self, job: LeasedJob, result: Any, take_next: int) -> Report: ...
+
+    async def fail(self, job: LeasedJob, error: str, *, retryable: bool) -> Report: ...
+
+    async def ack_cancelled(self, job: LeasedJob, reason: str) -> Report: ...
+
+    async def progress(self, job: LeasedJob, percent: float, message: str | None) -> bool: ...
+
+    async def renew(self, jobs: Sequence[LeasedJob]) -> dict[tuple[str, str], LeaseStatus]: ...
+
+    async def release(self, jobs: Sequence[LeasedJob]) -> None:
+        """Hand jobs back to their queues at once (shutdown), without waiting for lease expiry."""
+        ...
+
+    async def register(self) -> None: ...
+
+    async def heartbeat(self, jobs_in_hand: int) -> None: ...
+
+    async def unregister(self) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,472 @@
+"""The worker loop: take jobs, run their handlers, keep their leases, report outcomes, drain.
+
+Shape of a running worker (one asyncio event loop):
+
+* the fetch loop takes as many jobs as there are free slots in one call, and blocks on Redis
+  (``wait_for_work``) when the queues are empty, so an idle worker costs nothing;
+* each job runs in a *slot* task; when a job completes, its slot asks for the next job in the
+  same call (complete-and-take-next), so a busy worker needs about one round trip per job;
+* the lease loop renews every lease in hand every ``lease/3`` seconds in one call, sends the
+  worker registry heartbeat, and acts on the answers: a lost lease cancels the handler and
+  its outcome is never reported; a cancel request reaches ``ctx.cancelled``;
+* stop (SIGTERM/SIGINT): take nothing more, let jobs finish for ``shutdown_timeout`` seconds,
+  then hand the rest back to the queue at once, unregister and return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jobqueue.registry import DEFAULT_REGISTRY, Handler, HandlerNotFound, Registry
+from jobqueue.runtime.backend import LeasedJob, LeaseStatus, QueueBackend, Report
+from jobqueue.runtime.context import JobContext, SyncJobContext
+from jobqueue.runtime.failures import JobCancelled, PermanentJobError, format_error
+from jobqueue.runtime.metrics import WorkerMetrics
+from jobqueue.runtime.settings import WorkerSettings
+
+__all__ = ["Worker"]
+
+log = logging.getLogger("jobqueue.worker")
+
+# The longest an idle worker blocks on Redis before checking again; a wake-up marker
+# normally ends the wait much sooner. Bounded so a lost marker costs at most this much.
+IDLE_WAIT_SECONDS = 2.0
+# Back-off after a failed Redis call in the fetch loop (doubles up to the maximum).
+_ERROR_BACKOFF_MIN, _ERROR_BACKOFF_MAX = 0.1, 5.0
+# The event loop must tick at least this often for /healthz to say it is alive.
+_HEALTH_TICK = 1.0
+_HEALTH_STALE_AFTER = 15.0
+
+Abandon = Literal["lease_lost", "released"]
+
+
+@dataclass(eq=False)
+class _InHand:
+    job: LeasedJob
+    ctx: JobContext | None = None
+    task: asyncio.Task[Any] | None = None
+    started: float = field(default_factory=time.monotonic)
+    # Set when the job's outcome must not be reported: another worker owns it, or it was
+    # handed back on shutdown.
+    abandoned: Abandon | None = None
+
+
+class Worker:
+    """Runs handlers for jobs from ``settings.queues`` until stopped (or, in burst mode,
+    until the queues are empty and nothing is in hand)."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        backend: QueueBackend,
+        *,
+        registry: Registry | None = None,
+        metrics: WorkerMetrics | None = None,
+    ) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.registry = DEFAULT_REGISTRY if registry is None else registry
+        self.metrics = metrics or WorkerMetrics()
+        self.metrics.concurrency.set(settings.concurrency)
+        self._in_hand: dict[tuple[str, str], _InHand] = {}
+        self._slots: set[asyncio.Task[None]] = set()
+        self._slot_freed = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._force = asyncio.Event()
+        self._running = False
+        self._last_tick = time.monotonic()
+        self._executor = ThreadPoolExecutor(
+            max_workers=settings.concurrency, thread_name_prefix="jobq-handler"
+        )
+
+    # --- public surface ----------------------------------------------------------------
+
+    @property
+    def jobs_in_hand(self) -> int:
+        return len(self._in_hand)
+
+    def is_alive(self) -> bool:
+        """For /healthz: the loop is running and its event loop is not wedged."""
+        return self._running and time.monotonic() - self._last_tick < _HEALTH_STALE_AFTER
+
+    def stop(self) -> None:
+        """Begin a graceful stop; a second call skips the rest of the grace period."""
+        if self._stopping.is_set():
+            if not self._force.is_set():
+                log.warning("second stop request: handing back the jobs in hand now")
+            self._force.set()
+            return
+        log.info(
+            "stopping: no new jobs; %d in hand get up to %.1fs to finish",
+            len(self._in_hand),
+            self.settings.shutdown_timeout,
+        )
+        self._stopping.set()
+        self.metrics.draining.set(1)
+
+    async def run(self) -> None:
+        """Run until stopped; always drains, hands back and unregisters before returning."""
+        self._running = True
+        self._last_tick = time.monotonic()
+        helpers: list[asyncio.Task[None]] = []
+        try:
+            await self.backend.register()
+            log.info(
+                "worker %s started: queues=%s concurrency=%d lease=%.1fs handlers=%s",
+                self.settings.worker_name,
+                ",".join(self.settings.queues),
+                self.settings.concurrency,
+                self.settings.lease_seconds,
+                ",".join(self.registry.names()),
+            )
+            helpers = [
+                asyncio.create_task(self._lease_loop(), name="jobq-leases"),
+                asyncio.create_task(self._tick_loop(), name="jobq-tick"),
+            ]
+            await self._fetch_loop()
+        finally:
+            await self._drain()
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            try:
+                await self.backend.unregister()
+            except Exception as exc:
+                log.warning("could not unregister the worker: %s", format_error(exc))
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._running = False
+            log.info("worker %s stopped", self.settings.worker_name)
+
+    # --- taking jobs -------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        backoff = _ERROR_BACKOFF_MIN
+        queues = self.settings.queues
+        while not self._stopping.is_set():
+            free = self.settings.concurrency - len(self._slots)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._until_stopped(self._slot_freed.wait())
+                continue
+            try:
+                jobs = await self.backend.take(queues, free)
+            except Exception as exc:
+                self.metrics.redis_errors.inc()
+                log.error("taking jobs failed (retrying in %.1fs): %s", backoff, format_error(exc))
+                await self._until_stopped(asyncio.sleep(backoff))
+                backoff = min(backoff * 2, _ERROR_BACKOFF_MAX)
+                continue
+            backoff = _ERROR_BACKOFF_MIN
+            self.metrics.fetches.labels("jobs" if jobs else "empty").inc()
+            if jobs:
+                self.metrics.fetched_jobs.inc(len(jobs))
+                for job in jobs:
+                    self._start_slot(job)
+                continue
+            if self.settings.burst:
+                if not self._slots:
+                    log.info("burst mode: queues are empty and nothing is in hand")
+                    return
+                self._slot_freed.clear()
+                await self._until_stopped(self._slot_freed.wait())
+                continue
+            try:
+                await self._until_stopped(self.backend.wait_for_work(queues, IDLE_WAIT_SECONDS))
+            except Exception as exc:
+                self.metrics.redis_errors.inc()
+                log.error("waiting for work failed: %s", format_error(exc))
+                await self._until_stopped(asyncio.sleep(backoff))
+
+    async def _until_stopped(self, awaitable: Awaitable[Any]) -> None:
+        """Await ``awaitable`` unless a stop request comes first (then cancel it)."""
+        work = asyncio.ensure_future(awaitable)
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (work, stop):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(work, stop, return_exceptions=True)
+        if work.done() and not work.cancelled() and work.exception() is not None:
+            raise work.exception()  # type: ignore[misc]
+
+    def _start_slot(self, job: LeasedJob) -> None:
+        slot = asyncio.create_task(self._run_slot(job), name=f"jobq-slot-{job.job_id}")
+        self._slots.add(slot)
+        slot.add_done_callback(self._slot_done)
+
+    def _slot_done(self, slot: asyncio.Task[None]) -> None:
+        self._slots.discard(slot)
+        self._slot_freed.set()
+        if not slot.cancelled() and slot.exception() is not None:
+            log.error("job slot crashed", exc_info=slot.exception())
+
+    async def _run_slot(self, first: LeasedJob) -> None:
+        """Run a job, then the next one handed back by complete-and-take-next, and so on."""
+        queue: list[LeasedJob] = [first]
+        while queue:
+            job = queue.pop(0)
+            if self._stopping.is_set():
+                # Taken in the same call as a completion just before the stop: hand it back.
+                await self._release([job])
+                continue
+            queue.extend(await self._run_one(job))
+
+    # --- running one job ---------------------------------------------------------------
+
+    async def _run_one(self, job: LeasedJob) -> list[LeasedJob]:
+        held = _InHand(job=job)
+        self._in_hand[job.key] = held
+        self.metrics.in_flight.labels(job.queue).inc()
+        try:
+            return await self._execute(held)
+        finally:
+            self._in_hand.pop(job.key, None)
+            self.metrics.in_flight.labels(job.queue).dec()
+
+    async def _execute(self, held: _InHand) -> list[LeasedJob]:
+        job = held.job
+        extra = {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
+        try:
+            handler = self.registry.get(job.name)
+        except HandlerNotFound as missing:
+            await self._dead_letter(held, f"HandlerNotFound: {missing}")
+            return []
+        if job.payload_error is not None:
+            await self._dead_letter(held, f"MalformedPayload: {job.payload_error}")
+            return []
+
+        held.ctx = self._make_context(job, handler)
+        held.task = asyncio.create_task(self._invoke(handler, held.ctx, job.payload))
+        done, _ = await asyncio.wait({held.task}, timeout=job.timeout)
+        duration = time.monotonic() - held.started
+
+        if held.abandoned is not None:
+            await self._reap(held.task)
+            self.metrics.observe(job.queue, job.name, held.abandoned, duration)
+            log.warning("job outcome not reported: %s", held.abandoned, extra=extra)
+            return []
+        if not done:
+            held.ctx.request_cancel("timeout")
+            held.task.cancel()
+            await self._reap(held.task)
+            self.metrics.observe(job.queue, job.name, "timeout", duration)
+            error = f"JobTimeout: handler ran past the job's timeout of {job.timeout:g}s"
+            await self._report("fail", held, self.backend.fail(job, error, retryable=True))
+            return []
+        if held.task.cancelled():
+            # Only the worker cancels handler tasks, and it marks why first; be safe anyway.
+            self.metrics.observe(job.queue, job.name, "lease_lost", duration)
+            return []
+
+        raised = held.task.exception()
+        if held.ctx.cancel_reason == "cancel requested" and (
+            raised is None or isinstance(raised, JobCancelled | asyncio.CancelledError)
+        ):
+            self.metrics.observe(job.queue, job.name, "cancelled", duration)
+            await self._report("cancel", held, self.backend.ack_cancelled(job, "cancelled"))
+            return []
+        if raised is None:
+            return await self._complete(held, held.task.result(), duration)
+        permanent = isinstance(raised, PermanentJobError)
+        self.metrics.observe(job.queue, job.name, "failed", duration)
+        log.info("job attempt %d failed: %s", job.attempt, format_error(raised), extra=extra)
+        await self._report(
+            "fail", held, self.backend.fail(job, format_error(raised), retryable=not permanent)
+        )
+        return []
+
+    async def _complete(self, held: _InHand, result: Any, duration: float) -> list[LeasedJob]:
+        job = held.job
+        try:
+            json.dumps(result, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            self.metrics.observe(job.queue, job.name, "failed", duration)
+            error = f"ResultNotJSON: the handler's return value is not JSON-serialisable: {exc}"
+            await self._report("fail", held, self.backend.fail(job, error, retryable=False))
+            return []
+        self.metrics.observe(job.queue, job.name, "completed", duration)
+        take_next = 0 if self._stopping.is_set() else 1
+        report = await self._report("complete", held, self.backend.complete(job, result, take_next))
+        if report is None:
+            return []
+        if report.next_jobs:
+            self.metrics.fetched_jobs.inc(len(report.next_jobs))
+        return list(report.next_jobs)
+
+    def _make_context(self, job: LeasedJob, handler: Handler) -> JobContext:
+        async def report_progress(percent: float, message: str | None) -> None:
+            await self.backend.progress(job, percent, message)
+
+        common: dict[str, Any] = {
+            "job_id": job.job_id,
+            "queue": job.queue,
+            "name": job.name,
+            "attempt": job.attempt,
+            "max_attempts": job.max_attempts,
+            "reporter": report_progress,
+        }
+        if handler.is_async:
+            return JobContext(**common)
+        return SyncJobContext(loop=asyncio.get_running_loop(), **common)
+
+    async def _invoke(self, handler: Handler, ctx: JobContext, payload: Any) -> Any:
+        if handler.is_async:
+            return await handler.fn(ctx, payload)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, handler.fn, ctx, payload)
+
+    @staticmethod
+    async def _reap(task: asyncio.Task[Any]) -> None:
+        """Let a cancelled handler unwind (briefly), swallowing what it raises.
+
+        A thread handler cannot be interrupted: its thread runs on, its result is ignored.
+        """
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
+
+    async def _dead_letter(self, held: _InHand, error: str) -> None:
+        job = held.job
+        log.error(
+            "malformed job sent to the dead letter: %s",
+            error,
+            extra={"job_id": job.job_id, "queue": job.queue, "job_name": job.name},
+        )
+        self.metrics.observe(job.queue, job.name, "malformed", None)
+        await self._report("fail", held, self.backend.fail(job, error, retryable=False))
+
+    async def _report(self, what: str, held: _InHand, call: Awaitable[Report]) -> Report | None:
+        """Await a report; log refusals (stale fencing token) and errors, never raise."""
+        job = held.job
+        extra = {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
+        try:
+            report = await call
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.error(
+                "could not report %s (the lease will lapse and the job will be retried): %s",
+                what,
+                format_error(exc),
+                extra=extra,
+            )
+            return None
+        if not report.accepted:
+            self.metrics.observe(job.queue, job.name, "refused", None)
+            log.warning(
+                "%s refused by the queue (lease lost; another worker owns the job): %s",
+                what,
+                report.reason or "stale fencing token",
+                extra={**extra, "token": job.token},
+            )
+        return report
+
+    # --- leases, heartbeat, health -----------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        interval = self.settings.renew_interval
+        while True:
+            await asyncio.sleep(interval)
+            await self._renew_once()
+
+    async def _renew_once(self) -> None:
+        held = [h for h in self._in_hand.values() if h.abandoned is None]
+        if held:
+            try:
+                answers = await self.backend.renew([h.job for h in held])
+            except Exception as exc:
+                self.metrics.redis_errors.inc()
+                self.metrics.renewals.labels("error").inc(len(held))
+                log.error("lease renewal failed: %s", format_error(exc))
+                answers = {}
+            for h in held:
+                status = answers.get(h.job.key)
+                if status is None:
+                    continue
+                self.metrics.renewals.labels("lost" if status is LeaseStatus.LOST else "ok").inc()
+                if status is LeaseStatus.LOST:
+                    self._abandon(h, "lease_lost")
+                elif status is LeaseStatus.CANCEL_REQUESTED and h.ctx is not None:
+                    if not h.ctx.cancelled:
+                        log.info(
+                            "cancel requested for an active job",
+                            extra={"job_id": h.job.job_id, "queue": h.job.queue},
+                        )
+                    h.ctx.request_cancel("cancel requested")
+        try:
+            await self.backend.heartbeat(len(self._in_hand))
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.warning("worker heartbeat failed: %s", format_error(exc))
+
+    def _abandon(self, held: _InHand, why: Abandon) -> None:
+        if held.abandoned is not None:
+            return
+        held.abandoned = why
+        if why == "lease_lost":
+            log.warning(
+                "lease lost: another worker may own the job now; cancelling its handler",
+                extra={"job_id": held.job.job_id, "queue": held.job.queue},
+            )
+        if held.ctx is not None:
+            held.ctx.request_cancel(why.replace("_", " "))
+        if held.task is not None:
+            held.task.cancel()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            self._last_tick = time.monotonic()
+            await asyncio.sleep(_HEALTH_TICK)
+
+    # --- shutdown ----------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        self._stopping.set()
+        self.metrics.draining.set(1)
+        if self._slots:
+            timeout = self.settings.shutdown_timeout
+            waiter = asyncio.ensure_future(asyncio.wait(set(self._slots), timeout=timeout))
+            force = asyncio.create_task(self._force.wait())
+            await asyncio.wait({waiter, force}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiter, force):
+                task.cancel()
+            await asyncio.gather(waiter, force, return_exceptions=True)
+        leftovers = [h for h in self._in_hand.values() if h.abandoned is None]
+        if leftovers:
+            log.warning("shutdown timeout: handing %d job(s) back to the queue", len(leftovers))
+            for held in leftovers:
+                held.abandoned = "released"
+            await self._release([h.job for h in leftovers])
+            for held in leftovers:
+                self._abandon_after_release(held)
+        if self._slots:
+            await asyncio.wait(set(self._slots), timeout=2.0)
+        for slot in list(self._slots):
+            slot.cancel()
+
+    def _abandon_after_release(self, held: _InHand) -> None:
+        if held.ctx is not None:
+            held.ctx.request_cancel("released")
+        if held.task is not None:
+            held.task.cancel()
+
+    async def _release(self, jobs: list[LeasedJob]) -> None:
+        try:
+            await self.backend.release(jobs)
+            for job in jobs:
+                self.metrics.observe(job.queue, job.name, "released", None)
+        except Exception as exc:
+            self.metrics.redis_errors.inc()
+            log.error(
+                "could not hand %d job(s) back (they return when their leases lapse): %s",
+                len(jobs),
+                format_error(exc),
+            )
