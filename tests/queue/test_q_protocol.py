@@ -1,0 +1,398 @@
+"""The Lua protocol against a real redis-server, time driven by an injected clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import redis.asyncio as aioredis
+from jobqueue.models import JobState, build_spec
+from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol
+from jobqueue.protocol.queue import LeasedJob
+from qhelpers import FakeClock, ProtoFactory
+
+pytestmark = pytest.mark.redis
+
+_counter = 0
+
+
+async def submit(
+    proto: QueueProtocol, name: str = "job", payload: object = None, **opts: object
+) -> str:
+    global _counter
+    _counter += 1
+    jid, created = await proto.submit(build_spec(name, payload, **opts), f"id{_counter:06d}")
+    assert created
+    return jid
+
+
+async def state_of(proto: QueueProtocol, jid: str) -> str:
+    return (await proto.get_fields(jid))["state"]
+
+
+async def take_one(proto: QueueProtocol, worker: str = "w", lease: float = 30) -> LeasedJob:
+    jobs = await proto.take(worker, 1, lease)
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+# --- ordering -------------------------------------------------------------------------------
+
+
+async def test_priority_order_and_fifo_within_a_priority(proto: QueueProtocol) -> None:
+    plan = [("a", 5), ("b", 1), ("c", 5), ("d", 9), ("e", 0), ("f", 1), ("g", None)]
+    for name, prio in plan:
+        await submit(proto, name, priority=prio)
+    jobs = await proto.take("w", 100, 30)
+    # g was submitted without a priority: an ordinary 5, behind the earlier 5s, ahead of 9
+    assert [j.name for j in jobs] == ["e", "b", "f", "a", "c", "g", "d"]
+    assert [j.priority for j in jobs] == [0, 1, 1, 5, 5, 5, 9]
+
+
+async def test_take_respects_n_and_returns_job_data(proto: QueueProtocol) -> None:
+    for i in range(5):
+        await submit(proto, "job", {"i": i}, attempts=4, timeout=2.5, backoff="fixed:3")
+    first = await proto.take("w", 2, 30)
+    rest = await proto.take("w", 10, 30)
+    assert [j.payload for j in first + rest] == [{"i": i} for i in range(5)]
+    j = first[0]
+    assert (j.attempt, j.max_attempts, j.timeout, j.backoff, j.token) == (1, 4, 2.5, "fixed:3", 1)
+    assert await proto.take("w", 10, 30) == []
+
+
+# --- delays and backoff ---------------------------------------------------------------------
+
+
+async def test_delayed_job_runs_only_when_due(proto: QueueProtocol, clock: FakeClock) -> None:
+    jid = await submit(proto, delay=10)
+    assert await state_of(proto, jid) == "delayed"
+    assert await proto.take("w", 1, 30) == []
+    clock.advance(9.9)
+    assert await proto.take("w", 1, 30) == []
+    clock.advance(0.2)
+    job = await take_one(proto)
+    assert job.id == jid
+
+
+async def test_failed_attempt_retries_after_the_given_delay(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    jid = await submit(proto, attempts=3)
+    job = await take_one(proto)
+    res = await proto.fail(job.id, job.token, "boom", retry_delay=5)
+    assert (res.status, res.state) == (LeaseStatus.OK, JobState.DELAYED)
+    fields = await proto.get_fields(jid)
+    assert fields["error"] == "boom" and fields["attempts"] == "1"
+    clock.advance(4)
+    assert await proto.take("w", 1, 30) == []
+    clock.advance(1.5)
+    again = await take_one(proto)
+    assert (again.id, again.attempt, again.token) == (jid, 2, 2)
+
+
+async def test_zero_retry_delay_requeues_at_once(proto: QueueProtocol) -> None:
+    await submit(proto)
+    job = await take_one(proto)
+    res = await proto.fail(job.id, job.token, "boom", retry_delay=0)
+    assert res.state is JobState.QUEUED
+    assert (await take_one(proto)).attempt == 2
+
+
+# --- dead letter and retry ------------------------------------------------------------------
+
+
+async def test_exhausted_attempts_go_to_the_dead_letter_and_retry_revives(
+    proto: QueueProtocol,
+) -> None:
+    jid = await submit(proto, attempts=2)
+    for expected in (JobState.QUEUED, JobState.FAILED):
+        job = await take_one(proto)
+        assert (await proto.fail(job.id, job.token, "bad", retry_delay=0)).state is expected
+    assert await state_of(proto, jid) == "failed"
+    assert await proto.redis.zscore(proto.keys.key("failed"), jid) is not None
+    assert await proto.redis.ttl(proto.keys.job(jid)) > 0
+    assert await proto.retry(jid) == "ok"
+    fields = await proto.get_fields(jid)
+    assert (fields["state"], fields["attempts"]) == ("queued", "0")
+    assert await proto.redis.ttl(proto.keys.job(jid)) == -1  # no longer expiring
+    assert await proto.redis.zscore(proto.keys.key("failed"), jid) is None
+    assert (await take_one(proto)).attempt == 1
+
+
+async def test_no_retry_fails_at_once(proto: QueueProtocol) -> None:
+    jid = await submit(proto, attempts=5)
+    job = await take_one(proto)
+    assert (await proto.fail(job.id, job.token, "fatal", retry_delay=None)).state is JobState.FAILED
+    assert await state_of(proto, jid) == "failed"
+
+
+async def test_retry_all_and_refusals(proto: QueueProtocol) -> None:
+    ids = [await submit(proto, attempts=1) for _ in range(3)]
+    for job in await proto.take("w", 3, 30):
+        await proto.fail(job.id, job.token, "x", retry_delay=0)
+    done = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, None)])
+    assert await proto.retry(done) == "completed"
+    assert await proto.retry("nope") == "missing"
+    assert await proto.retry_all() == 3
+    assert {await state_of(proto, j) for j in ids} == {"queued"}
+    assert await proto.retry_all() == 0
+
+
+# --- dedup ----------------------------------------------------------------------------------
+
+
+async def test_dedup_returns_the_unfinished_job(proto: QueueProtocol) -> None:
+    first = await submit(proto, dedup_key="k")
+    again, created = await proto.submit(build_spec("job", dedup_key="k"), "other")
+    assert (again, created) == (first, False)
+    assert await proto.get_fields("other") == {}
+    job = await take_one(proto)  # still unfinished while active
+    assert (await proto.submit(build_spec("job", dedup_key="k"), "other2"))[0] == first
+    await proto.complete("w", [(job.id, job.token, 1)])
+    third, created = await proto.submit(build_spec("job", dedup_key="k"), "third")
+    assert (third, created) == ("third", True)
+
+
+# --- cancel ---------------------------------------------------------------------------------
+
+
+async def test_cancel_queued_and_delayed_jobs_never_run(proto: QueueProtocol) -> None:
+    queued = await submit(proto)
+    delayed = await submit(proto, delay=5)
+    assert await proto.cancel(queued) is CancelResult.CANCELLED
+    assert await proto.cancel(delayed) is CancelResult.CANCELLED
+    assert await proto.take("w", 10, 30) == []
+    assert await state_of(proto, queued) == "cancelled"
+    assert await state_of(proto, delayed) == "cancelled"
+    assert await proto.redis.zcard(proto.keys.key("cancelled")) == 2
+
+
+async def test_cancel_active_job_is_cooperative(proto: QueueProtocol) -> None:
+    jid = await submit(proto)
+    job = await take_one(proto)
+    assert await proto.cancel(jid) is CancelResult.REQUESTED
+    assert await state_of(proto, jid) == "active"
+    assert await proto.renew([(job.id, job.token)], 30) == [LeaseStatus.CANCEL]
+    assert await proto.progress(job.id, job.token, 50) is LeaseStatus.CANCEL
+    assert await proto.cancelled(job.id, job.token) is LeaseStatus.OK
+    assert await state_of(proto, jid) == "cancelled"
+
+
+async def test_failing_after_a_cancel_request_ends_cancelled(proto: QueueProtocol) -> None:
+    jid = await submit(proto)
+    job = await take_one(proto)
+    await proto.cancel(jid)
+    res = await proto.fail(job.id, job.token, "stopped", retry_delay=0)
+    assert res.state is JobState.CANCELLED
+
+
+async def test_cancel_finished_or_missing(proto: QueueProtocol) -> None:
+    jid = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, "r")])
+    assert await proto.cancel(jid) is CancelResult.ALREADY_FINISHED
+    assert await state_of(proto, jid) == "completed"
+    assert await proto.cancel("missing") is None
+
+
+# --- progress, results, expiry, retention ---------------------------------------------------
+
+
+async def test_progress_and_result_are_stored(proto: QueueProtocol) -> None:
+    jid = await submit(proto)
+    job = await take_one(proto)
+    assert await proto.progress(job.id, job.token, 42.5, "halfway") is LeaseStatus.OK
+    fields = await proto.get_fields(jid)
+    assert (fields["progress"], fields["progress_message"]) == ("42.5", "halfway")
+    res = await proto.complete("w", [(job.id, job.token, {"answer": 42})])
+    assert res.statuses == [LeaseStatus.OK]
+    fields = await proto.get_fields(jid)
+    assert (fields["state"], fields["result"]) == ("completed", '{"answer":42}')
+
+
+async def test_finished_jobs_expire(make_proto: ProtoFactory) -> None:
+    proto = make_proto(result_ttl=0.2)
+    jid = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, 1)])
+    assert 0 < await proto.redis.pttl(proto.keys.job(jid)) <= 200
+    await asyncio.sleep(0.35)
+    assert await proto.get_fields(jid) == {}
+
+
+async def test_retention_is_bounded_by_count(make_proto: ProtoFactory, clock: FakeClock) -> None:
+    proto = make_proto(keep_completed=3)
+    ids = [await submit(proto) for _ in range(5)]
+    for job in await proto.take("w", 5, 30):
+        clock.advance(1)
+        await proto.complete("w", [(job.id, job.token, None)])
+    kept = await proto.redis.zrange(proto.keys.key("completed"), 0, -1)
+    assert kept == ids[2:]
+    assert await proto.get_fields(ids[0]) == {} and await proto.get_fields(ids[1]) == {}
+    assert await proto.get_fields(ids[4]) != {}
+
+
+async def test_retention_is_bounded_by_age(make_proto: ProtoFactory, clock: FakeClock) -> None:
+    proto = make_proto(keep_age=60)
+    old = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, None)])
+    clock.advance(61)
+    new = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, None)])
+    assert await proto.redis.zrange(proto.keys.key("completed"), 0, -1) == [new]
+    assert await proto.get_fields(old) == {}
+
+
+async def test_event_stream_is_bounded(make_proto: ProtoFactory) -> None:
+    proto = make_proto(events_maxlen=100)
+    specs = [build_spec("job") for _ in range(1000)]
+    await proto.submit_many(specs, [f"b{i}" for i in range(1000)])
+    length = await proto.redis.xlen(proto.keys.events)
+    assert 100 <= length < 1000  # MAXLEN ~ trims in whole macro nodes
+    last = await proto.redis.xrevrange(proto.keys.events, count=1)
+    assert last[0][1] == {"job": "b999", "event": "queued"}
+
+
+async def test_events_record_state_changes(proto: QueueProtocol) -> None:
+    jid = await submit(proto)
+    job = await take_one(proto)
+    await proto.progress(job.id, job.token, 10)
+    await proto.complete("w", [(job.id, job.token, None)])
+    events = await proto.redis.xrange(proto.keys.events)
+    assert [(e["job"], e["event"]) for _, e in events] == [
+        (jid, "queued"),
+        (jid, "active"),
+        (jid, "progress"),
+        (jid, "completed"),
+    ]
+
+
+# --- leases and fencing ---------------------------------------------------------------------
+
+
+async def test_lapsed_lease_requeues_and_counts_the_attempt(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    jid = await submit(proto, attempts=3)
+    lost = await take_one(proto, "w1", lease=10)
+    clock.advance(5)
+    assert await proto.renew([(lost.id, lost.token)], 10) == [LeaseStatus.OK]
+    clock.advance(9)  # renewed at +5 for 10 s: still held at +14
+    assert await proto.take("w2", 1, 10) == []
+    clock.advance(2)  # lapsed at +15
+    again = await take_one(proto, "w2", lease=10)
+    assert (again.id, again.attempt, again.token) == (jid, 2, lost.token + 1)
+    fields = await proto.get_fields(jid)
+    assert fields["worker"] == "w2" and "lease lapsed" in fields["error"]
+    # the old owner is fenced off
+    assert (await proto.complete("w1", [(lost.id, lost.token, "late")])).statuses == [
+        LeaseStatus.STALE
+    ]
+    assert (await proto.fail(lost.id, lost.token, "late", retry_delay=0)).status is (
+        LeaseStatus.STALE
+    )
+    assert await proto.progress(lost.id, lost.token, 99) is LeaseStatus.STALE
+    assert await proto.renew([(lost.id, lost.token)], 10) == [LeaseStatus.STALE]
+    assert await proto.release([(lost.id, lost.token)]) == [LeaseStatus.STALE]
+    fields = await proto.get_fields(jid)
+    assert (fields["state"], fields["progress"]) == ("active", "0")
+    # the new owner's completion counts
+    assert (await proto.complete("w2", [(again.id, again.token, "ok")])).statuses == [
+        LeaseStatus.OK
+    ]
+    assert (await proto.get_fields(jid))["result"] == '"ok"'
+
+
+async def test_stale_token_refused_while_job_waits_in_queue(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    jid = await submit(proto)
+    lost = await take_one(proto, lease=1)
+    clock.advance(2)
+    assert await proto.reap() == 1
+    assert await state_of(proto, jid) == "queued"
+    assert (await proto.complete("w", [(lost.id, lost.token, 1)])).statuses == [LeaseStatus.STALE]
+    assert await state_of(proto, jid) == "queued"
+
+
+async def test_poison_job_ends_failed_after_its_attempts(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    jid = await submit(proto, attempts=3)
+    for attempt in (1, 2, 3):
+        job = await take_one(proto, lease=5)
+        assert job.attempt == attempt
+        clock.advance(6)  # the worker "dies": its lease lapses
+    assert await proto.reap() == 1
+    fields = await proto.get_fields(jid)
+    assert (fields["state"], fields["attempts"]) == ("failed", "3")
+    assert await proto.take("w", 1, 5) == []
+
+
+async def test_release_hands_jobs_back_without_using_an_attempt(proto: QueueProtocol) -> None:
+    a = await submit(proto, "a")
+    b = await submit(proto, "b")
+    job = await take_one(proto)
+    assert job.id == a
+    assert await proto.release([(job.id, job.token)]) == [LeaseStatus.OK]
+    fields = await proto.get_fields(a)
+    assert (fields["state"], fields["attempts"]) == ("queued", "0")
+    again = await proto.take("w", 2, 30)
+    assert [j.id for j in again] == [a, b]  # back in its old place, ahead of b
+    assert again[0].attempt == 1 and again[0].token == job.token + 1
+
+
+async def test_complete_takes_the_next_jobs_in_the_same_call(proto: QueueProtocol) -> None:
+    for i in range(6):
+        await submit(proto, "job", i)
+    first = await proto.take("w", 2, 30)
+    res = await proto.complete("w", [(j.id, j.token, None) for j in first], take_next=3)
+    assert res.statuses == [LeaseStatus.OK, LeaseStatus.OK]
+    assert [j.payload for j in res.next_jobs] == [2, 3, 4]
+    assert all(j.attempt == 1 for j in res.next_jobs)
+
+
+async def test_submit_many_validates_everything_first(proto: QueueProtocol) -> None:
+    from jobqueue.errors import InvalidJob
+
+    specs = [build_spec("ok", 1), build_spec("big", "x" * 100)]
+    proto.settings = proto.settings.__class__(max_payload_bytes=50)
+    with pytest.raises(InvalidJob, match="payload"):
+        await proto.submit_many(specs, ["x1", "x2"])
+    assert await proto.redis.zcard(proto.keys.queued) == 0
+
+
+# --- idle blocking --------------------------------------------------------------------------
+
+
+async def test_wait_for_work_wakes_on_submit(redis_url: str, proto: QueueProtocol) -> None:
+    waiter_client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    waiter = QueueProtocol(waiter_client, "q")
+    try:
+        assert await waiter.wait_for_work(0.05) is False  # nothing there
+        task = asyncio.create_task(waiter.wait_for_work(30))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        await submit(proto)
+        assert await asyncio.wait_for(task, 10) is True
+        assert await waiter.wait_for_work(30) is True  # ready work: returns at once
+    finally:
+        await waiter_client.aclose()
+
+
+async def test_queue_names_with_braces_are_refused(rclient: aioredis.Redis) -> None:
+    with pytest.raises(ValueError, match="braces"):
+        QueueProtocol(rclient, "a{b}")
+
+
+async def test_redis_client_must_decode(redis_url: str) -> None:
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(ValueError, match="decode_responses"):
+            QueueProtocol(raw, "q")
+    finally:
+        await raw.aclose()
