@@ -1,1 +1,220 @@
-"""Fixtures for the local Kubernetes control plane: filled in with hack/localcluster."""
+"""Fixtures for tests against a real Kubernetes: the local control plane and pod runner of
+hack/localcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a pod
+runner that runs pods as local processes).
+
+- `kube_cluster` (session): one cluster in a temporary directory for the whole run; stopped
+  at the end, also on Ctrl-C (fixture teardown and atexit) and if pytest is killed (the
+  supervisor watches this process and stops itself).
+- `kube_namespace`: a fresh namespace per test (its default ServiceAccount exists), deleted after.
+
+Tests using them get the `cluster` marker automatically. Missing binaries are built once by
+hack/build-tools.sh before the first test runs (outside any test timeout).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "hack"))
+
+from localcluster import cli as localcluster  # noqa: E402
+
+KUBE_FIXTURES = {"kube_cluster", "kube_namespace"}
+T = TypeVar("T")
+
+
+@dataclass
+class KubeCluster:
+    """A running local cluster, as handed to tests."""
+
+    state_dir: Path
+    kubeconfig: Path
+    bin_dir: Path
+    server: str
+    node: str
+    api_client: Any  # kubernetes.client.ApiClient (admin)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self.api_client)
+
+    @property
+    def apps(self) -> Any:
+        from kubernetes import client
+
+        return client.AppsV1Api(self.api_client)
+
+    @property
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self.api_client)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """os.environ plus KUBECONFIG and PATH for subprocesses (kubectl, helm, operators)."""
+        path = f"{self.bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PATH": path}
+
+    def kubectl(
+        self, *args: str, check: bool = True, timeout: float = 60, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run kubectl against this cluster; output captured as text."""
+        return subprocess.run(
+            [str(self.bin_dir / "kubectl"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=timeout,
+            input=input,
+        )
+
+    def apply(self, manifest: str, namespace: str | None = None) -> str:
+        """kubectl apply -f - of a YAML text."""
+        args = ["apply", "-f", "-"] + (["-n", namespace] if namespace else [])
+        return self.kubectl(*args, input=manifest).stdout
+
+    def wait_for(
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 60.0,
+        interval: float = 0.25,
+        message: str = "condition",
+    ) -> T:
+        """Poll predicate until it returns a truthy value (returned); API 404s count as falsy."""
+        from kubernetes.client import ApiException
+
+        deadline = time.monotonic() + timeout
+        last: Any = None
+        while True:
+            try:
+                last = predicate()
+                if last:
+                    return last
+            except ApiException as e:
+                if e.status != 404:
+                    raise
+                last = e
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for {message}; last: {last!r}"
+                )
+            time.sleep(interval)
+
+    def pod_log(
+        self,
+        pod: str,
+        namespace: str = "default",
+        container: str | None = None,
+        previous: bool = False,
+    ) -> str:
+        """The output of a pod's container (current run, or the one before with previous)."""
+        files = localcluster.pod_log_files(self.state_dir, namespace, pod, container)
+        if previous:
+            return files[-2].read_text(errors="replace") if len(files) > 1 else ""
+        return files[-1].read_text(errors="replace")
+
+    def pod_logs_all(
+        self, pod: str, namespace: str = "default", container: str | None = None
+    ) -> str:
+        files = localcluster.pod_log_files(self.state_dir, namespace, pod, container)
+        return "".join(f.read_text(errors="replace") for f in files)
+
+
+def _bin_dir() -> Path:
+    return localcluster.default_bin_dir()
+
+
+def _uses_kube(item: pytest.Item) -> bool:
+    return bool(KUBE_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _uses_kube(item):
+            item.add_marker(pytest.mark.cluster)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Build missing Kubernetes binaries before any test runs (not inside a test's timeout)."""
+    if session.config.option.collectonly or not any(_uses_kube(i) for i in session.items):
+        return
+    if localcluster.missing_binaries(_bin_dir()):
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                "fixtures_kube: building the Kubernetes binaries once with hack/build-tools.sh "
+                "(a cold build takes about 15-30 minutes on 2 cores) ...",
+                yellow=True,
+            )
+        subprocess.run([str(REPO / "hack" / "build-tools.sh")], check=True)
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeCluster]:
+    from kubernetes import config
+
+    state_dir = tmp_path_factory.mktemp("localcluster")
+    atexit.register(localcluster.down, state_dir)
+    try:
+        info = localcluster.up(state_dir, owner_pid=os.getpid())
+    except localcluster.ClusterError as e:
+        pytest.fail(str(e), pytrace=False)
+    api_client = config.new_client_from_config(config_file=info["kubeconfig"])
+    cluster = KubeCluster(
+        state_dir=state_dir,
+        kubeconfig=Path(info["kubeconfig"]),
+        bin_dir=Path(info["bin_dir"]),
+        server=info["server"],
+        node=info["node"],
+        api_client=api_client,
+        info=info,
+    )
+    try:
+        yield cluster
+    finally:
+        api_client.close()
+        localcluster.down(state_dir)
+
+
+def _namespace_name(request: pytest.FixtureRequest) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower()).strip("-")[:40].strip("-")
+    return f"{base or 'test'}-{uuid.uuid4().hex[:5]}"
+
+
+@pytest.fixture
+def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh namespace whose default ServiceAccount exists; deleted after the test."""
+    name = _namespace_name(request)
+    core = kube_cluster.core
+    core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    kube_cluster.wait_for(
+        lambda: core.read_namespaced_service_account("default", name),
+        timeout=30,
+        message=f"ServiceAccount default in {name}",
+    )
+    yield name
+    from kubernetes.client import ApiException
+
+    try:
+        core.delete_namespace(name)
+    except ApiException as e:
+        if e.status != 404:
+            raise

@@ -1,0 +1,98 @@
+"""A small asyncio client of the Kubernetes REST API for the pod runner.
+
+The runner needs a handful of verbs on plain JSON (get, create, patch, delete, list+watch);
+httpx keeps that readable without mixing the thread-based `kubernetes` client into asyncio.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+JSON = dict[str, Any]
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+
+
+class ApiError(Exception):
+    """A non-2xx answer of the API server."""
+
+    def __init__(self, status: int, body: str) -> None:
+        self.status = status
+        self.body = body
+        try:
+            message = json.loads(body).get("message", body)
+        except ValueError:
+            message = body
+        super().__init__(f"HTTP {status}: {message}")
+
+
+class KubeApi:
+    """Client-certificate authenticated access to one API server."""
+
+    def __init__(self, server: str, ca: Path, cert: Path, key: Path) -> None:
+        context = ssl.create_default_context(cafile=str(ca))
+        context.load_cert_chain(str(cert), str(key))
+        self._http = httpx.AsyncClient(
+            base_url=server, verify=context, timeout=httpx.Timeout(30.0, connect=5.0)
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> JSON:
+        content = None if body is None else json.dumps(body)
+        headers = {"Content-Type": content_type} if content is not None else {}
+        response = await self._http.request(
+            method, path, content=content, params=params, headers=headers
+        )
+        if response.status_code >= 300:
+            raise ApiError(response.status_code, response.text)
+        return response.json() if response.content else {}
+
+    async def get(self, path: str, **params: Any) -> JSON:
+        return await self.request("GET", path, params=params or None)
+
+    async def create(self, path: str, body: JSON) -> JSON:
+        return await self.request("POST", path, body=body)
+
+    async def patch(self, path: str, body: JSON, content_type: str = MERGE_PATCH) -> JSON:
+        return await self.request("PATCH", path, body=body, content_type=content_type)
+
+    async def delete(self, path: str, body: JSON | None = None) -> JSON:
+        return await self.request("DELETE", path, body=body)
+
+    async def watch(self, path: str, resource_version: str, **params: Any) -> AsyncIterator[JSON]:
+        """Events of a watch from resource_version until the server ends it (raises ApiError)."""
+        query = {
+            **params,
+            "watch": "1",
+            "resourceVersion": resource_version,
+            "allowWatchBookmarks": "true",
+            "timeoutSeconds": "300",
+        }
+        timeout = httpx.Timeout(30.0, read=330.0)
+        async with self._http.stream("GET", path, params=query, timeout=timeout) as response:
+            if response.status_code >= 300:
+                raise ApiError(response.status_code, (await response.aread()).decode())
+            async for line in response.aiter_lines():
+                if line.strip():
+                    yield json.loads(line)
+
+
+def pod_path(namespace: str, name: str, sub: str = "") -> str:
+    suffix = f"/{sub}" if sub else ""
+    return f"/api/v1/namespaces/{namespace}/pods/{name}{suffix}"

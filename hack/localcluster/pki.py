@@ -1,0 +1,201 @@
+"""Certificates and keys for the local control plane, made with `cryptography`.
+
+One CA signs everything: the API server's serving certificate, the client certificates of
+the admin, the controller manager and the scheduler, and (as cluster signer) CSRs.
+Service-account tokens are signed with a separate RSA key pair.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+VALIDITY = datetime.timedelta(days=3650)
+SERVICE_IP = "10.96.0.1"  # first address of --service-cluster-ip-range
+APISERVER_NAMES = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+APISERVER_IPS = ("127.0.0.1", SERVICE_IP)
+
+# file stem -> (common name, organisation) of each client certificate
+CLIENTS: dict[str, tuple[str, str | None]] = {
+    "admin": ("kubernetes-admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "scheduler": ("system:kube-scheduler", None),
+    # the API server's identity towards aggregated API servers (requestheader authentication)
+    "front-proxy-client": ("front-proxy-client", None),
+}
+
+
+@dataclass(frozen=True)
+class Pki:
+    """Paths of the files made by `ensure_pki`."""
+
+    dir: Path
+
+    @property
+    def ca_cert(self) -> Path:
+        return self.dir / "ca.crt"
+
+    @property
+    def ca_key(self) -> Path:
+        return self.dir / "ca.key"
+
+    @property
+    def apiserver_cert(self) -> Path:
+        return self.dir / "apiserver.crt"
+
+    @property
+    def apiserver_key(self) -> Path:
+        return self.dir / "apiserver.key"
+
+    @property
+    def sa_key(self) -> Path:
+        return self.dir / "sa.key"
+
+    @property
+    def sa_pub(self) -> Path:
+        return self.dir / "sa.pub"
+
+    def client_cert(self, stem: str) -> Path:
+        return self.dir / f"{stem}.crt"
+
+    def client_key(self, stem: str) -> Path:
+        return self.dir / f"{stem}.key"
+
+
+def _name(common_name: str, organisation: str | None = None) -> x509.Name:
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    if organisation:
+        attrs.insert(0, x509.NameAttribute(NameOID.ORGANIZATION_NAME, organisation))
+    return x509.Name(attrs)
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+
+
+def _write_cert(path: Path, cert: x509.Certificate) -> None:
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + VALIDITY)
+    )
+
+
+def _make_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("localcluster-ca")
+    cert = (
+        _builder(name, name, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_key(pki.ca_key, key)
+    _write_cert(pki.ca_cert, cert)
+    return cert, key
+
+
+def _issue(
+    ca: tuple[x509.Certificate, ec.EllipticCurvePrivateKey],
+    subject: x509.Name,
+    usage: x509.ObjectIdentifier,
+    cert_path: Path,
+    key_path: Path,
+    san: x509.SubjectAlternativeName | None = None,
+) -> None:
+    ca_cert, ca_key = ca
+    key = ec.generate_private_key(ec.SECP256R1())
+    builder = (
+        _builder(subject, ca_cert.subject, key.public_key())
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    if san is not None:
+        builder = builder.add_extension(san, critical=False)
+    _write_key(key_path, key)
+    _write_cert(cert_path, builder.sign(ca_key, hashes.SHA256()))
+
+
+def ensure_pki(directory: Path) -> Pki:
+    """Create the CA, certificates and keys once; later calls reuse what is there."""
+    pki = Pki(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if pki.sa_pub.exists():
+        return pki
+    ca = _make_ca(pki)
+    san = x509.SubjectAlternativeName(
+        [x509.DNSName(n) for n in APISERVER_NAMES]
+        + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in APISERVER_IPS]
+    )
+    _issue(
+        ca,
+        _name("kube-apiserver"),
+        ExtendedKeyUsageOID.SERVER_AUTH,
+        pki.apiserver_cert,
+        pki.apiserver_key,
+        san,
+    )
+    for stem, (cn, org) in CLIENTS.items():
+        _issue(
+            ca,
+            _name(cn, org),
+            ExtendedKeyUsageOID.CLIENT_AUTH,
+            pki.client_cert(stem),
+            pki.client_key(stem),
+        )
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    _write_key(pki.sa_key, sa_key)
+    # written last: its presence marks a complete set
+    pki.sa_pub.write_bytes(
+        sa_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    return pki

@@ -1,0 +1,309 @@
+"""One pod bound to the node: identity, containers, truthful status, graceful deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .container import Backoff, Container
+from .kubeapi import ApiError, KubeApi, pod_path
+from .kubeconfig import write_token_kubeconfig
+from .node import NODE_IP, now_rfc3339
+from .podenv import EnvResolver
+from .state import STATE_ENV
+
+log = logging.getLogger("localcluster.pod")
+
+# the kubelet asks for 3607 s; the API server extends bound tokens of that length to a year
+TOKEN_SECONDS = 3607
+# a force-deleted pod still gets this much time, as with the kubelet
+MIN_GRACE = 2.0
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """What a pod needs to know about the cluster it runs in."""
+
+    server: str
+    apiserver_port: int
+    ca: Path
+    state_root: Path
+    backoff: Backoff
+
+
+def pod_dir_name(namespace: str, name: str, uid: str) -> str:
+    return f"{namespace}_{name}_{uid[:8]}"
+
+
+def _condition(kind: str, ok: bool, since: str, reason: str | None = None) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "type": kind,
+        "status": "True" if ok else "False",
+        "lastProbeTime": None,
+        "lastTransitionTime": since,
+    }
+    if reason and not ok:
+        condition["reason"] = reason
+    return condition
+
+
+class Pod:
+    """Runs a pod's containers as local processes and reports their status."""
+
+    def __init__(self, api: KubeApi, cluster: Cluster, obj: dict[str, Any], pod_ip: str) -> None:
+        self.api = api
+        self.cluster = cluster
+        self.obj = obj
+        meta = obj["metadata"]
+        self.namespace: str = meta["namespace"]
+        self.name: str = meta["name"]
+        self.uid: str = meta["uid"]
+        self.pod_ip = pod_ip
+        self.dir = cluster.state_root / "pods" / pod_dir_name(self.namespace, self.name, self.uid)
+        self.containers: list[Container] = []
+        self.start_time = obj.get("status", {}).get("startTime") or now_rfc3339()
+        self._transitions: dict[str, tuple[bool, str]] = {}
+        self._dirty = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._deleting: asyncio.Task[None] | None = None
+        self._started = asyncio.Event()
+        self._stopping = False
+        self.finished = asyncio.Event()
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    # --- start ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the containers; retried while the API cannot give the identity yet."""
+        try:
+            while self._deleting is None and not self._stopping:
+                try:
+                    await self._start()
+                    return
+                except (ApiError, OSError) as e:
+                    log.warning("could not start %s (retrying): %s", self.key, e)
+                    await asyncio.sleep(2)
+        finally:
+            self._started.set()
+
+    async def _start(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        (self.dir / "work").mkdir(exist_ok=True)
+        base = await self._base_env()
+        self._tasks.append(asyncio.create_task(self._write_status()))
+        self.changed()
+        resolver = EnvResolver(self.api, self.namespace)
+        spec = self.obj["spec"]
+        previous = {
+            s["name"]: s.get("restartCount", 0) + (1 if "running" in s.get("state", {}) else 0)
+            for s in self.obj.get("status", {}).get("containerStatuses") or []
+        }
+
+        async def environment(container: dict[str, Any]) -> dict[str, str]:
+            return await resolver.environment(self.obj_with_ips(), container, base)
+
+        for spec_container in spec["containers"]:
+            container = Container(
+                spec_container,
+                pod_name=self.name,
+                restart_policy=spec.get("restartPolicy", "Always"),
+                log_dir=self.dir / "logs" / spec_container["name"],
+                cwd=self.dir / "work",
+                pod_ip=self.pod_ip,
+                environment=environment,
+                on_change=self.changed,
+                backoff=self.cluster.backoff,
+                grace=float(spec.get("terminationGracePeriodSeconds", 30)),
+                restart_count=previous.get(spec_container["name"], 0),
+            )
+            self.containers.append(container)
+            self._tasks.append(asyncio.create_task(container.run()))
+
+    def obj_with_ips(self) -> dict[str, Any]:
+        """The pod object as fieldRefs see it: with the IPs this runner gave it."""
+        status = {
+            **self.obj.get("status", {}),
+            "podIP": self.pod_ip,
+            "podIPs": [{"ip": self.pod_ip}],
+            "hostIP": NODE_IP,
+            "hostIPs": [{"ip": NODE_IP}],
+        }
+        return {**self.obj, "status": status}
+
+    async def _base_env(self) -> dict[str, str]:
+        """What every container of the pod gets before its own env: identity and API access."""
+        env = {
+            STATE_ENV: str(self.cluster.state_root),
+            "HOSTNAME": self.name,
+            "KUBERNETES_SERVICE_HOST": "127.0.0.1",
+            "KUBERNETES_SERVICE_PORT": str(self.cluster.apiserver_port),
+            "KUBERNETES_SERVICE_PORT_HTTPS": str(self.cluster.apiserver_port),
+        }
+        spec = self.obj["spec"]
+        if spec.get("automountServiceAccountToken", True) is not False:
+            kubeconfig = await self._identity(spec.get("serviceAccountName", "default"))
+            env["KUBECONFIG"] = str(kubeconfig)
+        return env
+
+    async def _identity(self, service_account: str) -> Path:
+        """A bound token of the pod's ServiceAccount, in a kubeconfig the clients pick up."""
+        request = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": TOKEN_SECONDS,
+                "boundObjectRef": {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "name": self.name,
+                    "uid": self.uid,
+                },
+            },
+        }
+        path = f"/api/v1/namespaces/{self.namespace}/serviceaccounts/{service_account}/token"
+        answer = await self.api.create(path, request)
+        token_file = self.dir / "token"
+        token_file.write_text(answer["status"]["token"])
+        token_file.chmod(0o600)
+        kubeconfig = self.dir / "kubeconfig"
+        write_token_kubeconfig(
+            kubeconfig, self.cluster.server, self.cluster.ca, token_file, self.namespace
+        )
+        return kubeconfig
+
+    # --- status ---------------------------------------------------------------------------
+    def changed(self) -> None:
+        self._dirty.set()
+
+    def phase(self) -> str:
+        if not self.containers:
+            return "Pending"
+        states = [c.state for c in self.containers]
+        if any("running" in s for s in states):
+            return "Running"
+        if all("terminated" in s for s in states):
+            codes = [s["terminated"]["exitCode"] for s in states]
+            return "Succeeded" if all(c == 0 for c in codes) else "Failed"
+        if any(c.restart_count > 0 or c.last_state for c in self.containers):
+            return "Running"  # restarting after an exit
+        return "Pending"
+
+    def _since(self, kind: str, ok: bool) -> str:
+        previous = self._transitions.get(kind)
+        if previous is None or previous[0] != ok:
+            self._transitions[kind] = (ok, now_rfc3339())
+        return self._transitions[kind][1]
+
+    def status(self) -> dict[str, Any]:
+        phase = self.phase()
+        all_ready = bool(self.containers) and all(c.ready for c in self.containers)
+        running = phase == "Running"
+        started = bool(self.containers)
+        scheduled = [
+            c
+            for c in self.obj.get("status", {}).get("conditions") or []
+            if c.get("type") == "PodScheduled"
+        ]
+        conditions = [
+            *scheduled,
+            _condition("PodReadyToStartContainers", started, self._since("Start", started)),
+            _condition("Initialized", True, self._since("Initialized", True)),
+            _condition(
+                "ContainersReady",
+                all_ready,
+                self._since("ContainersReady", all_ready),
+                "ContainersNotReady",
+            ),
+            _condition(
+                "Ready",
+                all_ready and running,
+                self._since("Ready", all_ready and running),
+                "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady",
+            ),
+        ]
+        return {
+            "phase": phase,
+            "conditions": conditions,
+            "hostIP": NODE_IP,
+            "hostIPs": [{"ip": NODE_IP}],
+            "podIP": self.pod_ip,
+            "podIPs": [{"ip": self.pod_ip}],
+            "startTime": self.start_time,
+            "containerStatuses": [c.status() for c in self.containers],
+        }
+
+    async def _write_status(self) -> None:
+        """Coalesces changes into status patches; retries while the API server is away."""
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            try:
+                await self.api.patch(
+                    pod_path(self.namespace, self.name, "status"),
+                    {
+                        "metadata": {"uid": self.uid},
+                        "status": self.status(),
+                    },
+                )
+            except ApiError as e:
+                if e.status in (404, 409):  # gone, or a new pod of the same name
+                    return
+                log.warning("status of %s: %s", self.key, e)
+                self._dirty.set()
+                await asyncio.sleep(1)
+            except OSError as e:
+                log.warning("status of %s: %s", self.key, e)
+                self._dirty.set()
+                await asyncio.sleep(1)
+
+    # --- stop -----------------------------------------------------------------------------
+    def update(self, obj: dict[str, Any]) -> None:
+        """A newer version of the pod object arrived from the watch."""
+        self.obj = obj
+        meta = obj["metadata"]
+        if meta.get("deletionTimestamp") and self._deleting is None:
+            grace = float(meta.get("deletionGracePeriodSeconds", 30))
+            self._deleting = asyncio.create_task(self.delete(grace))
+
+    async def stop(self, grace: float) -> None:
+        """Stop every container (SIGTERM, grace, SIGKILL) and the status writer."""
+        self._stopping = True
+        await self._started.wait()
+        grace = max(grace, MIN_GRACE)
+        await asyncio.gather(*(c.stop(grace) for c in self.containers))
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.finished.set()
+
+    async def delete(self, grace: float) -> None:
+        """The kubelet's part of pod deletion: stop, then remove the object with grace 0."""
+        log.info("deleting %s (grace %.0f s)", self.key, grace)
+        await self.stop(grace)
+        with contextlib.suppress(ApiError, OSError):
+            await self.api.patch(
+                pod_path(self.namespace, self.name, "status"),
+                {
+                    "metadata": {"uid": self.uid},
+                    "status": self.status(),
+                },
+            )
+        body = {
+            "apiVersion": "v1",
+            "kind": "DeleteOptions",
+            "gracePeriodSeconds": 0,
+            "preconditions": {"uid": self.uid},
+        }
+        try:
+            await self.api.delete(pod_path(self.namespace, self.name), body)
+        except ApiError as e:
+            if e.status not in (404, 409):
+                log.warning("final delete of %s: %s", self.key, e)
