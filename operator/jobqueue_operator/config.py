@@ -1,0 +1,61 @@
+"""Operator settings from the environment (one documented dataclass)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+
+def _bool(value: str, name: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _int(value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every knob of the operator process."""
+
+    watch_namespaces: tuple[str, ...] = ()
+    """WATCH_NAMESPACES: comma-separated namespaces to watch; all (cluster-wide) when empty."""
+    metrics_port: int = 8080
+    """METRICS_PORT: Prometheus /metrics port (0 disables)."""
+    health_port: int = 8081
+    """HEALTH_PORT: kopf liveness endpoint /healthz (0 disables)."""
+    peering_name: str = "jobqueue-operator"
+    """PEERING_NAME: kopf peering object; replicas sharing it elect one active operator."""
+    peering_priority: int = 0
+    """PEERING_PRIORITY: higher wins; give each replica a distinct value (e.g. from the pod)."""
+    standalone: bool = False
+    """STANDALONE: run without peering (a single replica, or tests)."""
+    stall_seconds: float = 60.0
+    """STALL_SECONDS: liveness fails when a poll loop has not ticked for this long."""
+    annotation_prefix: str = "jobqueue.dev"
+    """Prefix of kopf's own annotations (progress and last-handled state)."""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+        namespaces = tuple(
+            ns.strip() for ns in env.get("WATCH_NAMESPACES", "").split(",") if ns.strip()
+        )
+        return cls(
+            watch_namespaces=namespaces,
+            metrics_port=_int(env.get("METRICS_PORT", "8080"), "METRICS_PORT"),
+            health_port=_int(env.get("HEALTH_PORT", "8081"), "HEALTH_PORT"),
+            peering_name=env.get("PEERING_NAME", "jobqueue-operator"),
+            peering_priority=_int(env.get("PEERING_PRIORITY", "0"), "PEERING_PRIORITY"),
+            standalone=_bool(env.get("STANDALONE", "false"), "STANDALONE"),
+            stall_seconds=float(_int(env.get("STALL_SECONDS", "60"), "STALL_SECONDS")),
+        )

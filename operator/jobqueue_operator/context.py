@@ -1,0 +1,22 @@
+"""What the handlers share: API facade, Redis pools, metrics, settings, loop heartbeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from jobqueue_operator.config import Config
+from jobqueue_operator.kube import Kube
+from jobqueue_operator.metrics import OperatorMetrics
+from jobqueue_operator.sources.jobqueue import RedisPools
+
+
+@dataclass
+class OperatorContext:
+    """One per operator process; put in kopf's memo by the startup handler."""
+
+    config: Config
+    kube: Kube
+    metrics: OperatorMetrics
+    pools: RedisPools = field(default_factory=RedisPools)
+    # (namespace, name) -> (last tick, allowed silence), read by the liveness probe
+    heartbeats: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)

@@ -1,0 +1,64 @@
+"""Create/update/resume: server-side apply the worker Deployment (idempotent; no duplicates)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from jobqueue_operator import desired_state, resources, spec
+from jobqueue_operator.handlers.lifecycle import context_of
+
+
+def parse_spec(raw: Any) -> spec.JobQueueSpec:
+    """The spec as a model; a permanent error (no retries) names the bad field."""
+    try:
+        return spec.JobQueueSpec.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise kopf.PermanentError(f"invalid spec.{where}: {first['msg']}") from exc
+
+
+@kopf.on.resume(spec.GROUP, spec.VERSION, spec.PLURAL)
+@kopf.on.create(spec.GROUP, spec.VERSION, spec.PLURAL)
+@kopf.on.update(spec.GROUP, spec.VERSION, spec.PLURAL, field="spec")
+async def ensure_deployment(
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str | None,
+    uid: str,
+    meta: kopf.Meta,
+    memo: Any,
+    patch: kopf.Patch,
+    **_: Any,
+) -> None:
+    ctx = context_of(memo)
+    jq = parse_spec(spec)
+    namespace = namespace or "default"
+    started = time.monotonic()
+    try:
+        dep_name = resources.deployment_name(name)
+        existing = await ctx.kube.read_deployment(namespace, dep_name)
+        if jq.scaling.mode.value == "Manual" and jq.replicas is not None:
+            replicas = jq.replicas
+        elif existing is not None:
+            replicas = int(existing.get("spec", {}).get("replicas") or 0)
+        else:
+            replicas = desired_state.initial_replicas(jq)
+        owner = resources.Owner(name, namespace, uid)
+        await ctx.kube.apply_deployment(resources.build_deployment(owner, jq, replicas))
+    except Exception:
+        ctx.metrics.reconcile_errors.labels("deployment").inc()
+        raise
+    finally:
+        ctx.metrics.reconcile_duration.labels("deployment").observe(time.monotonic() - started)
+    verb = "created" if existing is None else "applied"
+    kopf.info(body, reason="DeploymentApplied", message=f"{verb} {dep_name} ({replicas} replicas)")
+    patch.status["selector"] = resources.selector_string(name)
+    patch.status["deployment"] = dep_name
+    patch.status["queue"] = jq.queue_name(name)
+    patch.status["observedGeneration"] = meta.get("generation")

@@ -1,0 +1,50 @@
+"""Operator startup and cleanup: kopf settings, shared context, metrics server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from jobqueue_operator.config import Config
+from jobqueue_operator.context import OperatorContext
+from jobqueue_operator.kube import Kube, load_config
+from jobqueue_operator.metrics import OperatorMetrics
+
+
+def context_of(memo: Any) -> OperatorContext:
+    """The shared context the startup handler put in kopf's memo."""
+    ctx: OperatorContext = memo.ctx
+    return ctx
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    config = Config.from_env()
+    prefix = config.annotation_prefix
+    settings.persistence.finalizer = f"{prefix}/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=prefix, key="last-handled-configuration"
+    )
+    # Handler logs stay logs; events are posted explicitly for decisions and conditions.
+    settings.posting.level = logging.WARNING
+    # Watch streams can die silently: bound them so they are re-established.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 30
+    load_config()
+    metrics = OperatorMetrics()
+    if config.metrics_port:
+        start_http_server(config.metrics_port, registry=metrics.registry)
+    memo.ctx = OperatorContext(config=config, kube=Kube(), metrics=metrics)
+
+
+@kopf.on.cleanup()
+async def close(memo: kopf.Memo, **_: Any) -> None:
+    ctx = context_of(memo)
+    await ctx.pools.close()
+    ctx.kube.close()

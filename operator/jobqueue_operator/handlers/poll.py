@@ -1,0 +1,23 @@
+"""The per-JobQueue poll loop as a kopf daemon (stopped on deletion and peering pauses)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from jobqueue_operator import spec
+from jobqueue_operator.handlers.lifecycle import context_of
+from jobqueue_operator.poller import Poller
+
+
+@kopf.daemon(spec.GROUP, spec.VERSION, spec.PLURAL, cancellation_timeout=10.0)
+async def poll(
+    body: kopf.Body,
+    memo: Any,
+    stopped: kopf.DaemonStopped,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+    **_: Any,
+) -> None:
+    await Poller(context_of(memo), body, logger).run(stopped)

@@ -1,0 +1,128 @@
+"""The few Kubernetes API calls the operator makes (an edge: all I/O lives here).
+
+The official client is synchronous; calls run in worker threads and return plain dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from jobqueue_operator import spec
+
+FIELD_MANAGER = "jobqueue-operator"
+APPLY = "application/apply-patch+yaml"
+MERGE = "application/merge-patch+json"
+
+
+class NotFound(Exception):
+    """The object does not exist."""
+
+
+def load_config() -> None:
+    """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def _json(response: Any) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(response.data)
+    return data
+
+
+class Kube:
+    """Thin async facade over the official client."""
+
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self._api = api_client or client.ApiClient()
+        self._apps = client.AppsV1Api(self._api)
+        self._core = client.CoreV1Api(self._api)
+        self._custom = client.CustomObjectsApi(self._api)
+
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            try:
+                return _json(fn(*args, _preload_content=False, **kwargs))
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise NotFound(str(exc.reason)) from exc
+                raise
+
+        return await asyncio.to_thread(run)
+
+    async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply (creates or updates; the name is deterministic)."""
+        meta = body["metadata"]
+        return await self._call(
+            self._apps.patch_namespaced_deployment,
+            meta["name"],
+            meta["namespace"],
+            body,
+            field_manager=FIELD_MANAGER,
+            force=True,
+            _content_type=APPLY,
+        )
+
+    async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._call(self._apps.read_namespaced_deployment, name, namespace)
+        except NotFound:
+            return None
+
+    async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
+        await self._call(
+            self._apps.patch_namespaced_deployment_scale,
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            field_manager=FIELD_MANAGER,
+            _content_type=MERGE,
+        )
+
+    async def pod_deletion_costs(self, namespace: str, selector: str) -> dict[str, str | None]:
+        """Live (not terminating) pods of a selector and their deletion-cost annotation."""
+        listing = await self._call(
+            self._core.list_namespaced_pod, namespace, label_selector=selector
+        )
+        out: dict[str, str | None] = {}
+        for pod in listing.get("items", []):
+            meta = pod.get("metadata", {})
+            if meta.get("deletionTimestamp"):
+                continue
+            annotations = meta.get("annotations") or {}
+            out[meta["name"]] = annotations.get("controller.kubernetes.io/pod-deletion-cost")
+        return out
+
+    async def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        await self._call(
+            self._core.patch_namespaced_pod, name, namespace, patch, _content_type=MERGE
+        )
+
+    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
+        secret = await self._call(self._core.read_namespaced_secret, name, namespace)
+        data = secret.get("data") or {}
+        if key not in data:
+            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
+        return base64.b64decode(data[key]).decode()
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        await self._call(
+            self._custom.patch_namespaced_custom_object_status,
+            spec.GROUP,
+            spec.VERSION,
+            namespace,
+            spec.PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE,
+        )
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]

@@ -1,0 +1,332 @@
+"""The per-JobQueue poll loop: observe -> decide -> mark pods -> scale -> status and events.
+
+Run by a kopf daemon (one per JobQueue, only in the active operator replica). Scaling
+state is seeded from the JobQueue status and written back, so a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Protocol
+
+import kopf
+from pydantic import ValidationError
+
+from jobqueue_operator import desired_state, resources, spec
+from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
+from jobqueue_operator.context import OperatorContext
+from jobqueue_operator.scaling import Decision, Replicas, decide
+from jobqueue_operator.sources import Observation, SourceUnavailable
+from jobqueue_operator.sources.jobqueue import JobQueueSource
+
+# Rewrite an unchanged status at most this often (keeps lastPollTime and the saved
+# stabilisation window fresh without a write per poll).
+STATUS_REFRESH_SECONDS = 15.0
+SECRET_REFRESH_SECONDS = 60.0
+
+
+class Waiter(Protocol):
+    """kopf's DaemonStopped flag, as far as the loop uses it."""
+
+    def __bool__(self) -> bool: ...
+
+    def wait(self, timeout: float | None = None) -> Any: ...
+
+
+class Poller:
+    """State and steps of one JobQueue's poll loop."""
+
+    def __init__(
+        self,
+        ctx: OperatorContext,
+        body: kopf.Body,
+        logger: logging.Logger | logging.LoggerAdapter[Any],
+    ) -> None:
+        self.ctx, self.body, self.logger = ctx, body, logger
+        self.name: str = body.metadata.name or ""
+        self.namespace: str = body.metadata.namespace or ""
+        self.uid: str = body.metadata.uid or ""
+        status = dict(body.status)
+        self.state = desired_state.state_from_status(status)
+        self.conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
+        self.last_scale_time: str | None = status.get("lastScaleTime")
+        self.last_scale_reason: str | None = status.get("lastScaleReason")
+        self.source: JobQueueSource | None = None
+        self.source_key: tuple[str, str | None, str, int] | None = None
+        self.password: str | None = None
+        self.password_read_at = -SECRET_REFRESH_SECONDS
+        self.written: dict[str, Any] | None = None
+        self.written_at = 0.0
+        self.queue = self.name
+        self.bad_spec: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    async def run(self, stopped: Waiter) -> None:
+        """Loop until kopf stops the daemon (deletion, operator exit, peering pause)."""
+        next_at = time.monotonic()
+        try:
+            while not stopped:
+                lag = max(0.0, time.monotonic() - next_at)
+                jq = self._parse_spec()
+                interval = jq.scaling.poll_interval_seconds if jq else 5.0
+                silence = max(self.ctx.config.stall_seconds, 5 * interval)
+                self.ctx.heartbeats[self.key] = (time.monotonic(), silence)
+                if jq is not None:
+                    await self._timed_tick(jq, lag)
+                next_at = max(next_at + interval, time.monotonic())
+                await stopped.wait(max(0.0, next_at - time.monotonic()))
+        finally:
+            self.ctx.heartbeats.pop(self.key, None)
+            self.ctx.metrics.forget(self.namespace, self.name, self.queue)
+            if self.source is not None:
+                await self.source.close()
+
+    def _parse_spec(self) -> spec.JobQueueSpec | None:
+        try:
+            jq = spec.JobQueueSpec.model_validate(dict(self.body.spec))
+        except ValidationError as exc:
+            message = f"invalid spec: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
+            if message != self.bad_spec:
+                self.bad_spec = message
+                kopf.warn(self.body, reason="InvalidSpec", message=message)
+            return None
+        self.bad_spec = None
+        return jq
+
+    async def _timed_tick(self, jq: spec.JobQueueSpec, lag: float) -> None:
+        metrics = self.ctx.metrics
+        started = time.monotonic()
+        try:
+            await self.tick(jq, lag)
+        except Exception as exc:
+            metrics.reconcile_errors.labels("poll").inc()
+            self.logger.exception(f"poll of {self.namespace}/{self.name} failed: {exc}")
+        finally:
+            metrics.reconcile_duration.labels("poll").observe(time.monotonic() - started)
+
+    async def observe(self, jq: spec.JobQueueSpec) -> tuple[Observation | None, str]:
+        """Read the queue; (None, error) when it can't be read."""
+        try:
+            await self._ensure_source(jq)
+            assert self.source is not None
+            return await self.source.read(), ""
+        except SourceUnavailable as exc:
+            self.password_read_at = -SECRET_REFRESH_SECONDS  # re-read: it may have rotated
+            return None, str(exc)
+        except Exception as exc:  # a missing Secret, a bad URL: same outcome, say why
+            return None, f"{type(exc).__name__}: {exc}"
+
+    async def _ensure_source(self, jq: spec.JobQueueSpec) -> None:
+        ref = jq.redis.password_secret_ref
+        now = time.monotonic()
+        if ref is None:
+            self.password = None
+        elif now - self.password_read_at >= SECRET_REFRESH_SECONDS:
+            self.password = await self.ctx.kube.read_secret_key(self.namespace, ref.name, ref.key)
+            self.password_read_at = now
+        queue = jq.queue_name(self.name)
+        window = jq.scaling.failure_rate.window_seconds
+        key = (jq.redis.url, self.password, queue, window)
+        if key != self.source_key:
+            if self.source is not None:
+                await self.source.close()
+            self.ctx.metrics.forget(self.namespace, self.name, self.queue)
+            self.source = JobQueueSource(
+                self.ctx.pools, jq.redis.url, queue, password=self.password, window_seconds=window
+            )
+            self.source_key, self.queue = key, queue
+
+    async def tick(self, jq: spec.JobQueueSpec, lag: float) -> None:
+        """One poll: observe, decide, act, report."""
+        kube, owner = self.ctx.kube, resources.Owner(self.name, self.namespace, self.uid)
+        observation, error = await self.observe(jq)
+        dep_name = resources.deployment_name(self.name)
+        deployment = await kube.read_deployment(self.namespace, dep_name)
+        if deployment is None:
+            replicas = desired_state.initial_replicas(jq)
+            body = resources.build_deployment(owner, jq, replicas)
+            deployment = await kube.apply_deployment(body)
+            kopf.info(self.body, reason="DeploymentCreated", message=f"created {dep_name}")
+        current = int(deployment.get("spec", {}).get("replicas") or 0)
+        dep_status = deployment.get("status") or {}
+        ready = int(dep_status.get("readyReplicas") or 0)
+        now = time.time()
+        decision = decide(
+            observation.metrics if observation else None,
+            Replicas(current, ready),
+            desired_state.policy_from_spec(jq),
+            self.state,
+            now,
+        )
+        self.state = decision.state
+        if decision.desired != current:
+            if decision.desired < current and observation is not None:
+                await self._mark_pods(observation)
+            await kube.scale_deployment(self.namespace, dep_name, decision.desired)
+            self._announce_scale(current, decision, now)
+        self._record_metrics(observation, decision, current, ready, lag)
+        await self._report(jq, observation, error, decision, dep_status, ready, now)
+
+    async def _mark_pods(self, observation: Observation) -> None:
+        """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first."""
+        kube = self.ctx.kube
+        pods = await kube.pod_deletion_costs(self.namespace, resources.selector_string(self.name))
+        loads = [(w.name, w.jobs_in_hand) for w in observation.workers]
+        for pod, patch in resources.deletion_cost_patches(pods, loads).items():
+            try:
+                await kube.patch_pod(self.namespace, pod, patch)
+            except Exception as exc:  # a pod that just went away is fine
+                self.logger.debug(f"deletion-cost patch of {pod} skipped: {exc}")
+
+    def _announce_scale(self, current: int, decision: Decision, now: float) -> None:
+        direction = "up" if decision.desired > current else "down"
+        self.last_scale_time, self.last_scale_reason = rfc3339(now), decision.reason.value
+        labels = (self.namespace, self.name, self.queue)
+        self.ctx.metrics.decisions.labels(*labels, direction, decision.reason.value).inc()
+        kopf.info(
+            self.body,
+            reason="ScaledUp" if direction == "up" else "ScaledDown",
+            message=f"{current} -> {decision.desired} ({decision.reason.value}): "
+            f"{decision.message}",
+        )
+
+    def _record_metrics(
+        self,
+        observation: Observation | None,
+        decision: Decision,
+        current: int,
+        ready: int,
+        lag: float,
+    ) -> None:
+        m, labels = self.ctx.metrics, (self.namespace, self.name, self.queue)
+        m.polls.labels(*labels).inc()
+        m.poll_lag.labels(*labels).set(lag)
+        m.desired.labels(*labels).set(decision.desired)
+        m.current.labels(*labels).set(current)
+        m.ready.labels(*labels).set(ready)
+        m.redis_up.labels(*labels).set(1 if observation else 0)
+        if observation is not None:
+            q = observation.metrics
+            for state, value in (
+                ("queued", q.queued),
+                ("active", q.active),
+                ("delayed", q.delayed),
+                ("delayed_due", q.delayed_due),
+            ):
+                m.backlog.labels(*labels, state).set(value)
+            m.oldest_wait.labels(*labels).set(q.oldest_wait_seconds)
+            m.failure_ratio.labels(*labels).set(q.failure_ratio)
+
+    async def _report(
+        self,
+        jq: spec.JobQueueSpec,
+        observation: Observation | None,
+        error: str,
+        decision: Decision,
+        dep_status: dict[str, Any],
+        ready: int,
+        now: float,
+    ) -> None:
+        generation = self.body.metadata.get("generation")
+        transitions = self._update_conditions(observation, error, decision, ready, generation, now)
+        status: dict[str, Any] = {
+            "replicas": int(dep_status.get("replicas") or 0),
+            "readyReplicas": ready,
+            "desiredReplicas": decision.desired,
+            "selector": resources.selector_string(self.name),
+            "queue": jq.queue_name(self.name),
+            "deployment": resources.deployment_name(self.name),
+            "lastScaleTime": self.last_scale_time,
+            "lastScaleReason": self.last_scale_reason,
+            "observedGeneration": generation,
+            "conditions": self.conditions,
+            **desired_state.state_to_status(self.state),
+        }
+        if observation is not None:
+            q = observation.metrics
+            status["backlog"] = {
+                "queued": q.queued,
+                "active": q.active,
+                "delayed": q.delayed,
+                "delayedDue": q.delayed_due,
+            }
+            status["backlogTotal"] = q.backlog
+            status["oldestWaitSeconds"] = round(q.oldest_wait_seconds, 3)
+            status["failureRatio"] = round(q.failure_ratio, 4)
+            status["workers"] = len(observation.workers)
+        comparable = {k: v for k, v in status.items() if k != "recommendations"}
+        comparable["windowValues"] = [r for _, r in self.state.recommendations]
+        stale = now - self.written_at >= STATUS_REFRESH_SECONDS
+        if comparable != self.written or stale:
+            status["lastPollTime"] = rfc3339(now)
+            await self.ctx.kube.patch_status(self.namespace, self.name, status)
+            self.written, self.written_at = comparable, now
+        for transition in transitions:
+            self._announce_condition(transition)
+
+    def _update_conditions(
+        self,
+        observation: Observation | None,
+        error: str,
+        decision: Decision,
+        ready: int,
+        generation: int | None,
+        now: float,
+    ) -> list[Transition]:
+        found: list[Transition] = []
+
+        def put(type_: spec.ConditionType, status: Status, reason: str, message: str) -> None:
+            self.conditions, transition = set_condition(
+                self.conditions,
+                type_.value,
+                status,
+                reason,
+                message,
+                generation=generation,
+                now=now,
+            )
+            if transition is not None:
+                found.append(transition)
+
+        types = spec.ConditionType
+        if observation is None:
+            put(types.REDIS_REACHABLE, "False", "ReadFailed", error or "queue unreadable")
+        else:
+            put(types.REDIS_REACHABLE, "True", "Connected", f"read queue {self.queue}")
+            if decision.failure_gate_tripped:
+                ratio = observation.metrics.failure_ratio
+                put(types.FAILURE_RATE_HIGH, "True", decision.reason.value, _ratio_text(ratio))
+            else:
+                ratio = observation.metrics.failure_ratio
+                put(types.FAILURE_RATE_HIGH, "False", "FailureRateNormal", _ratio_text(ratio))
+            if decision.limited:
+                put(types.SCALING_LIMITED, "True", "AtMaxReplicas", decision.message)
+            else:
+                put(types.SCALING_LIMITED, "False", "WithinLimits", "backlog fits maxReplicas")
+        if observation is None:
+            put(types.READY, "False", "RedisUnreachable", error or "queue unreadable")
+        elif decision.desired == 0:
+            put(types.READY, "True", "ScaledToZero", "no work; no workers needed")
+        elif ready >= 1:
+            put(types.READY, "True", "WorkersAvailable", f"{ready} worker(s) ready")
+        else:
+            put(types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
+        return found
+
+    def _announce_condition(self, transition: Transition) -> None:
+        bad = (transition.type == spec.ConditionType.FAILURE_RATE_HIGH) == (
+            transition.new == "True"
+        )
+        message = f"{transition.type}={transition.new} ({transition.reason}): {transition.message}"
+        if bad:
+            kopf.warn(self.body, reason=transition.type, message=message)
+        else:
+            kopf.info(self.body, reason=transition.type, message=message)
+
+
+def _ratio_text(ratio: float) -> str:
+    return f"failure ratio {ratio:.2f} over the window"

@@ -1,0 +1,8 @@
+"""Queue sources: one small interface, one adapter per queue system (KEDA's shape).
+
+Nothing above an adapter may assume a queue system's key layout.
+"""
+
+from jobqueue_operator.sources.base import Observation, QueueSource, SourceUnavailable, WorkerLoad
+
+__all__ = ["Observation", "QueueSource", "SourceUnavailable", "WorkerLoad"]

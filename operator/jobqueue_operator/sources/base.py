@@ -1,0 +1,37 @@
+"""The interface every queue adapter implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from jobqueue_operator.scaling import QueueMetrics
+
+
+class SourceUnavailable(Exception):
+    """The queue could not be read (connection refused, timeout, bad credentials, ...)."""
+
+
+@dataclass(frozen=True)
+class WorkerLoad:
+    """How many jobs one worker holds (name = the pod name under Kubernetes)."""
+
+    name: str
+    jobs_in_hand: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One read of a queue: the decision inputs plus who holds which jobs."""
+
+    metrics: QueueMetrics
+    workers: tuple[WorkerLoad, ...]
+    taken_at: float
+
+
+class QueueSource(Protocol):
+    """Reads one queue. ``read`` raises SourceUnavailable when the queue can't be read."""
+
+    async def read(self) -> Observation: ...
+
+    async def close(self) -> None: ...

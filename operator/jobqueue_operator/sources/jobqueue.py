@@ -1,0 +1,111 @@
+"""Adapter for our own protocol: reads through ``jobqueue.stats`` only (never key names).
+
+Connections are pooled per (Redis URL, password) and shared by every JobQueue that
+points at the same Redis, so hundreds of queues cost a handful of connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from jobqueue.stats import read_stats
+from redis.exceptions import RedisError
+
+from jobqueue_operator.scaling import QueueMetrics
+from jobqueue_operator.sources.base import Observation, SourceUnavailable, WorkerLoad
+
+READ_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class _Pooled:
+    client: aioredis.Redis
+    users: int = 0
+
+
+@dataclass
+class RedisPools:
+    """Shared Redis clients keyed by (url, password), closed when their last user goes."""
+
+    max_connections: int = 32
+    _clients: dict[tuple[str, str | None], _Pooled] = field(default_factory=dict)
+
+    def acquire(self, url: str, password: str | None) -> aioredis.Redis:
+        key = (url, password)
+        pooled = self._clients.get(key)
+        if pooled is None:
+            client = aioredis.Redis.from_url(
+                url,
+                password=password,
+                decode_responses=True,
+                socket_connect_timeout=READ_TIMEOUT_SECONDS,
+                socket_timeout=READ_TIMEOUT_SECONDS,
+                max_connections=self.max_connections,
+                health_check_interval=30,
+            )
+            pooled = self._clients[key] = _Pooled(client)
+        pooled.users += 1
+        return pooled.client
+
+    async def release(self, url: str, password: str | None) -> None:
+        key = (url, password)
+        pooled = self._clients.get(key)
+        if pooled is None:
+            return
+        pooled.users -= 1
+        if pooled.users <= 0:
+            del self._clients[key]
+            await pooled.client.aclose()
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for pooled in clients:
+            await pooled.client.aclose()
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+
+class JobQueueSource:
+    """Reads one queue of our own protocol (``jobqueue.stats.read_stats``)."""
+
+    def __init__(
+        self,
+        pools: RedisPools,
+        url: str,
+        queue: str,
+        *,
+        password: str | None = None,
+        window_seconds: int = 60,
+    ) -> None:
+        self._pools, self._url, self._password = pools, url, password
+        self._queue, self._window = queue, window_seconds
+        self._redis = pools.acquire(url, password)
+        self._closed = False
+
+    async def read(self) -> Observation:
+        try:
+            async with asyncio.timeout(READ_TIMEOUT_SECONDS * 2):
+                stats = await read_stats(self._redis, self._queue, window_seconds=self._window)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(
+                f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)
+            ) from exc
+        metrics = QueueMetrics(
+            queued=stats.queued,
+            active=stats.active,
+            delayed=stats.delayed,
+            delayed_due=stats.delayed_due,
+            oldest_wait_seconds=stats.oldest_queued_age_seconds,
+            attempts_succeeded=stats.attempts_succeeded,
+            attempts_failed=stats.attempts_failed,
+        )
+        workers = tuple(WorkerLoad(w.name, w.jobs_in_hand) for w in stats.workers)
+        return Observation(metrics, workers, stats.taken_at)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._pools.release(self._url, self._password)
