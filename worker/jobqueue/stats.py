@@ -8,6 +8,8 @@ buckets, the current partial bucket included), and workers from the heartbeat re
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from jobqueue.models import QueueStats, WorkerInfo
 from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot
 
@@ -56,8 +58,15 @@ def stats_from_snapshot(queue: str, snap: StatsSnapshot, window_seconds: int) ->
     )
 
 
-async def read_stats(redis: AnyRedis, queue: str, *, window_seconds: int = 60) -> QueueStats:
-    """Statistics of ``queue`` (one round trip). ``redis`` needs decode_responses=True."""
+async def read_stats(
+    redis: AnyRedis,
+    queue: str,
+    *,
+    window_seconds: int = 60,
+    clock: Callable[[], float] | None = None,
+) -> QueueStats:
+    """Statistics of ``queue`` (one round trip). ``redis`` needs decode_responses=True.
+    ``clock`` (tests only) replaces the Redis server's TIME as "now"."""
     check_window(window_seconds)
-    snap = await QueueProtocol(redis, queue).stats(window_seconds)
+    snap = await QueueProtocol(redis, queue, clock=clock).stats(window_seconds)
     return stats_from_snapshot(queue, snap, window_seconds)

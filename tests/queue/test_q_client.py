@@ -1,0 +1,165 @@
+"""Queue / AsyncQueue against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import jobqueue
+import pytest
+import redis.asyncio as aioredis
+from fixtures_redis import free_port
+from jobqueue.client import AsyncQueue
+from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
+from jobqueue.models import JobState
+from jobqueue.protocol import CancelResult
+from qhelpers import FakeClock
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+pytestmark = pytest.mark.redis
+
+
+def test_sync_queue_round_trip(redis_url: str) -> None:
+    with jobqueue.Queue("sync", redis_url) as q:
+        jid = q.submit("send", {"to": "a"}, priority=2, attempts=4, timeout=9.5)
+        job = q.get(jid)
+        assert (job.state, job.priority, job.max_attempts, job.timeout) == ("queued", 2, 4, 9.5)
+        assert job.payload == {"to": "a"} and job.created_at is not None
+        assert q.cancel(jid) is CancelResult.CANCELLED
+        assert q.wait(jid, timeout=5).state is JobState.CANCELLED
+        assert q.stats().cancelled == 1
+        assert [j.id for j in q.list("cancelled")] == [jid]
+
+
+async def test_invalid_submit_writes_nothing(aq: AsyncQueue, rclient: aioredis.Redis) -> None:
+    for bad in (
+        {"priority": 12},
+        {"delay": -1},
+        {"attempts": 0},
+        {"backoff": "linear:1"},
+        {"timeout": -3},
+    ):
+        with pytest.raises(InvalidJob):
+            await aq.submit("job", None, **bad)
+    with pytest.raises(InvalidJob, match="payload"):
+        await aq.submit("job", "x" * (1024 * 1024 + 1))
+    with pytest.raises(InvalidJob, match=r"jobs\[1\]\.priority"):
+        await aq.submit_many([{"name": "a"}, {"name": "b", "priority": 99}])
+    assert await rclient.dbsize() == 0
+
+
+async def test_unknown_job_raises_job_not_found(aq: AsyncQueue) -> None:
+    for call in (aq.get("nope"), aq.wait("nope", 1), aq.cancel("nope"), aq.retry("nope")):
+        with pytest.raises(JobNotFound, match="nope"):
+            await call
+
+
+async def test_wait_returns_when_a_worker_finishes(aq: AsyncQueue) -> None:
+    jid = await aq.submit("job", 1)
+
+    async def worker() -> None:
+        await asyncio.sleep(0.1)
+        job = (await aq.protocol.take("w", 1, 30))[0]
+        await aq.protocol.progress(job.id, job.token, 50)
+        await aq.protocol.complete("w", [(job.id, job.token, {"done": True})])
+
+    task = asyncio.create_task(worker())
+    job = await aq.wait(jid, timeout=10)
+    await task
+    assert (job.state, job.result) == (JobState.COMPLETED, {"done": True})
+
+
+async def test_wait_times_out(aq: AsyncQueue) -> None:
+    jid = await aq.submit("job")
+    with pytest.raises(TimeoutError):
+        await aq.wait(jid, timeout=0.2)
+
+
+async def test_list_is_paged_newest_first(aq: AsyncQueue, clock: FakeClock) -> None:
+    ids = []
+    for i in range(5):
+        clock.advance(1)
+        ids.append(await aq.submit("job", i))
+    assert [j.id for j in await aq.list("queued", limit=2)] == [ids[4], ids[3]]
+    assert [j.id for j in await aq.list("queued", limit=2, offset=2)] == [ids[2], ids[1]]
+    job = (await aq.protocol.take("w", 1, 30))[0]
+    assert job.id == ids[0]
+    assert [j.id for j in await aq.list("active")] == [ids[0]]
+    assert [j.id for j in await aq.list(limit=10)] == ids[::-1]
+    with pytest.raises(InvalidJob, match="state"):
+        await aq.list("running")
+
+
+async def test_retry_one_and_all(aq: AsyncQueue) -> None:
+    ids = await aq.submit_many([{"name": "job", "payload": i, "attempts": 1} for i in range(3)])
+    for job in await aq.protocol.take("w", 3, 30):
+        await aq.protocol.fail(job.id, job.token, "broken", retry_delay=0)
+    assert {(await aq.get(j)).state for j in ids} == {JobState.FAILED}
+    assert (await aq.get(ids[0])).error == "broken"
+    await aq.retry(ids[0])
+    assert (await aq.get(ids[0])).state is JobState.QUEUED
+    with pytest.raises(InvalidState, match="queued"):
+        await aq.retry(ids[0])
+    assert await aq.retry_all() == 2
+    assert (await aq.stats()).queued == 3
+
+
+async def test_cleanup_by_age_and_state(aq: AsyncQueue, clock: FakeClock) -> None:
+    ids = await aq.submit_many([{"name": "job", "attempts": 1} for _ in range(4)])
+    jobs = await aq.protocol.take("w", 4, 30)
+    await aq.protocol.complete("w", [(j.id, j.token, None) for j in jobs[:2]])
+    await aq.protocol.fail(jobs[2].id, jobs[2].token, "x", retry_delay=None)
+    clock.advance(3600)
+    await aq.protocol.complete("w", [(jobs[3].id, jobs[3].token, None)])
+    assert await aq.cleanup(1800, "failed") == 1
+    assert await aq.cleanup(1800) == 2  # the two old completed ones
+    remaining = [j.id for j in await aq.list()]
+    assert remaining == [ids[3]]
+    with pytest.raises(InvalidJob, match="finished states"):
+        await aq.cleanup(10, "queued")
+
+
+async def test_dedup_through_the_client(aq: AsyncQueue) -> None:
+    a = await aq.submit("job", 1, dedup_key="user-7")
+    b = await aq.submit("job", 2, dedup_key="user-7")
+    assert a == b
+    assert (await aq.stats()).queued == 1
+
+
+async def test_queue_is_listed_globally(aq: AsyncQueue, rclient: aioredis.Redis) -> None:
+    await aq.submit("job")
+    assert await rclient.smembers("jq:queues") == {"q"}
+
+
+async def test_password_overrides_the_url(redis_url: str, rclient: aioredis.Redis) -> None:
+    await rclient.config_set("requirepass", "s3cret")
+    try:
+        q = AsyncQueue.from_url(redis_url.replace("redis://", "redis://:wrong@"), "p", "s3cret")
+        assert await q.submit("job")
+        await q.close()
+    finally:
+        await rclient.execute_command("AUTH", "s3cret")
+        await rclient.config_set("requirepass", "")
+
+
+def test_inline_fallback_runs_the_handler_when_redis_is_down(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    calls: list[Any] = []
+
+    @jobqueue.task("tests.inline.double")
+    def double(ctx: Any, payload: Any) -> Any:
+        calls.append(ctx.attempt)
+        return payload * 2
+
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with jobqueue.Queue("inline", url, inline_fallback=True) as q:
+        with caplog.at_level(logging.WARNING, logger="jobqueue.client"):
+            jid = q.submit("tests.inline.double", 21)
+        assert "inline" in caplog.text
+        job = q.get(jid)
+        assert (job.state, job.result, calls) == (JobState.COMPLETED, 42, [1])
+        assert q.wait(jid).result == 42
+    with jobqueue.Queue("plain", url) as q, pytest.raises(RedisConnectionError):
+        q.submit("tests.inline.double", 1)
