@@ -33,6 +33,13 @@ def _cel(rule: str, message: str, field_path: str | None = None) -> JsonDict:
     return entry
 
 
+def _defaults_of(model: type[BaseModel]) -> JsonDict:
+    """A nested object's full default: the API server checks CEL rules on defaults as they
+    are, so ``{}`` would not do."""
+    dumped: JsonDict = model().model_dump(by_alias=True, exclude_none=True, mode="json")
+    return dumped
+
+
 class _Model(BaseModel):
     """Base: camelCase on the wire, snake_case in Python, unknown fields refused."""
 
@@ -207,6 +214,7 @@ class ScalingSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
+                    "!has(self.minReplicas) || !has(self.maxReplicas) || "
                     "self.minReplicas <= self.maxReplicas",
                     "spec.scaling.minReplicas must be less than or equal to "
                     "spec.scaling.maxReplicas",
@@ -233,7 +241,8 @@ class ScalingSpec(_Model):
     scale_down_stabilization_seconds: int = Field(default=60, ge=0, le=3600)
     """Scale-down waits this long: the highest recommendation in the window wins."""
     failure_rate: FailureRatePolicy = Field(
-        default_factory=FailureRatePolicy, json_schema_extra={"default": {}}
+        default_factory=FailureRatePolicy,
+        json_schema_extra={"default": _defaults_of(FailureRatePolicy)},
     )
     """The failure gate."""
 
@@ -260,9 +269,13 @@ class JobQueueSpec(_Model):
     """Queue name in Redis; defaults to metadata.name."""
     redis: RedisSpec
     """Redis connection."""
-    worker: WorkerSpec = Field(default_factory=WorkerSpec, json_schema_extra={"default": {}})
+    worker: WorkerSpec = Field(
+        default_factory=WorkerSpec, json_schema_extra={"default": _defaults_of(WorkerSpec)}
+    )
     """The worker pods."""
-    scaling: ScalingSpec = Field(default_factory=ScalingSpec, json_schema_extra={"default": {}})
+    scaling: ScalingSpec = Field(
+        default_factory=ScalingSpec, json_schema_extra={"default": _defaults_of(ScalingSpec)}
+    )
     """Autoscaling policy."""
     replicas: int | None = Field(default=None, ge=0, le=1000)
     """Replica count in Manual mode (the scale subresource's spec path); refused in

@@ -1,0 +1,301 @@
+"""Cluster fixtures for the operator: CRDs, a least-privilege identity, the operator as a
+subprocess, a Redis that a test may stop and start, and JobQueue helpers."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+from jobqueue_operator import rbac, spec
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = Path(__file__).resolve().parent / "examples"
+OPERATOR_NS = "jobqueue-system"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def jq_crds(kube_cluster: Any) -> Any:
+    """The JobQueue and kopf peering CRDs, installed and established."""
+    for name in ("jobqueue.dev_jobqueues.yaml", "kopf.dev_peerings.yaml"):
+        try:
+            kube_cluster.apply((REPO / "crds" / name).read_text())
+        except subprocess.CalledProcessError as exc:
+            pytest.fail(f"applying crds/{name} failed: {exc.stderr}", pytrace=False)
+    kube_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/jobqueues.jobqueue.dev"
+    )
+    # The apiserver serves a new CRD a moment after Established; wait until it lists.
+    kube_cluster.wait_for(
+        lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
+        timeout=30,
+        message="jobqueues served",
+    )
+    return kube_cluster
+
+
+@dataclass
+class Identity:
+    kubeconfig: Path
+    least_privilege: bool
+    note: str = ""
+
+
+@pytest.fixture(scope="session")
+def operator_identity(jq_crds: Any, tmp_path_factory: pytest.TempPathFactory) -> Identity:
+    """A kubeconfig for the operator's ServiceAccount bound to the shipped RBAC (operator/
+    rbac.yaml); falls back to the admin kubeconfig if the cluster can't mint tokens."""
+    cluster = jq_crds
+    cluster.kubectl("create", "namespace", OPERATOR_NS, check=False)
+    cluster.apply(yaml.safe_dump_all(rbac.manifests(namespace=OPERATOR_NS)))
+    try:
+        result = cluster.kubectl(
+            "create", "token", "jobqueue-operator", "-n", OPERATOR_NS, "--duration=2h"
+        )
+        token = result.stdout.strip()
+    except subprocess.CalledProcessError as exc:
+        return Identity(cluster.kubeconfig, False, f"token request failed: {exc.stderr}")
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    ctx = admin["contexts"][0]["context"]
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [c for c in admin["clusters"] if c["name"] == ctx["cluster"]],
+        "users": [{"name": "jobqueue-operator", "user": {"token": token}}],
+        "contexts": [
+            {"name": "op", "context": {"cluster": ctx["cluster"], "user": "jobqueue-operator"}}
+        ],
+        "current-context": "op",
+    }
+    path = tmp_path_factory.mktemp("operator") / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return Identity(path, True)
+
+
+@dataclass
+class OperatorProcess:
+    """`jobqueue-operator` as a subprocess watching one namespace."""
+
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"\n===== start {self.starts} =====\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "jobqueue_operator.main"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the harshest restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def operator(
+    jq_crds: Any, operator_identity: Identity, kube_namespace: str, tmp_path: Path
+) -> Iterator[OperatorProcess]:
+    cluster = jq_crds
+    env = {
+        **cluster.env,
+        "KUBECONFIG": str(operator_identity.kubeconfig),
+        "WATCH_NAMESPACES": kube_namespace,
+        "STANDALONE": "true",
+        "METRICS_PORT": str(free_port()),
+        "HEALTH_PORT": str(free_port()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    op = OperatorProcess(env, tmp_path / "operator.log")
+    op.start()
+    try:
+        yield op
+    finally:
+        # Delete JobQueues while the operator runs, so kopf's finalizers are released.
+        if not op.alive():
+            op.start()
+        cluster.kubectl("delete", "jq", "--all", "-n", kube_namespace, "--timeout=30s", check=False)
+        op.stop()
+        print(op.log()[-6000:])
+
+
+@dataclass
+class RedisProcess:
+    """A redis-server a test may stop and start again on the same port."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                "/usr/bin/redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                redis.Redis(port=self.port, socket_timeout=0.5).ping()
+                return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisProcess]:
+    server = RedisProcess(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def jobqueue_manifest(name: str, redis_url: str, **spec_overrides: Any) -> dict[str, Any]:
+    """A JobQueue whose workers import the test handlers in tests/operator/examples."""
+    body: dict[str, Any] = {
+        "redis": {"url": redis_url},
+        "worker": {
+            "handlers": ["jq_test_tasks"],
+            "concurrency": 2,
+            "terminationGracePeriodSeconds": 20,
+            "logFormat": "text",
+            "env": [{"name": "PYTHONPATH", "value": str(EXAMPLES)}],
+        },
+        "scaling": {
+            "minReplicas": 0,
+            "maxReplicas": 4,
+            "pollIntervalSeconds": 1,
+            "scaleDownStabilizationSeconds": 5,
+        },
+    }
+    for key, value in spec_overrides.items():
+        if isinstance(value, dict) and isinstance(body.get(key), dict):
+            body[key] = {**body[key], **value}
+        else:
+            body[key] = value
+    return {
+        "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+        "kind": spec.KIND,
+        "metadata": {"name": name},
+        "spec": body,
+    }
+
+
+@dataclass
+class JobQueues:
+    """Helpers over JobQueues and their Deployments in one namespace."""
+
+    cluster: Any
+    namespace: str
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        created: dict[str, Any] = self.cluster.custom.create_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, self.namespace, spec.PLURAL, manifest
+        )
+        return created
+
+    def get(self, name: str) -> dict[str, Any]:
+        got: dict[str, Any] = self.cluster.custom.get_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, self.namespace, spec.PLURAL, name
+        )
+        return got
+
+    def patch(self, name: str, patch: dict[str, Any]) -> None:
+        self.cluster.custom.patch_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, self.namespace, spec.PLURAL, name, patch
+        )
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def condition(self, name: str, type_: str) -> dict[str, Any] | None:
+        for cond in self.status(name).get("conditions") or []:
+            if cond["type"] == type_:
+                return dict(cond)
+        return None
+
+    def deployment(self, name: str) -> Any:
+        return self.cluster.apps.read_namespaced_deployment(f"{name}-worker", self.namespace)
+
+    def spec_replicas(self, name: str) -> int:
+        return int(self.deployment(name).spec.replicas or 0)
+
+    def events(self, reason: str | None = None) -> list[Any]:
+        items = self.cluster.core.list_namespaced_event(self.namespace).items
+        return [e for e in items if reason is None or e.reason == reason]
+
+    def wait(
+        self, predicate: Callable[[], Any], timeout: float, message: str, interval: float = 0.2
+    ) -> Any:
+        return self.cluster.wait_for(predicate, timeout=timeout, interval=interval, message=message)
+
+
+@pytest.fixture
+def jobqueues(jq_crds: Any, kube_namespace: str) -> JobQueues:
+    return JobQueues(jq_crds, kube_namespace)

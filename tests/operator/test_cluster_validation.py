@@ -1,0 +1,97 @@
+"""The API server refuses each invalid JobQueue with a message naming the field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from jobqueue_operator import spec
+from kubernetes.client import ApiException
+
+GOOD: dict[str, Any] = {"redis": {"url": "redis://redis:6379/0"}}
+
+
+def with_(**parts: Any) -> dict[str, Any]:
+    body = json.loads(json.dumps(GOOD))
+    body.update(parts)
+    return body
+
+
+BAD_SPECS = [
+    ("no redis", {"worker": {}}, "spec.redis"),
+    ("url scheme", {"redis": {"url": "http://redis:6379"}}, "spec.redis.url"),
+    ("url password", {"redis": {"url": "redis://:hunter2@redis:6379"}}, "spec.redis.url"),
+    (
+        "secret ref without key",
+        {"redis": {"url": "redis://r", "passwordSecretRef": {"name": "s"}}},
+        "spec.redis.passwordSecretRef.key",
+    ),
+    ("min > max", with_(scaling={"minReplicas": 5, "maxReplicas": 2}), "spec.scaling.minReplicas"),
+    ("max zero", with_(scaling={"maxReplicas": 0}), "spec.scaling.maxReplicas"),
+    ("threshold zero", with_(scaling={"failureRate": {"threshold": 0}}), "threshold"),
+    ("threshold above one", with_(scaling={"failureRate": {"threshold": 1.5}}), "threshold"),
+    (
+        "recovery above threshold",
+        with_(scaling={"failureRate": {"threshold": 0.3, "recoveryThreshold": 0.4}}),
+        "spec.scaling.failureRate.recoveryThreshold",
+    ),
+    ("bad action", with_(scaling={"failureRate": {"action": "Panic"}}), "action"),
+    ("bad mode", with_(scaling={"mode": "Sometimes"}), "spec.scaling.mode"),
+    ("replicas in Auto", with_(replicas=3), "spec.replicas"),
+    ("zero concurrency", with_(worker={"concurrency": 0}), "spec.worker.concurrency"),
+    ("poll too fast", with_(scaling={"pollIntervalSeconds": 0.01}), "pollIntervalSeconds"),
+    ("window too long", with_(scaling={"failureRate": {"windowSeconds": 7200}}), "windowSeconds"),
+    ("bad queue name", with_(queue="-x y"), "spec.queue"),
+]
+
+
+@pytest.mark.parametrize(("case", "body", "field"), BAD_SPECS, ids=[c[0] for c in BAD_SPECS])
+def test_invalid_jobqueue_is_refused_naming_the_field(
+    jq_crds: Any, kube_namespace: str, case: str, body: dict[str, Any], field: str
+) -> None:
+    manifest = {
+        "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+        "kind": spec.KIND,
+        "metadata": {"name": "bad"},
+        "spec": body,
+    }
+    with pytest.raises(ApiException) as info:
+        jq_crds.custom.create_namespaced_custom_object(
+            spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, manifest
+        )
+    assert info.value.status == 422, info.value.body
+    message = json.loads(info.value.body)["message"]
+    assert field in message, message
+
+
+def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
+    jq_crds: Any, kube_namespace: str
+) -> None:
+    manifest = {
+        "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+        "kind": spec.KIND,
+        "metadata": {"name": "good"},
+        "spec": with_(scaling={"mode": "Manual"}),
+    }
+    created = jq_crds.custom.create_namespaced_custom_object(
+        spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, manifest
+    )
+    scaling = created["spec"]["scaling"]
+    assert scaling["maxReplicas"] == 10 and scaling["pollIntervalSeconds"] == 2
+    assert scaling["failureRate"]["action"] == "Hold"
+    assert created["spec"]["worker"]["concurrency"] == 4
+    # Manual mode: the scale subresource (kubectl scale) sets spec.replicas.
+    jq_crds.kubectl("scale", "jq/good", "--replicas=3", "-n", kube_namespace)
+    got = jq_crds.custom.get_namespaced_custom_object(
+        spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, "good"
+    )
+    assert got["spec"]["replicas"] == 3
+    # Auto mode refuses it loudly instead of fighting the autoscaler.
+    auto = dict(manifest, metadata={"name": "auto"}, spec=GOOD)
+    jq_crds.custom.create_namespaced_custom_object(
+        spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, auto
+    )
+    refused = jq_crds.kubectl("scale", "jq/auto", "--replicas=3", "-n", kube_namespace, check=False)
+    assert refused.returncode != 0
+    assert "spec.replicas" in refused.stderr
