@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from jobqueue.runtime.failures import PermanentJobError
 from pydantic import BaseModel, ValidationError
+
+from jobqueue.runtime.failures import PermanentJobError
 
 __all__ = ["parse_payload"]
 

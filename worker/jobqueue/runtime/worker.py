@@ -305,7 +305,11 @@ class Worker:
 
     def _make_context(self, job: LeasedJob, handler: Handler) -> JobContext:
         async def report_progress(percent: float, message: str | None) -> None:
-            await self.backend.progress(job, percent, message)
+            status = await self.backend.progress(job, percent, message)
+            # The answer doubles as a cheap early look at cancel requests and lost leases.
+            held = self._in_hand.get(job.key)
+            if held is not None and held.job is job:
+                self._act_on_lease(held, status)
 
         common: dict[str, Any] = {
             "job_id": job.job_id,
@@ -389,23 +393,27 @@ class Worker:
                 answers = {}
             for h in held:
                 status = answers.get(h.job.key)
-                if status is None:
-                    continue
-                self.metrics.renewals.labels("lost" if status is LeaseStatus.LOST else "ok").inc()
-                if status is LeaseStatus.LOST:
-                    self._abandon(h, "lease_lost")
-                elif status is LeaseStatus.CANCEL_REQUESTED and h.ctx is not None:
-                    if not h.ctx.cancelled:
-                        log.info(
-                            "cancel requested for an active job",
-                            extra={"job_id": h.job.job_id, "queue": h.job.queue},
-                        )
-                    h.ctx.request_cancel("cancel requested")
+                if status is not None:
+                    self.metrics.renewals.labels(
+                        "lost" if status is LeaseStatus.LOST else "ok"
+                    ).inc()
+                    self._act_on_lease(h, status)
         try:
             await self.backend.heartbeat(len(self._in_hand))
         except Exception as exc:
             self.metrics.redis_errors.inc()
             log.warning("worker heartbeat failed: %s", format_error(exc))
+
+    def _act_on_lease(self, held: _InHand, status: LeaseStatus) -> None:
+        if status is LeaseStatus.LOST:
+            self._abandon(held, "lease_lost")
+        elif status is LeaseStatus.CANCEL_REQUESTED and held.ctx is not None:
+            if not held.ctx.cancelled:
+                log.info(
+                    "cancel requested for an active job",
+                    extra={"job_id": held.job.job_id, "queue": held.job.queue},
+                )
+            held.ctx.request_cancel("cancel requested")
 
     def _abandon(self, held: _InHand, why: Abandon) -> None:
         if held.abandoned is not None:

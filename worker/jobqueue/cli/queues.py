@@ -1,0 +1,78 @@
+"""Queue commands: queues, stats."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import click
+from rich.live import Live
+
+from jobqueue.cli.app import CliState, cli
+from jobqueue.cli.jobs import QUEUE, run_on_queue
+from jobqueue.cli.parsing import DURATION
+from jobqueue.cli.render import console, echo_json, queues_table, stats_table
+from jobqueue.connection import connect
+from jobqueue.models import QueueStats
+from jobqueue.protocol.keys import QUEUES_KEY
+from jobqueue.stats import MAX_WINDOW_SECONDS, read_stats
+
+__all__: list[str] = []
+
+
+async def _all_stats(state: CliState) -> list[QueueStats]:
+    redis = connect(state.redis_url, state.password)
+    try:
+        names = sorted(str(name) for name in await redis.smembers(QUEUES_KEY))
+        return [await read_stats(redis, name) for name in names]
+    finally:
+        await redis.aclose()
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of queue statistics.")
+@click.pass_obj
+def queues(state: CliState, as_json: bool) -> None:
+    """List known queues with their counts."""
+    rows = asyncio.run(_all_stats(state))
+    if as_json:
+        echo_json([row.model_dump(mode="json") for row in rows])
+    else:
+        console().print(queues_table(rows))
+
+
+@cli.command()
+@QUEUE
+@click.option("--json", "as_json", is_flag=True, help="Print the statistics as JSON.")
+@click.option("--watch", is_flag=True, help="Refresh until interrupted.")
+@click.option("--interval", type=DURATION, default=2.0, show_default=True, help="With --watch.")
+@click.option("--window", type=click.IntRange(1, MAX_WINDOW_SECONDS), default=60,
+              show_default=True, help="Seconds the failure ratio covers.")  # fmt: skip
+@click.pass_obj
+def stats(
+    state: CliState, queue: str, as_json: bool, watch: bool, interval: float, window: int
+) -> None:
+    """Show a queue's statistics (counts, oldest age, failure ratio, workers)."""
+
+    def read() -> QueueStats:
+        return run_on_queue(state, queue, lambda q: q.stats(window))
+
+    if not watch:
+        snapshot = read()
+        if as_json:
+            echo_json(snapshot.model_dump(mode="json"))
+        else:
+            console().print(stats_table(snapshot))
+        return
+    interval = max(interval, 0.2)
+    try:
+        if as_json:  # one JSON document per line, for piping
+            while True:
+                click.echo(read().model_dump_json())
+                time.sleep(interval)
+        with Live(stats_table(read()), console=console(), auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(stats_table(read()), refresh=True)
+    except KeyboardInterrupt:
+        return

@@ -1,0 +1,219 @@
+"""``QueueBackend`` over ``jobqueue.protocol``: one ``QueueProtocol`` per queue served.
+
+Queues are tried in the order given (the first has precedence). A completion takes the next
+job in the same script call only for the first queue, so that order is kept under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from jobqueue.models import WorkerInfo, parse_backoff
+from jobqueue.protocol import AnyRedis, LeaseStatus, QueueProtocol, wait_for_any
+from jobqueue.protocol import LeasedJob as ProtocolJob
+from jobqueue.runtime.backend import LeasedJob, Report
+from jobqueue.runtime.backend import LeaseStatus as Lease
+from jobqueue.runtime.settings import WorkerSettings
+
+__all__ = ["RedisBackend", "new_worker_id"]
+
+# Workers missing this many lease periods of heartbeats drop out of the registry.
+_STALE_AFTER_LEASES = 3.0
+
+
+def new_worker_id(name: str) -> str:
+    """Unique per process, readable in logs: ``<name>-<pid>-<random>``."""
+    return f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class _MalformedPayload:
+    """Stands in for a payload whose stored JSON does not decode."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+class _TolerantProtocol(QueueProtocol):
+    """ADAPTER (worker runtime): ``QueueProtocol._leased`` decodes every payload with
+    ``json.loads`` and would raise for a corrupt one, losing the whole batch of leased jobs.
+    The worker must dead-letter such a job and keep going, so decode per job here.
+    Drop this class if the protocol gains a tolerant decode of its own."""
+
+    def _leased(self, raw: Sequence[Any], start: int) -> list[ProtocolJob]:
+        jobs = []
+        width = 9  # fields per job returned by take/complete (see lua/_lib.lua take())
+        for i in range(start, len(raw), width):
+            jid, token, attempt, name, payload, max_attempts, timeout, backoff, prio = raw[
+                i : i + width
+            ]
+            decoded: Any
+            try:
+                decoded = json.loads(payload) if payload else None
+            except ValueError as exc:
+                decoded = _MalformedPayload(f"stored payload is not valid JSON: {exc}")
+            jobs.append(
+                ProtocolJob(
+                    id=jid,
+                    queue=self.queue,
+                    token=int(token),
+                    attempt=int(attempt),
+                    name=name,
+                    payload=decoded,
+                    max_attempts=int(max_attempts),
+                    timeout=float(timeout) if timeout else None,
+                    backoff=backoff,
+                    priority=int(prio),
+                )
+            )
+        return jobs
+
+
+def _to_runtime(job: ProtocolJob) -> LeasedJob:
+    payload_error = job.payload.error if isinstance(job.payload, _MalformedPayload) else None
+    return LeasedJob(
+        queue=job.queue,
+        job_id=job.id,
+        name=job.name,
+        token=str(job.token),
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        payload=None if payload_error else job.payload,
+        payload_error=payload_error,
+        timeout=job.timeout,
+        extra={"backoff": job.backoff, "priority": job.priority},
+    )
+
+
+_LEASE_STATUS = {LeaseStatus.OK: Lease.OK, LeaseStatus.CANCEL: Lease.CANCEL_REQUESTED}
+
+
+def _lease(job: LeasedJob) -> tuple[str, int]:
+    return (job.job_id, int(job.token))
+
+
+class RedisBackend:
+    """The worker's queue operations on one Redis (or Redis Cluster) client."""
+
+    def __init__(
+        self, redis: AnyRedis, settings: WorkerSettings, *, worker_id: str | None = None
+    ) -> None:
+        self.redis = redis
+        self.settings = settings
+        self.worker_id = worker_id or new_worker_id(settings.worker_name)
+        self.lease_seconds = settings.lease_seconds
+        self._protocols = {q: _TolerantProtocol(redis, q) for q in settings.queues}
+        self._first_queue = settings.queues[0]
+        self._started_at = time.time()
+        self._host = socket.gethostname()
+
+    def protocol(self, queue: str) -> QueueProtocol:
+        return self._protocols[queue]
+
+    async def take(self, queues: Sequence[str], n: int) -> list[LeasedJob]:
+        taken: list[LeasedJob] = []
+        for queue in queues:
+            want = n - len(taken)
+            if want <= 0:
+                break
+            jobs = await self._protocols[queue].take(self.worker_id, want, self.lease_seconds)
+            taken.extend(_to_runtime(job) for job in jobs)
+        return taken
+
+    async def wait_for_work(self, queues: Sequence[str], max_wait: float) -> None:
+        await wait_for_any([self._protocols[q] for q in queues], max_wait)
+
+    async def complete(self, job: LeasedJob, result: Any, take_next: int) -> Report:
+        if job.queue != self._first_queue:
+            take_next = 0
+        answer = await self._protocols[job.queue].complete(
+            self.worker_id,
+            [(job.job_id, int(job.token), result)],
+            take_next=take_next,
+            lease_seconds=self.lease_seconds,
+        )
+        next_jobs = [_to_runtime(j) for j in answer.next_jobs]
+        if answer.statuses[0] is LeaseStatus.STALE:
+            return Report(False, "stale fencing token: the lease was lost", next_jobs)
+        return Report(True, next_jobs=next_jobs)
+
+    async def fail(self, job: LeasedJob, error: str, *, retryable: bool) -> Report:
+        delay: float | None = None
+        if retryable:
+            backoff = str(job.extra.get("backoff") or "")
+            delay = parse_backoff(backoff).delay(job.attempt) if backoff else 0.0
+        answer = await self._protocols[job.queue].fail(
+            job.job_id, int(job.token), error, retry_delay=delay
+        )
+        if answer.status is LeaseStatus.STALE:
+            return Report(False, "stale fencing token: the lease was lost")
+        return Report(True, reason=str(answer.state.value if answer.state else ""))
+
+    async def ack_cancelled(self, job: LeasedJob, reason: str) -> Report:
+        status = await self._protocols[job.queue].cancelled(job.job_id, int(job.token), reason)
+        if status is LeaseStatus.STALE:
+            return Report(False, "stale fencing token: the lease was lost")
+        return Report(True)
+
+    async def progress(self, job: LeasedJob, percent: float, message: str | None) -> Lease:
+        status = await self._protocols[job.queue].progress(
+            job.job_id, int(job.token), percent, message
+        )
+        return _LEASE_STATUS.get(status, Lease.LOST)
+
+    async def renew(self, jobs: Sequence[LeasedJob]) -> dict[tuple[str, str], Lease]:
+        by_queue: dict[str, list[LeasedJob]] = defaultdict(list)
+        for job in jobs:
+            by_queue[job.queue].append(job)
+        queues = list(by_queue)
+        answers = await asyncio.gather(
+            *(
+                self._protocols[q].renew([_lease(j) for j in by_queue[q]], self.lease_seconds)
+                for q in queues
+            )
+        )
+        out: dict[tuple[str, str], Lease] = {}
+        for queue, statuses in zip(queues, answers, strict=True):
+            for job, status in zip(by_queue[queue], statuses, strict=True):
+                out[job.key] = _LEASE_STATUS.get(status, Lease.LOST)
+        return out
+
+    async def release(self, jobs: Sequence[LeasedJob]) -> None:
+        by_queue: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for job in jobs:
+            by_queue[job.queue].append(_lease(job))
+        await asyncio.gather(*(self._protocols[q].release(ls) for q, ls in by_queue.items()))
+
+    def _info(self, jobs_in_hand: int) -> WorkerInfo:
+        return WorkerInfo(
+            id=self.worker_id,
+            name=self.settings.worker_name,
+            host=self._host,
+            pid=os.getpid(),
+            queues=list(self.settings.queues),
+            concurrency=self.settings.concurrency,
+            jobs_in_hand=jobs_in_hand,
+            last_heartbeat=time.time(),
+            started_at=self._started_at,
+        )
+
+    async def register(self) -> None:
+        await self.heartbeat(0)
+
+    async def heartbeat(self, jobs_in_hand: int) -> None:
+        info = self._info(jobs_in_hand)
+        stale_after = _STALE_AFTER_LEASES * self.lease_seconds
+        await asyncio.gather(*(p.heartbeat(info, stale_after) for p in self._protocols.values()))
+
+    async def unregister(self) -> None:
+        await asyncio.gather(*(p.unregister(self.worker_id) for p in self._protocols.values()))
+
+    async def close(self) -> None:
+        await self.redis.aclose()
