@@ -134,7 +134,7 @@ def pod_log_files(
     """Log files of the newest pod of that name, one per run, oldest first."""
     state = StateDir.at(state_dir)
     dirs = sorted(
-        state.pods.glob(pod_dir_name(namespace, pod, "*") + "*"),
+        state.pods.glob(pod_dir_name(namespace, pod, "*")),
         key=lambda d: d.stat().st_mtime,
     )
     if not dirs:

@@ -1,0 +1,261 @@
+"""Pod status as a kubelet reports it: restarts with backoff, phases, probes, env, deletion."""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pod(name: str, script: str, *args: str, **spec: Any) -> dict[str, Any]:
+    container: dict[str, Any] = {
+        "name": "main",
+        "image": "python:3.11",
+        "command": [sys.executable, "-c", script, *args],
+    }
+    container.update(spec.pop("container", {}))
+    return {"metadata": {"name": name}, "spec": {"containers": [container], **spec}}
+
+
+def status_of(kube_cluster: Any, ns: str, name: str) -> Any:
+    return kube_cluster.core.read_namespaced_pod(name, ns).status
+
+
+def condition(status: Any, kind: str) -> bool:
+    return any(c.type == kind and c.status == "True" for c in status.conditions or [])
+
+
+def test_exiting_container_is_restarted_and_backs_off(
+    kube_cluster: Any, kube_namespace: str
+) -> None:
+    ns = kube_namespace
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("crasher", "import sys; print('run', flush=True); sys.exit(3)")
+    )
+
+    def restarted_twice() -> Any:
+        s = status_of(kube_cluster, ns, "crasher")
+        cs = (s.container_statuses or [None])[0]
+        return cs if cs is not None and cs.restart_count >= 2 else None
+
+    # first restart at once, the second after the 10 s backoff
+    cs = kube_cluster.wait_for(restarted_twice, timeout=60, message="two restarts")
+    assert cs.last_state.terminated.exit_code == 3
+    assert cs.last_state.terminated.reason == "Error"
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "crasher").container_statuses[0].state.waiting or None,
+        timeout=30,
+        message="waiting in backoff",
+    )
+    waiting = status_of(kube_cluster, ns, "crasher").container_statuses[0].state.waiting
+    assert waiting.reason == "CrashLoopBackOff"
+    assert status_of(kube_cluster, ns, "crasher").phase == "Running"
+    assert kube_cluster.pod_logs_all("crasher", ns).count("run") >= 3
+
+
+@pytest.mark.parametrize(
+    ("policy", "code", "phase", "restarts"),
+    [("Never", 4, "Failed", 0), ("OnFailure", 0, "Succeeded", 0), ("Never", 0, "Succeeded", 0)],
+)
+def test_restart_policy_and_terminal_phase(
+    kube_cluster: Any, kube_namespace: str, policy: str, code: int, phase: str, restarts: int
+) -> None:
+    ns = kube_namespace
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("once", f"raise SystemExit({code})", restartPolicy=policy)
+    )
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "once").phase == phase, timeout=60, message=phase
+    )
+    cs = status_of(kube_cluster, ns, "once").container_statuses[0]
+    assert cs.state.terminated.exit_code == code
+    assert cs.restart_count == restarts
+    assert not condition(status_of(kube_cluster, ns, "once"), "Ready")
+
+
+SERVE = """
+import http.server, os, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        ok = os.path.exists(sys.argv[1])
+        self.send_response(200 if ok else 503)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer((os.environ["POD_IP"], 8080), Handler).serve_forever()
+"""
+
+
+def test_http_readiness_probe_on_pod_ip(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    """Two pods serve the same port on their own IPs; Ready follows the probe both ways."""
+    ns, flag = kube_namespace, tmp_path / "ready"
+    probe = {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1, "failureThreshold": 1}
+    container = {
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": probe,
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+    }
+    for name in ("web-a", "web-b"):
+        kube_cluster.core.create_namespaced_pod(
+            ns, pod(name, SERVE, str(flag), container=container)
+        )
+
+    def running(name: str) -> bool:
+        s = status_of(kube_cluster, ns, name)
+        return s.phase == "Running" and s.container_statuses[0].started
+
+    for name in ("web-a", "web-b"):
+        kube_cluster.wait_for(lambda n=name: running(n), timeout=60, message=f"{name} running")
+    # the probe answers 503 until the flag exists: not ready, for a while
+    time.sleep(2)  # a few probe periods: 503 keeps it not ready
+    assert not condition(status_of(kube_cluster, ns, "web-a"), "Ready")
+    flag.write_text("yes")
+    for name in ("web-a", "web-b"):
+        kube_cluster.wait_for(
+            lambda n=name: condition(status_of(kube_cluster, ns, n), "Ready"),
+            timeout=30,
+            message=f"{name} ready",
+        )
+    ips = {status_of(kube_cluster, ns, n).pod_ip for n in ("web-a", "web-b")}
+    assert len(ips) == 2
+    flag.unlink()
+    kube_cluster.wait_for(
+        lambda: not condition(status_of(kube_cluster, ns, "web-a"), "Ready"),
+        timeout=30,
+        message="web-a not ready again",
+    )
+    assert status_of(kube_cluster, ns, "web-a").container_statuses[0].restart_count == 0
+
+
+def test_exec_readiness_probe(kube_cluster: Any, kube_namespace: str, tmp_path: Path) -> None:
+    ns, flag = kube_namespace, tmp_path / "ready"
+    probe = {"exec": {"command": ["test", "-f", str(flag)]}, "periodSeconds": 1}
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("execp", "import time; time.sleep(600)", container={"readinessProbe": probe})
+    )
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "execp").phase == "Running",
+        timeout=60,
+        message="running",
+    )
+    assert not condition(status_of(kube_cluster, ns, "execp"), "Ready")
+    flag.write_text("")
+    kube_cluster.wait_for(
+        lambda: condition(status_of(kube_cluster, ns, "execp"), "Ready"),
+        timeout=30,
+        message="ready",
+    )
+
+
+ENV_DUMP = "import json, os; print(json.dumps(dict(os.environ)), flush=True)"
+
+
+def test_env_is_resolved(kube_cluster: Any, kube_namespace: str) -> None:
+    ns, core = kube_namespace, kube_cluster.core
+    core.create_namespaced_secret(
+        ns,
+        {"metadata": {"name": "creds"}, "data": {"password": base64.b64encode(b"s3cret").decode()}},
+    )
+    core.create_namespaced_config_map(
+        ns, {"metadata": {"name": "settings"}, "data": {"queues": "a,b", "level": "debug"}}
+    )
+
+    def field(path: str) -> dict[str, Any]:
+        return {"fieldRef": {"fieldPath": path}}
+
+    env = [
+        {"name": "LITERAL", "value": "plain"},
+        {"name": "EXPANDED", "value": "$(LITERAL)-x"},
+        {"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+        {"name": "QUEUES", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "queues"}}},
+        {"name": "POD_NAME", "valueFrom": field("metadata.name")},
+        {"name": "POD_NAMESPACE", "valueFrom": field("metadata.namespace")},
+        {"name": "POD_UID", "valueFrom": field("metadata.uid")},
+        {"name": "POD_IP", "valueFrom": field("status.podIP")},
+        {"name": "NODE", "valueFrom": field("spec.nodeName")},
+    ]
+    container = {
+        "env": env,
+        "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CM_"}],
+        "workingDir": "/tmp",
+    }
+    spec = pod("envdump", ENV_DUMP, restartPolicy="Never", container=container)
+    spec["spec"]["containers"][0]["command"][-1] += "; print(os.getcwd())"
+    created = core.create_namespaced_pod(ns, spec)
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "envdump").phase == "Succeeded",
+        timeout=60,
+        message="Succeeded",
+    )
+    lines = kube_cluster.pod_log("envdump", ns).splitlines()
+    seen = json.loads(lines[0])
+    status = status_of(kube_cluster, ns, "envdump")
+    assert seen["LITERAL"] == "plain"
+    assert seen["EXPANDED"] == "plain-x"
+    assert seen["PASSWORD"] == "s3cret"
+    assert seen["QUEUES"] == "a,b"
+    assert seen["CM_level"] == "debug"
+    assert seen["POD_NAME"] == "envdump"
+    assert seen["POD_NAMESPACE"] == ns
+    assert seen["POD_UID"] == created.metadata.uid
+    assert seen["POD_IP"] == status.pod_ip
+    assert seen["NODE"] == kube_cluster.node
+    assert Path(seen["KUBECONFIG"]).is_file()
+    assert seen["KUBERNETES_SERVICE_HOST"] == "127.0.0.1"
+    assert lines[1] == "/tmp"
+
+
+def test_missing_secret_is_reported_not_started(kube_cluster: Any, kube_namespace: str) -> None:
+    ns = kube_namespace
+    env = [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
+    kube_cluster.core.create_namespaced_pod(ns, pod("nosecret", ENV_DUMP, container={"env": env}))
+
+    def config_error() -> Any:
+        cs = status_of(kube_cluster, ns, "nosecret").container_statuses
+        waiting = cs and cs[0].state.waiting
+        return waiting if waiting and waiting.reason == "CreateContainerConfigError" else None
+
+    state = kube_cluster.wait_for(config_error, timeout=30, message="CreateContainerConfigError")
+    assert 'secret "absent" not found' in state.message
+    assert status_of(kube_cluster, ns, "nosecret").phase == "Pending"
+
+
+STUBBORN = """
+import os, pathlib, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *a: pathlib.Path(sys.argv[1]).write_text("term"))
+pathlib.Path(sys.argv[1] + ".pid").write_text(str(os.getpid()))
+while True:
+    time.sleep(0.1)
+"""
+
+
+def test_deletion_waits_grace_then_kills(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    """A process that ignores SIGTERM is killed after the grace period; then the pod goes."""
+    ns, marker = kube_namespace, tmp_path / "stubborn"
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("stubborn", STUBBORN, str(marker), terminationGracePeriodSeconds=3)
+    )
+    pid_file = Path(str(marker) + ".pid")
+    kube_cluster.wait_for(pid_file.exists, timeout=60, message="started")
+    pid = int(pid_file.read_text())
+    kube_cluster.core.delete_namespaced_pod("stubborn", ns)
+    kube_cluster.wait_for(marker.exists, timeout=10, message="SIGTERM delivered")
+    # still there during the grace period: the object waits for the process
+    assert kube_cluster.core.read_namespaced_pod("stubborn", ns).metadata.deletion_timestamp
+    assert Path(f"/proc/{pid}").exists()
+
+    def gone() -> bool:
+        names = [p.metadata.name for p in kube_cluster.core.list_namespaced_pod(ns).items]
+        return "stubborn" not in names
+
+    kube_cluster.wait_for(gone, timeout=30, message="pod object removed")
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
