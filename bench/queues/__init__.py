@@ -1,0 +1,1 @@
+"""Queue throughput and latency: the same jobs through each system on one redis-server."""

@@ -1,0 +1,91 @@
+"""The competitors' virtualenv (bench/out/venv), kept apart from the project's environment.
+
+arq and bullmq pin redis<6 and celery pins python-dateutil==2.9; installing them beside the project
+would downgrade what it and the kubernetes client need. Every Python system, ours included, runs
+from this venv so that all share one redis-py version and its hiredis parser.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+VENV = BENCH_DIR / "out" / "venv"
+REQUIREMENTS = BENCH_DIR / "requirements-competitors.txt"
+NODE_DIR = BENCH_DIR / "node"
+
+
+def venv_python() -> Path:
+    return VENV / "bin" / "python"
+
+
+def ensure_venv() -> tuple[Path | None, str]:
+    """Create or refresh the venv; returns (python, message). python is None when it failed."""
+    stamp = VENV / ".requirements-stamp"
+    try:
+        if not venv_python().exists():
+            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
+        if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
+            subprocess.run(
+                [
+                    str(venv_python()),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    "-r",
+                    str(REQUIREMENTS),
+                ],
+                check=True,
+                timeout=600,
+            )
+            stamp.write_text(REQUIREMENTS.read_text())
+    except (subprocess.SubprocessError, OSError) as exc:
+        return None, f"competitor venv could not be installed: {exc}"
+    return venv_python(), "ok"
+
+
+def ensure_node() -> str | None:
+    """`npm ci` in bench/node when needed; returns an error message or None."""
+    if (NODE_DIR / "node_modules" / "bullmq").exists():
+        return None
+    try:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            check=True,
+            timeout=300,
+            capture_output=True,
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        return f"npm ci failed: {exc}"
+    return None
+
+
+def package_versions(python: Path) -> dict[str, str]:
+    """Installed versions of the libraries under test, read from the venv."""
+    code = (
+        "import importlib.metadata as m, json;"
+        "names=['redis','hiredis','arq','saq','rq','celery','kombu','dramatiq','bullmq'];"
+        "out={}\n"
+        "for n in names:\n"
+        "    try: out[n]=m.version(n)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    try:
+        res = subprocess.run([str(python), "-c", code], capture_output=True, text=True, timeout=60)
+        import json
+
+        versions: dict[str, str] = json.loads(res.stdout)
+    except (subprocess.SubprocessError, OSError, ValueError):
+        versions = {}
+    pkg = NODE_DIR / "node_modules" / "bullmq" / "package.json"
+    if pkg.exists():
+        import json
+
+        versions["bullmq (node)"] = json.loads(pkg.read_text())["version"]
+    return versions
