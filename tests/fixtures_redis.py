@@ -8,6 +8,7 @@ create`` and yields the startup nodes as (host, port) pairs.
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -27,6 +28,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_port(taken: set[int]) -> int:
+    """A free port whose cluster bus port (port + 10000) is free too (Redis needs <= 55535)."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 55536)
+        if port in taken or port + 10000 in taken:
+            continue
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a redis cluster node")
 
 
 def _start(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
@@ -103,9 +125,9 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[str, int]]]:
     """A three-master Redis Cluster; yields its startup nodes."""
-    ports = [free_port() for _ in range(3)]
-    while len(set(ports)) < 3:
-        ports = [free_port() for _ in range(3)]
+    ports: list[int] = []
+    for _ in range(3):
+        ports.append(free_cluster_port({*ports, *(p + 10000 for p in ports)}))
     base = tmp_path_factory.mktemp("redis-cluster")
     procs = []
     try:
@@ -125,8 +147,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tup
         for proc, port in zip(procs, ports, strict=True):
             _wait_ping(proc, port)
         subprocess.run(
-            [REDIS_CLI, "--cluster", "create", *(f"127.0.0.1:{p}" for p in ports)]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            [
+                REDIS_CLI,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{p}" for p in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=60,

@@ -234,7 +234,8 @@ class QueueProtocol:
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
             for args in batch:
-                pipe.evalsha(sha, len(keys), *keys, *self._argv(*args))
+                # execute_command: ClusterPipeline blocks its evalsha() method, not the command
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *self._argv(*args))
             results = await pipe.execute(raise_on_error=False)
             if not any(isinstance(r, NoScriptError) for r in results) or attempt == 1:
                 for r in results:

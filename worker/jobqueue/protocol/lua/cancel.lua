@@ -1,7 +1,7 @@
 -- Cancel a job. ARGV[A]: id.
 -- Returns 'cancelled' (queued or delayed: it will never run), 'requested' (active: the
--- worker sees it on its next renew and the job ends cancelled), 'missing', or the job's
--- finished state ('completed', 'failed', 'cancelled'), which is left unchanged.
+-- worker sees it on its next renew and the job ends cancelled), 'missing', or
+-- 'finished:<state>' for a job already completed, failed or cancelled (left unchanged).
 local id = ARGV[A]
 local f = redis.call('HMGET', JOB .. id, 'state', 'dedup_key')
 local state = f[1]
@@ -20,4 +20,4 @@ elseif state == 'active' then
   emit(id, 'cancel_requested')
   return 'requested'
 end
-return state
+return 'finished:' .. state
