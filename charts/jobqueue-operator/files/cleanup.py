@@ -1,0 +1,73 @@
+"""Helm pre-delete hook: delete every JobQueue while the operator still runs.
+
+The operator holds a finalizer on each JobQueue; once the operator is uninstalled nobody would
+remove it and the objects (and their namespaces) would hang in Terminating. Deleting them first
+lets the operator finish its cleanup. Finalizers still present after the timeout (operator not
+running) are removed so nothing is left stuck.
+"""
+
+import os
+import sys
+import time
+from typing import Any
+
+from kubernetes import client, config
+
+GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
+
+
+def main() -> int:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    api = client.CustomObjectsApi()
+    namespaces = [n for n in os.environ.get("WATCH_NAMESPACES", "").split(",") if n]
+    deadline = time.monotonic() + float(os.environ.get("CLEANUP_TIMEOUT", "120"))
+
+    def listed() -> list[dict[str, Any]]:
+        if namespaces:
+            return [
+                item
+                for ns in namespaces
+                for item in api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"]
+            ]
+        return list(api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"])
+
+    try:
+        found = listed()
+    except client.ApiException as exc:
+        if exc.status == 404:
+            print("the JobQueue CRD is not installed: nothing to clean up")
+            return 0
+        raise
+    for item in found:
+        meta = item["metadata"]
+        print(f"deleting JobQueue {meta['namespace']}/{meta['name']}", flush=True)
+        namespace, name = meta["namespace"], meta["name"]
+        try:
+            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+    left = listed()
+    while left and time.monotonic() < deadline:
+        time.sleep(1)
+        left = listed()
+    for item in left:
+        meta = item["metadata"]
+        print(
+            f"JobQueue {meta['namespace']}/{meta['name']} still present after the timeout "
+            "(is the operator running?): removing its finalizers",
+            flush=True,
+        )
+        patch = {"metadata": {"finalizers": None}}
+        api.patch_namespaced_custom_object(
+            GROUP, VERSION, meta["namespace"], PLURAL, meta["name"], patch
+        )
+    print(f"cleanup done: {len(found)} JobQueue(s) deleted")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

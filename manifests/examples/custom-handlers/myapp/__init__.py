@@ -1,0 +1,1 @@
+"""Example handler package for the custom worker image."""

@@ -1,0 +1,169 @@
+"""The Helm chart: lint, schema, rendering choices, and the files derived from it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from ship_helpers import CHART, KUBE_VERSION, RENDER_SCRIPT, REPO, Render, containers, find
+
+
+def helm_template(helm: Path, *sets: str) -> subprocess.CompletedProcess[str]:
+    args = [str(helm), "template", "jq", str(CHART), "--kube-version", KUBE_VERSION]
+    for value in sets:
+        args += ["--set", value]
+    return subprocess.run(args, capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),
+        ("watchNamespaces={team-a,team-b}",),
+        (
+            "metrics.serviceMonitor.enabled=true",
+            "metrics.workerPodMonitor.enabled=true",
+            "metrics.prometheusRule.enabled=true",
+            "grafanaDashboard.enabled=true",
+            "redis.enabled=true",
+            "replicaCount=2",
+        ),
+    ],
+    ids=["defaults", "namespaced", "everything-on"],
+)
+def test_helm_lint_is_clean(helm: Path, sets: tuple[str, ...]) -> None:
+    args = [str(helm), "lint", "--strict", str(CHART)]
+    for value in sets:
+        args += ["--set", value]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "0 chart(s) failed" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("replicaCount=-1", "replicaCount"),
+        ("image.pullPolicy=Sometimes", "pullPolicy"),
+        ("watchNamespaces={Not_A_Namespace}", "watchNamespaces"),
+        ("metrics.port=70000", "port"),
+        ("cleanup.timeoutSeconds=1", "timeoutSeconds"),
+        ("metrics.serviceMonitor.interval=often", "interval"),
+        ("image.digest=latest", "digest"),
+        ("replicaCuont=2", "replicaCuont"),
+    ],
+)
+def test_schema_refuses_a_wrong_value_naming_the_field(helm: Path, value: str, named: str) -> None:
+    out = helm_template(helm, value)
+    assert out.returncode != 0, f"{value} was accepted"
+    assert "values don't meet the specifications of the schema" in out.stderr
+    assert named in out.stderr, out.stderr
+
+
+def test_cluster_wide_by_default(render: Render) -> None:
+    objects = render()
+    (role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert {"jobqueues", "deployments"} <= resources
+    assert not find(objects, "Role")
+    (binding,) = find(objects, "ClusterRoleBinding", "jq-jobqueue-operator")
+    (account,) = find(objects, "ServiceAccount", "jq-jobqueue-operator")
+    assert binding["subjects"][0]["name"] == account["metadata"]["name"]
+    (deployment,) = find(objects, "Deployment")
+    env = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
+    assert env["WATCH_NAMESPACES"] == ""
+
+
+def test_watch_namespaces_gives_namespaced_roles_only(render: Render) -> None:
+    objects = render("watchNamespaces={team-a,team-b}")
+    roles = find(objects, "Role", "jq-jobqueue-operator")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    bindings = find(objects, "RoleBinding", "jq-jobqueue-operator")
+    assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
+    (cluster_role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
+    cluster_resources = {r for rule in cluster_role["rules"] for r in rule["resources"]}
+    # Nothing the operator does to JobQueues, Deployments or Secrets is granted cluster-wide.
+    assert not cluster_resources & {"jobqueues", "deployments", "pods", "secrets"}
+    (deployment,) = find(objects, "Deployment")
+    env = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
+    assert env["WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+def test_operator_pod_is_hardened_and_probed(render: Render) -> None:
+    (deployment,) = find(render(), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"] == ["jobqueue-operator"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
+    sc = container["securityContext"]
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"]["drop"] == ["ALL"]
+    assert container["livenessProbe"]["httpGet"]["port"] == "health"
+    assert container["readinessProbe"]["httpGet"]["port"] == "health"
+    assert container["resources"]["requests"]["memory"]
+
+
+def test_crds_are_templated_for_upgrades(render: Render) -> None:
+    crds = find(render(), "CustomResourceDefinition")
+    names = {c["metadata"]["name"] for c in crds}
+    assert "jobqueues.jobqueue.dev" in names
+    source = {
+        d["metadata"]["name"]: d
+        for path in (REPO / "crds").glob("*.yaml")
+        for d in yaml.safe_load_all(path.read_text())
+        if d
+    }
+    assert names == set(source)
+    for crd in crds:
+        # The rendered CRD carries the same spec as the generated source in crds/.
+        assert crd["spec"] == source[crd["metadata"]["name"]]["spec"]
+        assert "helm.sh/resource-policy" not in crd["metadata"].get("annotations", {})
+    kept = find(render("crds.keep=true"), "CustomResourceDefinition")
+    assert all(c["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep" for c in kept)
+    assert not find(render("crds.install=false"), "CustomResourceDefinition")
+
+
+def test_cleanup_hook_runs_before_delete(render: Render) -> None:
+    objects = render()
+    (job,) = find(objects, "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-delete"
+    (container,) = containers(job)
+    assert container["command"][0] == "python"
+    script = container["args"][0]
+    compile(script, "cleanup.py", "exec")  # the inlined script is valid Python
+    assert not find(render("cleanup.enabled=false"), "Job")
+
+
+def test_optional_monitoring_objects(render: Render) -> None:
+    assert not find(render(), "ServiceMonitor")
+    objects = render(
+        "metrics.serviceMonitor.enabled=true",
+        "metrics.workerPodMonitor.enabled=true",
+        "metrics.prometheusRule.enabled=true",
+        "grafanaDashboard.enabled=true",
+    )
+    assert find(objects, "ServiceMonitor") and find(objects, "PodMonitor")
+    (rule,) = find(objects, "PrometheusRule")
+    alerts = yaml.safe_load((REPO / "manifests/prometheus/jobqueue-alerts.yaml").read_text())
+    assert rule["spec"] == alerts
+    (dashboard,) = [c for c in find(objects, "ConfigMap") if "dashboard" in c["metadata"]["name"]]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["data"]["jobqueue-operator.json"] == (
+        REPO / "manifests/grafana/jobqueue-operator.json"
+    ).read_text().rstrip("\n")
+
+
+def test_rendered_manifests_are_not_stale(helm: Path) -> None:
+    out = subprocess.run(
+        [str(RENDER_SCRIPT), "--check"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "HELM": str(helm)},
+    )
+    assert out.returncode == 0, out.stderr + "\nrun `make manifests` and commit the result"
