@@ -7,6 +7,7 @@ variable LOCALCLUSTER_STATE=<absolute state dir> and stays in the supervisor's s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -120,9 +121,16 @@ def supervisor_pid(state: StateDir) -> int | None:
     if not data:
         return None
     pid = int(data["pid"])
-    if process_start_time(pid) != data.get("start_time"):
+    if process_start_time(pid) != data.get("start_time") or not _alive(pid):
+        _reap(pid)
         return None
     return pid
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the supervisor was our child (`up` in a long-lived process)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
 
 
 def cluster_processes(state: StateDir, session: int | None = None) -> Iterator[int]:
@@ -156,6 +164,7 @@ def stop_supervisor(state: StateDir, timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
+    _reap(pid)
     return True
 
 

@@ -115,21 +115,27 @@ class Supervisor:
             )
 
     async def _start_control_plane(self, pki: Pki, ports: Ports) -> None:
+        """etcd, then the API server, then the controller manager and scheduler together."""
         env = {"PATH": os.environ.get("PATH", ""), STATE_ENV: str(self.state.root)}
         argvs = controlplane.commands(self.options.bin_dir, self.state, pki, ports)
-        ssl_ca = httpx.create_ssl_context(verify=str(pki.ca_cert))
-        for name in controlplane.COMPONENTS:
+        verify: dict[str, Any] = {
+            "etcd": True,
+            "kube-apiserver": httpx.create_ssl_context(verify=str(pki.ca_cert)),
+            # self-signed serving certificates of the controllers
+            "kube-controller-manager": False,
+            "kube-scheduler": False,
+        }
+
+        async def start(name: str) -> None:
             component = Component(name, argvs[name], self.state.logs / f"{name}.log", env)
             self.components.append(component)
             await component.start()
-            if name == "etcd":
-                verify: Any = True
-            elif name == "kube-apiserver":
-                verify = ssl_ca
-            else:
-                verify = False  # self-signed serving certificates of the controllers
-            await _wait_healthy(component, controlplane.health_url(name, ports), verify)
+            await _wait_healthy(component, controlplane.health_url(name, ports), verify[name])
             log.info("%s is healthy", name)
+
+        await start("etcd")
+        await start("kube-apiserver")
+        await asyncio.gather(start("kube-controller-manager"), start("kube-scheduler"))
 
     async def start(self) -> Ports:
         self.state.make()
