@@ -84,9 +84,11 @@ async def wait_until(
         await asyncio.sleep(every)
 
 
-async def wait_for_state(q: AsyncQueue, job_id: str, state: JobState, within: float = 20.0) -> Job:
+async def wait_for_state(
+    q: AsyncQueue, job_id: str, state: JobState, within: float = 20.0, every: float = 0.02
+) -> Job:
     async def reached() -> bool:
         return (await q.get(job_id)).state is state
 
-    await wait_until(reached, within)
+    await wait_until(reached, within, every)
     return await q.get(job_id)

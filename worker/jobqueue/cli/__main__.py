@@ -1,0 +1,5 @@
+"""``python -m jobqueue.cli`` runs ``jobq``."""
+
+from jobqueue.cli import main
+
+main()
