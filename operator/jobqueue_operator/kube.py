@@ -124,5 +124,32 @@ class Kube:
             _content_type=MERGE,
         )
 
+    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
+        """Create kopf's peering objects if missing (kopf waits for them when peering is on)."""
+        body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+        try:
+            if not namespaces:
+                body["kind"] = "ClusterKopfPeering"
+                await self._call(
+                    self._custom.create_cluster_custom_object,
+                    "kopf.dev",
+                    "v1",
+                    "clusterkopfpeerings",
+                    body,
+                )
+            for namespace in namespaces:
+                body["kind"] = "KopfPeering"
+                await self._call(
+                    self._custom.create_namespaced_custom_object,
+                    "kopf.dev",
+                    "v1",
+                    namespace,
+                    "kopfpeerings",
+                    body,
+                )
+        except ApiException as exc:
+            if exc.status != 409:  # already there
+                raise
+
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import desired_state, resources, spec
+from jobqueue_operator import desired_state, events, resources, spec
 from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.scaling import Decision, Replicas, decide
@@ -92,7 +92,7 @@ class Poller:
             message = f"invalid spec: {exc.errors()[0]['loc']}: {exc.errors()[0]['msg']}"
             if message != self.bad_spec:
                 self.bad_spec = message
-                kopf.warn(self.body, reason="InvalidSpec", message=message)
+                events.warning(self.body, "InvalidSpec", message)
             return None
         self.bad_spec = None
         return jq
@@ -150,7 +150,7 @@ class Poller:
             replicas = desired_state.initial_replicas(jq)
             body = resources.build_deployment(owner, jq, replicas)
             deployment = await kube.apply_deployment(body)
-            kopf.info(self.body, reason="DeploymentCreated", message=f"created {dep_name}")
+            events.normal(self.body, "DeploymentCreated", f"created {dep_name}")
         current = int(deployment.get("spec", {}).get("replicas") or 0)
         dep_status = deployment.get("status") or {}
         ready = int(dep_status.get("readyReplicas") or 0)
@@ -187,11 +187,10 @@ class Poller:
         self.last_scale_time, self.last_scale_reason = rfc3339(now), decision.reason.value
         labels = (self.namespace, self.name, self.queue)
         self.ctx.metrics.decisions.labels(*labels, direction, decision.reason.value).inc()
-        kopf.info(
+        events.normal(
             self.body,
-            reason="ScaledUp" if direction == "up" else "ScaledDown",
-            message=f"{current} -> {decision.desired} ({decision.reason.value}): "
-            f"{decision.message}",
+            "ScaledUp" if direction == "up" else "ScaledDown",
+            f"{current} -> {decision.desired} ({decision.reason.value}): {decision.message}",
         )
 
     def _record_metrics(
@@ -323,9 +322,9 @@ class Poller:
         )
         message = f"{transition.type}={transition.new} ({transition.reason}): {transition.message}"
         if bad:
-            kopf.warn(self.body, reason=transition.type, message=message)
+            events.warning(self.body, transition.type, message)
         else:
-            kopf.info(self.body, reason=transition.type, message=message)
+            events.normal(self.body, transition.type, message)
 
 
 def _ratio_text(ratio: float) -> str:

@@ -32,7 +32,7 @@ def cluster_rules() -> list[dict[str, Any]]:
         {
             "apiGroups": ["kopf.dev"],
             "resources": ["clusterkopfpeerings"],
-            "verbs": [*READ, "patch"],
+            "verbs": [*READ, "patch", "create"],
         },
     ]
 
@@ -57,7 +57,11 @@ def namespaced_rules() -> list[dict[str, Any]]:
         # Events for scale decisions and condition changes.
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
         # Peering between operator replicas when watching listed namespaces.
-        {"apiGroups": ["kopf.dev"], "resources": ["kopfpeerings"], "verbs": [*READ, "patch"]},
+        {
+            "apiGroups": ["kopf.dev"],
+            "resources": ["kopfpeerings"],
+            "verbs": [*READ, "patch", "create"],
+        },
     ]
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import desired_state, resources, spec
+from jobqueue_operator import desired_state, events, resources, spec
 from jobqueue_operator.handlers.lifecycle import context_of
 
 
@@ -57,7 +57,7 @@ async def ensure_deployment(
     finally:
         ctx.metrics.reconcile_duration.labels("deployment").observe(time.monotonic() - started)
     verb = "created" if existing is None else "applied"
-    kopf.info(body, reason="DeploymentApplied", message=f"{verb} {dep_name} ({replicas} replicas)")
+    events.normal(body, "DeploymentApplied", f"{verb} {dep_name} ({replicas} replicas)")
     patch.status["selector"] = resources.selector_string(name)
     patch.status["deployment"] = dep_name
     patch.status["queue"] = jq.queue_name(name)

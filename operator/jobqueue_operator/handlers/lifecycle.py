@@ -40,7 +40,10 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     metrics = OperatorMetrics()
     if config.metrics_port:
         start_http_server(config.metrics_port, registry=metrics.registry)
-    memo.ctx = OperatorContext(config=config, kube=Kube(), metrics=metrics)
+    kube = Kube()
+    if not config.standalone:
+        await kube.ensure_peering(config.peering_name, config.watch_namespaces)
+    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics)
 
 
 @kopf.on.cleanup()

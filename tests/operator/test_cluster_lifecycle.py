@@ -1,0 +1,84 @@
+"""Apply a JobQueue -> Deployment (env, security context, owner); change -> updated; delete ->
+collected. The operator runs as a subprocess under its least-privilege ServiceAccount."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import JobQueues, OperatorProcess, jobqueue_manifest
+
+
+def env_of(deployment: Any) -> dict[str, Any]:
+    container = deployment.spec.template.spec.containers[0]
+    return {e.name: e.value if e.value is not None else e.value_from for e in container.env}
+
+
+def test_deployment_follows_the_jobqueue(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    operator_identity: Any,
+) -> None:
+    assert operator_identity.least_privilege, operator_identity.note
+    manifest = jobqueue_manifest("mail", redis_url, queue="mail-q")
+    manifest["spec"]["redis"]["passwordSecretRef"] = {"name": "redis-auth", "key": "password"}
+    jobqueues.cluster.core.create_namespaced_secret(
+        jobqueues.namespace,
+        {"metadata": {"name": "redis-auth"}, "stringData": {"password": ""}},
+    )
+    created = jobqueues.create(manifest)
+
+    dep = jobqueues.wait(lambda: jobqueues.deployment("mail"), 60, "the worker Deployment")
+    owner = dep.metadata.owner_references[0]
+    assert (owner.kind, owner.name, owner.uid) == ("JobQueue", "mail", created["metadata"]["uid"])
+    assert owner.controller is True
+    env = env_of(dep)
+    assert env["JOBQUEUE_REDIS_URL"] == redis_url
+    assert env["JOBQUEUE_QUEUES"] == "mail-q"
+    assert env["JOBQUEUE_CONCURRENCY"] == "2"
+    secret = env["JOBQUEUE_REDIS_PASSWORD"].secret_key_ref
+    assert (secret.name, secret.key) == ("redis-auth", "password")
+    assert env["POD_IP"].field_ref.field_path == "status.podIP"
+    pod = dep.spec.template.spec
+    ctx = pod.containers[0].security_context
+    assert ctx.run_as_non_root and ctx.read_only_root_filesystem
+    assert ctx.allow_privilege_escalation is False
+    assert ctx.capabilities.drop == ["ALL"]
+    assert ctx.seccomp_profile.type == "RuntimeDefault"
+    assert pod.termination_grace_period_seconds == 20
+    assert dep.spec.replicas == 0  # minReplicas 0 and an empty queue
+
+    status = jobqueues.wait(
+        lambda: jobqueues.status("mail").get("conditions") and jobqueues.status("mail"),
+        30,
+        "status with conditions",
+    )
+    assert status["selector"] == "jobqueue.dev/jobqueue=mail"
+    types = {c["type"]: c["status"] for c in status["conditions"]}
+    assert types["RedisReachable"] == "True", status
+    assert types["Ready"] == "True"
+    printed = jobqueues.cluster.kubectl("get", "jq", "mail", "-n", jobqueues.namespace).stdout
+    assert "mail-q" in printed and "True" in printed
+
+    jobqueues.patch("mail", {"spec": {"worker": {"concurrency": 3}}})
+    jobqueues.wait(
+        lambda: env_of(jobqueues.deployment("mail"))["JOBQUEUE_CONCURRENCY"] == "3",
+        30,
+        "the Deployment updated",
+    )
+    names = [
+        d.metadata.name
+        for d in jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
+    ]
+    assert names == ["mail-worker"]
+
+    jobqueues.cluster.custom.delete_namespaced_custom_object(
+        "jobqueue.dev", "v1alpha1", jobqueues.namespace, "jobqueues", "mail"
+    )
+
+    def collected() -> bool:
+        apps = jobqueues.cluster.apps
+        return not apps.list_namespaced_deployment(jobqueues.namespace).items
+
+    jobqueues.wait(collected, 60, "the Deployment garbage-collected")
+    assert operator.alive(), operator.log()[-3000:]
