@@ -1,0 +1,98 @@
+"""Mechanics of the autoscaling simulator (pure and fast: no Redis, no Kubernetes)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from bench.autoscale import policies, workload
+from bench.autoscale.policies import KedaHpa, Observation
+from bench.autoscale.sim import Cluster, simulate
+
+
+def obs(now: float, queued: int, replicas: int, active: int = 0) -> Observation:
+    return Observation(now, queued, active, 0, 0.0, 0, 0, replicas, replicas)
+
+
+def small(trace: workload.Trace) -> workload.Workload:
+    return workload.build(trace, seed=7)
+
+
+def test_a_fixed_fleet_with_ample_capacity_never_makes_a_job_wait() -> None:
+    w = small(workload.poisson(600, rate=2.0))
+    result = simulate(w, policies.FixedFleet(40), Cluster(tail_seconds=1200))
+    assert result.jobs > 1000
+    assert result.wait_max == 0.0
+    assert result.completed == result.jobs
+    assert result.killed_by_scale_down == 0
+
+
+def test_an_undersized_fixed_fleet_makes_jobs_wait() -> None:
+    w = small(workload.poisson(600, rate=8.0))
+    result = simulate(w, policies.FixedFleet(1), Cluster(tail_seconds=60))
+    assert result.wait_p50 > 10.0
+    assert result.never_started > 0
+
+
+def test_keda_hpa_scale_up_step_is_at_most_double_or_plus_four() -> None:
+    for current, expected in [(1, 5), (2, 6), (4, 8), (10, 20), (40, 80)]:
+        keda = KedaHpa()
+        keda._last_poll = 0.0  # the activation poll is not due: only the HPA acts
+        assert keda.tick(obs(15.0, queued=10_000, replicas=current)) == expected
+
+
+def test_keda_hpa_ignores_changes_within_tolerance_and_counts_only_waiting_jobs() -> None:
+    keda = KedaHpa()
+    keda._last_poll = keda._last_active = 0.0
+    # 10 pods, 52 waiting: ratio 1.04 is inside the 0.1 tolerance.
+    assert keda.tick(obs(15.0, queued=52, replicas=10)) == 10
+    # Busy pods with an empty list: the list scaler sees nothing to do (min 1 under the HPA);
+    # the 300 s scale-down window still holds the earlier recommendation of 10.
+    assert keda.tick(obs(30.0, queued=0, replicas=10, active=40)) == 10
+    keda._last_active = 330.0  # a job was listed briefly: no cooldown yet
+    assert keda.tick(obs(345.0, queued=0, replicas=10, active=40)) == 1
+    # Five minutes without a listed job: KEDA goes to zero although 40 jobs are running.
+    assert keda.tick(obs(660.0, queued=0, replicas=1, active=40)) == 0
+
+
+def test_keda_activates_from_zero_only_on_its_polling_interval() -> None:
+    keda = KedaHpa()
+    assert keda.tick(obs(15.0, queued=100, replicas=0)) == 1  # first poll
+    keda2 = KedaHpa()
+    keda2._last_poll = 0.0
+    assert keda2.tick(obs(15.0, queued=100, replicas=0)) == 0  # poll not due yet
+    assert keda2.tick(obs(30.0, queued=100, replicas=0)) == 1
+
+
+def test_ours_scales_up_on_backlog_through_the_real_decide() -> None:
+    ours = policies.Ours(concurrency=4, max_replicas=100)
+    assert ours.tick(obs(2.0, queued=400, replicas=0)) == 100
+    assert ours.reasons  # decide() gave a reason
+
+
+def test_keda_cooldown_cuts_long_running_jobs_and_ours_does_not() -> None:
+    # Two 400 s jobs then silence: KEDA's list scaler sees an empty list, goes to zero after
+    # the 300 s cooldown and cuts them (again after each retry); ours counts running jobs.
+    trace = workload.Trace("two-long", "", 20.0, lambda t: 0.0, 1.0)
+    w = workload.Workload(trace, [0.0, 0.1], [400.0, 400.0])
+    keda = simulate(w, KedaHpa(), Cluster(tail_seconds=2000))
+    ours = simulate(w, policies.Ours(concurrency=4, max_replicas=10), Cluster(tail_seconds=2000))
+    assert keda.killed_by_scale_down >= 2
+    assert keda.completed < 2
+    assert ours.killed_by_scale_down == 0
+    assert ours.completed == 2
+
+
+def test_simulation_is_deterministic_for_a_seed() -> None:
+    trace = workload.bursts(1200, burst_jobs=300)
+    first = simulate(workload.build(trace, 3), KedaHpa(), Cluster(tail_seconds=300))
+    again = simulate(workload.build(trace, 3), KedaHpa(), Cluster(tail_seconds=300))
+    assert dataclasses.asdict(first) == dataclasses.asdict(again)
+
+
+def test_failure_storm_attempts_fail_and_retry_until_dead_letter() -> None:
+    trace = workload.failure_storm(900, rate=2.0)
+    w = small(trace)
+    result = simulate(w, policies.FixedFleet(20), Cluster(tail_seconds=600))
+    assert result.failed_attempts > 0
+    assert result.dead_lettered > 0
+    assert result.completed + result.dead_lettered == result.jobs
