@@ -174,3 +174,36 @@ def test_pod_service_account_gets_403_without_permission(
     assert "pods 1" in log, log
     assert "secrets 403 Forbidden" in log, log
     assert f"system:serviceaccount:{ns}:reader" in log, log
+
+
+# kopf's own login: in-cluster first (no token file here), then the kubeconfig.
+KOPF_LOGIN = """
+import logging, kopf
+info = kopf.login_via_client(logger=logging.getLogger(), settings=kopf.OperatorSettings())
+print("server", info.server, flush=True)
+print("token", bool(info.token), flush=True)
+"""
+
+
+def test_kopf_login_picks_up_pod_identity(kube_cluster: Any, kube_namespace: str) -> None:
+    ns, core = kube_namespace, kube_cluster.core
+    pod = {
+        "metadata": {"name": "kopf-login"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "login", "image": "x", "command": [sys.executable, "-c", KOPF_LOGIN]}
+            ],
+        },
+    }
+    core.create_namespaced_pod(ns, pod)
+
+    def finished() -> str | None:
+        phase: str | None = core.read_namespaced_pod("kopf-login", ns).status.phase
+        return phase if phase in ("Succeeded", "Failed") else None
+
+    phase = kube_cluster.wait_for(finished, timeout=60, message="kopf-login finished")
+    log = kube_cluster.pod_log("kopf-login", ns)
+    assert phase == "Succeeded", log
+    assert f"server {kube_cluster.server}" in log, log
+    assert "token True" in log, log

@@ -259,3 +259,39 @@ def test_deletion_waits_grace_then_kills(
 
     kube_cluster.wait_for(gone, timeout=30, message="pod object removed")
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_failed_liveness_probe_restarts_container(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    ns, flag = kube_namespace, tmp_path / "alive"
+    flag.write_text("")
+    probe = {
+        "exec": {"command": ["test", "-f", str(flag)]},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
+    kube_cluster.core.create_namespaced_pod(
+        ns,
+        pod(
+            "live",
+            "import time; time.sleep(600)",
+            terminationGracePeriodSeconds=2,
+            container={"livenessProbe": probe},
+        ),
+    )
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "live").phase == "Running",
+        timeout=60,
+        message="running",
+    )
+    time.sleep(3)  # healthy probes: no restart
+    assert status_of(kube_cluster, ns, "live").container_statuses[0].restart_count == 0
+    flag.unlink()
+
+    def restarted() -> Any:
+        cs = status_of(kube_cluster, ns, "live").container_statuses[0]
+        return cs if cs.restart_count >= 1 else None
+
+    cs = kube_cluster.wait_for(restarted, timeout=30, message="restart after liveness failure")
+    assert "liveness" in cs.last_state.terminated.message
