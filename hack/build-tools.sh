@@ -2,19 +2,15 @@
 # Builds the pinned Kubernetes control plane, kubectl, etcd, helm and kind from
 # Go modules into a per-version cache outside the work tree, once per machine.
 # Usage: hack/build-tools.sh [--print-bin]   (prints the bin directory on its last line)
+#
+# Everything runs inside main(), which bash parses completely before running it:
+# editing this file while a (long) build runs cannot derail the running copy.
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.21.4
 KIND_VERSION=v0.33.0
-
-here=$(cd "$(dirname "$0")" && pwd)
-cache=${JOBQUEUE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/jobqueue-operator}
-bin="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION/bin"
-if [ "${1:-}" = "--print-bin" ]; then echo "$bin"; exit 0; fi
-mkdir -p "$bin"
-export CGO_ENABLED=0 GOFLAGS=-mod=mod
 
 k8s_ldflags() {
   local v=$K8S_VERSION minor
@@ -37,19 +33,38 @@ build() {  # build NAME DIR PACKAGE [LDFLAGS]
   echo "built $name in $((SECONDS - t0)) s" >&2
 }
 
-if [ ! -x "$bin/kube-apiserver" ]; then
-  echo "Building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from Go modules into $bin." >&2
-  echo "A cold build takes roughly 15-30 minutes on 2 cores; later runs reuse it." >&2
-fi
-ld=$(k8s_ldflags)
-build etcd "$here/tools/etcd" go.etcd.io/etcd/server/v3
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
-  build "$cmd" "$here/tools/k8s" "k8s.io/kubernetes/cmd/$cmd" "$ld"
-done
-if [ ! -x "$bin/helm" ]; then
-  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-fi
-if [ ! -x "$bin/kind" ]; then
-  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kind@$KIND_VERSION"
-fi
-echo "$bin"
+go_install() {  # go_install NAME MODULE@VERSION: plain `go install` works for these
+  local name=$1 module=$2
+  [ -x "$bin/$name" ] && return 0
+  echo "building $name (first run on this machine only) ..." >&2
+  local t0=$SECONDS
+  GOBIN="$bin" go install -trimpath -ldflags "-s -w" "$module"
+  echo "built $name in $((SECONDS - t0)) s" >&2
+}
+
+main() {
+  local here cache
+  here=$(cd "$(dirname "$0")" && pwd)
+  cache=${JOBQUEUE_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/jobqueue-operator}
+  bin="$cache/k8s-$K8S_VERSION-etcd-$ETCD_VERSION/bin"
+  if [ "${1:-}" = "--print-bin" ]; then echo "$bin"; return 0; fi
+  mkdir -p "$bin"
+  export CGO_ENABLED=0 GOFLAGS=-mod=mod
+
+  if [ ! -x "$bin/kube-apiserver" ]; then
+    echo "Building Kubernetes $K8S_VERSION and etcd $ETCD_VERSION from Go modules into $bin." >&2
+    echo "A cold build takes roughly 15-30 minutes on 2 cores; later runs reuse it." >&2
+  fi
+  local ld
+  ld=$(k8s_ldflags)
+  build etcd "$here/tools/etcd" go.etcd.io/etcd/server/v3
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+    build "$cmd" "$here/tools/k8s" "k8s.io/kubernetes/cmd/$cmd" "$ld"
+  done
+  go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  go_install kind "sigs.k8s.io/kind@$KIND_VERSION"
+  echo "$bin"
+}
+
+main "$@"
+exit $?
