@@ -107,10 +107,11 @@ class JobqGroup(click.Group):
 
 
 def _usage_message(exc: click.UsageError) -> str:
+    """Click's message, prefixed with the subcommand it concerns (if any)."""
     message = exc.format_message()
-    if exc.ctx is not None and exc.ctx.command_path:
-        return f"{exc.ctx.command_path.removeprefix('jobq ').strip() or 'jobq'}: {message}"
-    return message
+    path = exc.ctx.command_path if exc.ctx is not None else ""
+    subcommand = path.partition(" ")[2].strip()
+    return f"{subcommand}: {message}" if subcommand else message
 
 
 @click.group(cls=JobqGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -45,9 +45,14 @@ class _TolerantProtocol(QueueProtocol):
     """ADAPTER (worker runtime): ``QueueProtocol._leased`` decodes every payload with
     ``json.loads`` and would raise for a corrupt one, losing the whole batch of leased jobs.
     The worker must dead-letter such a job and keep going, so decode per job here.
-    Drop this class if the protocol gains a tolerant decode of its own."""
+    Accepts both reply shapes the protocol has used (a flat list with a start index, or one
+    JSON-encoded array). Drop this class once the protocol decodes payloads tolerantly."""
 
-    def _leased(self, raw: Sequence[Any], start: int) -> list[ProtocolJob]:
+    def _leased(self, *args: Any) -> list[ProtocolJob]:
+        if len(args) == 1 and isinstance(args[0], str):
+            raw, start = json.loads(args[0]), 0
+        else:
+            raw, start = args[0], int(args[1])
         jobs = []
         width = 9  # fields per job returned by take/complete (see lua/_lib.lua take())
         for i in range(start, len(raw), width):
