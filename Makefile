@@ -42,7 +42,8 @@ bench: bootstrap ## quick benchmarks (a few minutes); writes bench/RESULTS.md
 bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
 	$(PYTHON) -m bench --full
 
-cluster-up: tools ## start the local control plane and pod runner (state in .localcluster/)
+cluster-up: ## start the local control plane and pod runner (state in .localcluster/); prints export KUBECONFIG=...
+	@hack/build-tools.sh >/dev/null
 	@$(PYTHON) hack/localcluster.py up
 
 cluster-down: ## stop the local control plane and every pod process
