@@ -37,9 +37,11 @@ lint: ## ruff, mypy, helm lint, promtool
 	@if [ -d manifests/prometheus ]; then promtool check rules manifests/prometheus/*.yaml; fi
 
 bench: bootstrap ## quick benchmarks (a few minutes); writes bench/RESULTS.md
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) -m bench --quick
 
 bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
+	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) -m bench --full
 
 cluster-up: ## start the local control plane and pod runner (state in .localcluster/); prints export KUBECONFIG=...
