@@ -31,6 +31,12 @@ class Backoff:
     def reset_after(self) -> float:
         return 2 * self.cap
 
+    def delay(self, crashes: int) -> float:
+        """Seconds to wait before the restart that follows crash number `crashes` (0-based)."""
+        if crashes == 0:
+            return 0.0
+        return float(min(self.initial * 2 ** (crashes - 1), self.cap))
+
 
 class Container:
     """Runs one container spec until the pod stops it or its restart policy says done."""
@@ -136,8 +142,7 @@ class Container:
     def _next_delay(self, ran_for: float) -> None:
         if ran_for > self.backoff.reset_after:
             self._crashes = 0
-        self._delay = 0.0 if self._crashes == 0 else self.backoff.initial * 2 ** (self._crashes - 1)
-        self._delay = min(self._delay, self.backoff.cap)
+        self._delay = self.backoff.delay(self._crashes)
         self._crashes += 1
 
     async def _sleep(self, seconds: float) -> None:

@@ -1,15 +1,13 @@
 """The pod runner: list+watch the pods bound to our node and keep one `Pod` per pod.
 
-Each pod gets its own loopback address (127.1.x.y) as status.podIP, so that several pods of
-one Deployment can all bind the same port (metrics, probes) without colliding: Linux routes
-all of 127.0.0.0/8 to the loopback interface, no setup or privileges needed.
+Each pod gets its own loopback address as status.podIP (see podnet), so that several pods of
+one Deployment can all bind the same port (metrics, probes) without colliding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -17,46 +15,22 @@ from typing import Any
 from .kubeapi import ApiError, KubeApi, pod_path
 from .node import NodeAgent
 from .pod import MIN_GRACE, Cluster, Pod
+from .podnet import IpPool
 
 log = logging.getLogger("localcluster.runner")
 
-POD_NETWORK = ipaddress.ip_network("127.1.0.0/16")
 TERMINAL = ("Succeeded", "Failed")
-
-
-class IpPool:
-    """Hands out distinct loopback addresses to pods."""
-
-    def __init__(self) -> None:
-        self._hosts = POD_NETWORK.hosts()
-        self._free: list[str] = []
-        self._used: set[str] = set()
-
-    def take(self, wanted: str | None = None) -> str:
-        if wanted and wanted not in self._used and ipaddress.ip_address(wanted) in POD_NETWORK:
-            self._used.add(wanted)
-            return wanted
-        while True:
-            ip = self._free.pop() if self._free else str(next(self._hosts))
-            if ip not in self._used:
-                self._used.add(ip)
-                return ip
-
-    def give_back(self, ip: str) -> None:
-        if ip in self._used:
-            self._used.discard(ip)
-            self._free.append(ip)
 
 
 class Runner:
     """Stands in for the kubelet of one node."""
 
-    def __init__(self, api: KubeApi, cluster: Cluster, node_name: str) -> None:
+    def __init__(self, api: KubeApi, cluster: Cluster, node_name: str, ips: IpPool) -> None:
         self.api = api
         self.cluster = cluster
         self.node = NodeAgent(api, node_name)
         self.pods: dict[str, Pod] = {}  # by uid
-        self.ips = IpPool()
+        self.ips = ips
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _background(self, coroutine: Coroutine[Any, Any, None]) -> None:

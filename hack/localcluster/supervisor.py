@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -16,7 +17,7 @@ from typing import IO, Any
 
 import httpx
 
-from . import controlplane
+from . import controlplane, podnet
 from .container import Backoff
 from .controlplane import Ports
 from .kubeapi import ApiError, KubeApi
@@ -102,6 +103,8 @@ class Supervisor:
         self.api: KubeApi | None = None
         self._stop = asyncio.Event()
         self._runner_task: asyncio.Task[None] | None = None
+        self.pod_network: ipaddress.IPv4Network | None = None
+        self._network_lock: IO[str] | None = None
 
     # --- start ----------------------------------------------------------------------------
     def _write_kubeconfigs(self, pki: Pki, ports: Ports) -> None:
@@ -162,7 +165,9 @@ class Supervisor:
             state_root=self.state.root,
             backoff=self.options.backoff,
         )
-        self.runner = Runner(self.api, cluster, self.options.node_name)
+        self.pod_network, self._network_lock = podnet.claim(self.state.root)
+        pool = podnet.IpPool(self.pod_network)
+        self.runner = Runner(self.api, cluster, self.options.node_name, pool)
         return ports
 
     async def _wait_usable(self) -> None:
@@ -205,6 +210,7 @@ class Supervisor:
             "state_dir": str(self.state.root),
             "supervisor_pid": os.getpid(),
             "ports": ports.as_dict(),
+            "pod_network": str(self.pod_network),
             "start_seconds": round(seconds, 2),
         }
         tmp = self.state.ready_file.with_suffix(".tmp")
