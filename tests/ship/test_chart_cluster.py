@@ -1,0 +1,207 @@
+"""The chart on the local cluster: accepted by the API server, installed for real (the operator
+runs as a pod under the chart's ServiceAccount and scales a JobQueue), uninstalled cleanly."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jobqueue
+import pytest
+import yaml
+from ship_helpers import CHART, KUBE_VERSION, REPO
+
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
+
+CRDS = ("jobqueues.jobqueue.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")
+EXAMPLES = sorted((REPO / "manifests" / "examples").rglob("*.yaml"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def helm_run(
+    cluster: Any, helm: Path, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(helm), *args], env=cluster.env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def existing_crds(cluster: Any) -> set[str]:
+    out = cluster.kubectl("get", "crd", "-o", "name", check=False).stdout
+    return {line.split("/", 1)[1] for line in out.split()} & set(CRDS)
+
+
+def server_dry_run(cluster: Any, manifest: str) -> subprocess.CompletedProcess[str]:
+    return cluster.kubectl(
+        "apply", "--dry-run=server", "--server-side", "--force-conflicts", "-f", "-",
+        input=manifest, check=False, timeout=120,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        (),
+        ("watchNamespaces={NS}", "redis.enabled=true", "grafanaDashboard.enabled=true"),
+    ],
+    ids=["defaults", "namespaced-with-redis-and-dashboard"],
+)
+def test_helm_template_is_accepted_by_the_api_server(
+    kube_cluster: Any, kube_namespace: str, helm: Path, sets: tuple[str, ...]
+) -> None:
+    args = ["template", "jq-dry", str(CHART), "--namespace", kube_namespace]
+    args += ["--kube-version", KUBE_VERSION]
+    for value in sets:
+        args += ["--set", value.replace("NS", kube_namespace)]
+    rendered = helm_run(kube_cluster, helm, *args)
+    assert rendered.returncode == 0, rendered.stderr
+    kinds = {d["kind"] for d in yaml.safe_load_all(rendered.stdout) if d}
+    assert {"CustomResourceDefinition", "Deployment", "ClusterRole", "Job"} <= kinds
+    out = server_dry_run(kube_cluster, rendered.stdout)
+    assert out.returncode == 0, out.stderr
+    assert "(server dry run)" in out.stdout
+
+
+def test_the_api_server_refuses_a_broken_render(kube_cluster: Any, kube_namespace: str) -> None:
+    # The dry run above can fail: a Deployment with a bad field is refused.
+    bad = f"""
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: broken, namespace: {kube_namespace}}}
+spec:
+  selector: {{matchLabels: {{a: b}}}}
+  template:
+    metadata: {{labels: {{a: c}}}}
+    spec: {{containers: [{{name: x, image: x}}]}}
+"""
+    out = server_dry_run(kube_cluster, bad)
+    assert out.returncode != 0
+    assert "selector" in out.stderr
+
+
+@pytest.fixture
+def release(kube_cluster: Any, kube_namespace: str, helm: Path) -> Iterator[dict[str, str]]:
+    """A release name whose CRDs the chart can own; restores CRDs other tests had applied."""
+    name = f"ship-{uuid.uuid4().hex[:6]}"
+    before = existing_crds(kube_cluster)
+    for crd in before:
+        # CRDs applied by other tests: let this release adopt them (Helm's adoption protocol).
+        managed = "app.kubernetes.io/managed-by=Helm"
+        kube_cluster.kubectl("label", "crd", crd, managed, "--overwrite")
+        kube_cluster.kubectl(
+            "annotate", "crd", crd, f"meta.helm.sh/release-name={name}",
+            f"meta.helm.sh/release-namespace={kube_namespace}", "--overwrite",
+        )  # fmt: skip
+    try:
+        yield {"name": name, "namespace": kube_namespace}
+    finally:
+        helm_run(kube_cluster, helm, "uninstall", name, "-n", kube_namespace, "--wait")
+        if before:
+            for path in sorted((REPO / "crds").glob("*.yaml")):
+                kube_cluster.apply(path.read_text())
+            established = ["--for=condition=Established", "--timeout=60s"]
+            kube_cluster.kubectl("wait", *established, *[f"crd/{c}" for c in before])
+
+
+def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
+    kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str
+) -> None:
+    name, ns = release["name"], release["namespace"]
+    installed = helm_run(
+        kube_cluster, helm, "install", name, str(CHART), "--namespace", ns,
+        "--set", f"watchNamespaces={{{ns}}}",
+        "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
+        "--wait", "--timeout", "4m",
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+
+    # The operator runs as a pod of the chart's Deployment under the chart's ServiceAccount.
+    apps, core = kube_cluster.apps, kube_cluster.core
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component=operator"
+    (pod,) = core.list_namespaced_pod(ns, label_selector=selector).items
+    assert pod.spec.service_account_name == f"{name}-jobqueue-operator"
+    assert pod.status.phase == "Running"
+
+    # Every example is accepted by the API server with the chart's CRD.
+    for example in EXAMPLES:
+        out = server_dry_run(kube_cluster, example.read_text())
+        assert out.returncode == 0, f"{example.name}: {out.stderr}"
+
+    # A JobQueue: a burst of 8 two-second jobs, 2 per worker, at most 4 workers.
+    kube_cluster.apply(
+        f"""
+apiVersion: jobqueue.dev/v1alpha1
+kind: JobQueue
+metadata: {{name: ship, namespace: {ns}}}
+spec:
+  redis: {{url: "{redis_url}"}}
+  worker: {{concurrency: 2, terminationGracePeriodSeconds: 20}}
+  scaling: {{minReplicas: 0, maxReplicas: 4, pollIntervalSeconds: 1,
+             scaleDownStabilizationSeconds: 5}}
+"""
+    )
+    deployment = kube_cluster.wait_for(
+        lambda: apps.read_namespaced_deployment("ship-worker", ns),
+        timeout=60,
+        message="the worker Deployment made by the operator",
+    )
+    assert deployment.metadata.owner_references[0].kind == "JobQueue"
+
+    queue = jobqueue.Queue("ship", redis_url)
+    try:
+        ids = [queue.submit("debug.sleep", {"seconds": 2}) for _ in range(8)]
+        kube_cluster.wait_for(
+            lambda: (apps.read_namespaced_deployment("ship-worker", ns).spec.replicas or 0) >= 2,
+            timeout=60,
+            message="the operator scaling the workers up",
+        )
+        for job_id in ids:
+            job = queue.wait(job_id, timeout=180)
+            assert job.state == jobqueue.JobState.COMPLETED, job
+        kube_cluster.wait_for(
+            lambda: apps.read_namespaced_deployment("ship-worker", ns).spec.replicas == 0,
+            timeout=90,
+            message="the workers scaled back to zero",
+        )
+    finally:
+        queue.close()
+
+    uninstalled = helm_run(kube_cluster, helm, "uninstall", name, "-n", ns, "--wait")
+    assert uninstalled.returncode == 0, uninstalled.stderr
+    assert "uninstalled" in uninstalled.stdout
+
+    # Nothing is left: the JobQueue (deleted by the pre-delete hook while the operator ran,
+    # so its finalizer was released), its workers, the operator, the hook, RBAC, the CRDs.
+    kube_cluster.wait_for(
+        lambda: not apps.list_namespaced_deployment(ns).items,
+        timeout=60,
+        message="every Deployment gone",
+    )
+    kinds = "deployments,replicasets,pods,services,serviceaccounts,roles,rolebindings,jobs"
+
+    def nothing_left() -> bool:
+        out = kube_cluster.kubectl(
+            "get", f"{kinds},configmaps,secrets", "-n", ns,
+            "-l", f"app.kubernetes.io/instance={name}", "-o", "name", check=False,
+        )  # fmt: skip
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split() == []
+
+    # Pods go last: the garbage collector removes them, each after its graceful stop.
+    kube_cluster.wait_for(nothing_left, timeout=90, message="every object of the release gone")
+    cluster_wide = kube_cluster.kubectl(
+        "get", "clusterroles,clusterrolebindings", "-o", "name"
+    ).stdout.split()
+    assert [n for n in cluster_wide if name in n] == []
+    kube_cluster.wait_for(
+        lambda: not existing_crds(kube_cluster), timeout=60, message="the CRDs deleted"
+    )
