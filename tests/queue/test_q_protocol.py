@@ -396,3 +396,13 @@ async def test_redis_client_must_decode(redis_url: str) -> None:
             QueueProtocol(raw, "q")
     finally:
         await raw.aclose()
+
+
+async def test_corrupt_payload_is_reported_per_job(proto: QueueProtocol) -> None:
+    bad = await submit(proto, "bad", 1)
+    good = await submit(proto, "good", {"fine": True})
+    await proto.redis.hset(proto.keys.job(bad), "payload", "{not json")
+    jobs = await proto.take("w", 2, 30)
+    assert [(j.id, j.payload) for j in jobs] == [(bad, None), (good, {"fine": True})]
+    assert jobs[0].payload_error is not None and "not valid JSON" in jobs[0].payload_error
+    assert jobs[1].payload_error is None

@@ -45,7 +45,11 @@ __all__ = [
 AnyRedis = aioredis.Redis | RedisCluster
 
 _TAKE_FIELDS = 9
-_BULK_LIMIT = 1000
+_SUBMIT_FIELDS = 9
+_SUBMIT_BATCH = 500  # jobs per submit script call
+_SUBMIT_BATCH_BYTES = 4 * 1024 * 1024  # payload bytes per submit script call
+_PIPELINE_DEPTH = 20  # script calls per pipelined round trip
+_BULK_LIMIT = 1000  # jobs per retry/cleanup call
 
 
 class LeaseStatus(StrEnum):
@@ -74,6 +78,9 @@ class LeasedJob:
     timeout: float | None
     backoff: str
     priority: int
+    # Set (and payload None) when the stored payload is not valid JSON: the worker should
+    # fail the job without retrying rather than lose the rest of the batch.
+    payload_error: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +173,19 @@ class QueueProtocol:
             await self.redis.sadd(QUEUES_KEY, self.queue)
             self._registered = True
 
-    def _leased(self, raw: Sequence[Any], start: int) -> list[LeasedJob]:
+    def _leased(self, encoded: str) -> list[LeasedJob]:
+        raw = json.loads(encoded)
         jobs = []
-        for i in range(start, len(raw), _TAKE_FIELDS):
+        for i in range(0, len(raw), _TAKE_FIELDS):
             jid, token, attempt, name, payload, max_attempts, timeout, backoff, prio = raw[
                 i : i + _TAKE_FIELDS
             ]
+            decoded: Any = None
+            payload_error = None
+            try:
+                decoded = json.loads(payload) if payload else None
+            except ValueError as exc:
+                payload_error = f"stored payload is not valid JSON: {exc}"
             jobs.append(
                 LeasedJob(
                     id=jid,
@@ -179,11 +193,12 @@ class QueueProtocol:
                     token=int(token),
                     attempt=int(attempt),
                     name=name,
-                    payload=json.loads(payload) if payload else None,
+                    payload=decoded,
                     max_attempts=int(max_attempts),
                     timeout=float(timeout) if timeout else None,
                     backoff=backoff,
                     priority=int(prio),
+                    payload_error=payload_error,
                 )
             )
         return jobs
@@ -208,32 +223,46 @@ class QueueProtocol:
         an unfinished job, returns that job's id and False. Validation happens before I/O."""
         args = self._submit_args(job_id, spec)
         await self._register_queue()
-        jid, created = await self._call("submit", *args)
+        jid, created = await self._call("submit", 1, *args)
         return jid, bool(created)
 
     async def submit_many(
         self, specs: Sequence[JobSpec], job_ids: Sequence[str]
     ) -> list[tuple[str, bool]]:
-        """Submit many jobs in pipelined batches (one round trip per 1000 jobs). Every spec is
-        validated and encoded before anything is written."""
+        """Submit many jobs: several per script call, the calls pipelined. Every spec is
+        validated and encoded before anything is written; each batch is atomic."""
         if len(specs) != len(job_ids):
             raise ValueError("specs and job_ids differ in length")
         all_args = [self._submit_args(jid, spec) for jid, spec in zip(job_ids, specs, strict=True)]
+        batches: list[list[Any]] = []
+        batch: list[Any] = []
+        size = 0
+        for args in all_args:
+            batch.extend(args)
+            size += len(args[2])
+            if len(batch) >= _SUBMIT_BATCH * _SUBMIT_FIELDS or size >= _SUBMIT_BATCH_BYTES:
+                batches.append([len(batch) // _SUBMIT_FIELDS, *batch])
+                batch, size = [], 0
+        if batch:
+            batches.append([len(batch) // _SUBMIT_FIELDS, *batch])
         await self._register_queue()
         script = self._scripts["submit"]
         sha = await self.redis.script_load(script.script)
         out: list[tuple[str, bool]] = []
-        for start in range(0, len(all_args), _BULK_LIMIT):
-            batch = all_args[start : start + _BULK_LIMIT]
-            results = await self._evalsha_batch(sha, script.script, batch)
-            out.extend((jid, bool(created)) for jid, created in results)
+        for start in range(0, len(batches), _PIPELINE_DEPTH):
+            for reply in await self._evalsha_batch(
+                sha, script.script, batches[start : start + _PIPELINE_DEPTH]
+            ):
+                pairs = zip(reply[::2], reply[1::2], strict=True)
+                out.extend((jid, bool(created)) for jid, created in pairs)
         return out
 
-    async def _evalsha_batch(self, sha: str, source: Any, batch: list[list[Any]]) -> list[Any]:
+    async def _evalsha_batch(self, sha: str, source: Any, calls: list[list[Any]]) -> list[Any]:
+        """Run one script for each argument list in one pipelined round trip."""
         keys = self._fixed_keys
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
-            for args in batch:
+            for args in calls:
                 # execute_command: ClusterPipeline blocks its evalsha() method, not the command
                 pipe.execute_command("EVALSHA", sha, len(keys), *keys, *self._argv(*args))
             results = await pipe.execute(raise_on_error=False)
@@ -250,8 +279,8 @@ class QueueProtocol:
     async def take(self, worker_id: str, n: int, lease_seconds: float) -> list[LeasedJob]:
         """Lease up to ``n`` jobs in priority order (FIFO within a priority). Also returns
         lapsed leases to the queue and promotes due delayed jobs first."""
-        raw = await self._call("take", worker_id, n, int(lease_seconds * 1000))
-        return self._leased(raw, 0)
+        encoded = await self._call("take", worker_id, n, int(lease_seconds * 1000))
+        return self._leased(encoded)
 
     async def complete(
         self,
@@ -268,8 +297,7 @@ class QueueProtocol:
         for jid, token, result in done:
             args += [jid, token, json.dumps(result, separators=(",", ":"), default=str)]
         raw = await self._call("complete", *args)
-        k = len(done)
-        return CompleteResult([LeaseStatus(s) for s in raw[:k]], self._leased(raw, k))
+        return CompleteResult([LeaseStatus(s) for s in raw[:-1]], self._leased(raw[-1]))
 
     async def fail(
         self, job_id: str, token: int, error: str, *, retry_delay: float | None

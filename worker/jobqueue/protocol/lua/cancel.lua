@@ -9,11 +9,11 @@ if not state then return 'missing' end
 if state == 'queued' then
   redis.call('ZREM', K.queued, id)
   redis.call('ZREM', K.enqueued, id)
-  finish(id, 'cancelled', f[2])
+  finish(id, 'cancelled', f[2], false)
   return 'cancelled'
 elseif state == 'delayed' then
   redis.call('ZREM', K.delayed, id)
-  finish(id, 'cancelled', f[2])
+  finish(id, 'cancelled', f[2], false)
   return 'cancelled'
 elseif state == 'active' then
   redis.call('HSET', JOB .. id, 'cancel', '1')

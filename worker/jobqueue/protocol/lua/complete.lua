@@ -1,7 +1,7 @@
 -- Complete jobs and (optionally) lease the next ones in the same call.
 -- ARGV[A..]: worker_id, take_n, lease_ms, k, then k triples (id, token, result_json).
--- Returns {status_1..status_k, then 9 fields per newly leased job}; a status is 'ok' or
--- 'stale' (the caller no longer holds the lease: nothing was recorded).
+-- Returns {status_1..status_k, jobs_json}: a status is 'ok' or 'stale' (the caller no longer
+-- holds the lease: nothing was recorded); jobs_json lists the newly leased jobs as take does.
 local worker, take_n, lease_ms, k = ARGV[A], tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2]), tonumber(ARGV[A + 3])
 local out = {}
 local done = 0
@@ -10,8 +10,7 @@ for i = 0, k - 1 do
   local f = held(id, token)
   if f then
     redis.call('ZREM', K.active, id)
-    redis.call('HSET', JOB .. id, 'result', result, 'progress', 100)
-    finish(id, 'completed', f[3])
+    finish(id, 'completed', f[3], f[7], result)
     done = done + 1
     out[#out + 1] = 'ok'
   else
@@ -19,5 +18,7 @@ for i = 0, k - 1 do
   end
 end
 count_outcome('s', done)
-take(out, worker, take_n, lease_ms)
+local jobs = {}
+take(jobs, worker, take_n, lease_ms)
+out[#out + 1] = encode_jobs(jobs)
 return out

@@ -11,7 +11,7 @@ local jk = JOB .. id
 redis.call('ZREM', K.active, id)
 redis.call('HSET', jk, 'error', err)
 if outcome == 'cancelled' or f[7] == '1' then
-  finish(id, 'cancelled', f[3])
+  finish(id, 'cancelled', f[3], f[7])
   return { 'ok', 'cancelled' }
 end
 count_outcome('f', 1)
@@ -28,5 +28,5 @@ if retry_delay >= 0 and tonumber(f[4]) < tonumber(f[5]) then
   wake()
   return { 'ok', 'queued' }
 end
-finish(id, 'failed', f[3])
+finish(id, 'failed', f[3], f[7])
 return { 'ok', 'failed' }

@@ -11,7 +11,7 @@ for i = A, #ARGV, 2 do
     redis.call('ZREM', K.active, id)
     redis.call('HINCRBY', jk, 'attempts', -1)
     if f[7] == '1' then
-      finish(id, 'cancelled', f[3])
+      finish(id, 'cancelled', f[3], true)
     else
       local q = redis.call('HMGET', jk, 'qscore', 'ready_at')
       redis.call('ZADD', K.queued, q[1], id)
