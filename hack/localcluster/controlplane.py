@@ -36,6 +36,7 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
+    kubelet: int  # the pod runner's log endpoint
 
     @classmethod
     def pick(cls, previous: dict[str, int] | None = None) -> Ports:
@@ -45,7 +46,7 @@ class Ports:
                 return cls(**previous)
             except TypeError:
                 pass
-        return cls(*(free_port() for _ in range(5)))
+        return cls(*(free_port() for _ in range(6)))
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -95,6 +96,10 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={pki.client_cert('front-proxy-client')}",
             f"--proxy-client-key-file={pki.client_key('front-proxy-client')}",
+            f"--kubelet-client-certificate={pki.client_cert('apiserver-kubelet-client')}",
+            f"--kubelet-client-key={pki.client_key('apiserver-kubelet-client')}",
+            f"--kubelet-certificate-authority={pki.ca_cert}",
+            "--kubelet-preferred-address-types=InternalIP",
             f"--cert-dir={state.root / 'apiserver-certs'}",
             "--profiling=false",
             "--v=1",

@@ -66,7 +66,7 @@ def _arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def _status(since: str) -> dict[str, Any]:
+def _status(since: str, kubelet_port: int) -> dict[str, Any]:
     return {
         "capacity": CAPACITY,
         "allocatable": CAPACITY,
@@ -87,16 +87,17 @@ def _status(since: str) -> dict[str, Any]:
             "operatingSystem": "linux",
             "architecture": _arch(),
         },
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
     }
 
 
 class NodeAgent:
     """Keeps one Node registered, Ready, and its Lease renewed."""
 
-    def __init__(self, api: KubeApi, name: str) -> None:
+    def __init__(self, api: KubeApi, name: str, kubelet_port: int = 0) -> None:
         self.api = api
         self.name = name
+        self.kubelet_port = kubelet_port
         self._since = now_rfc3339()
 
     async def register(self) -> None:
@@ -122,7 +123,9 @@ class NodeAgent:
         await self.renew_lease()
 
     async def post_status(self) -> None:
-        await self.api.patch(f"/api/v1/nodes/{self.name}/status", {"status": _status(self._since)})
+        await self.api.patch(
+            f"/api/v1/nodes/{self.name}/status", {"status": _status(self._since, self.kubelet_port)}
+        )
 
     async def renew_lease(self) -> None:
         path = f"/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/{self.name}"

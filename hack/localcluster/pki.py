@@ -35,12 +35,14 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "scheduler": ("system:kube-scheduler", None),
     # the API server's identity towards aggregated API servers (requestheader authentication)
     "front-proxy-client": ("front-proxy-client", None),
+    # the API server's identity towards the kubelet endpoint (pods/log)
+    "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", None),
 }
 
 
 @dataclass(frozen=True)
 class Pki:
-    """Paths of the files made by `ensure_pki`."""
+    """Paths of the files made by `ensure_pki` (certificate files are `<stem>.crt/.key`)."""
 
     dir: Path
 
@@ -163,39 +165,55 @@ def _issue(
     _write_cert(cert_path, builder.sign(ca_key, hashes.SHA256()))
 
 
+def _load_ca(pki: Pki) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = x509.load_pem_x509_certificate(pki.ca_cert.read_bytes())
+    key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return cert, key
+
+
+def _san(names: tuple[str, ...], ips: tuple[str, ...]) -> x509.SubjectAlternativeName:
+    return x509.SubjectAlternativeName(
+        [x509.DNSName(n) for n in names] + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+    )
+
+
 def ensure_pki(directory: Path) -> Pki:
-    """Create the CA, certificates and keys once; later calls reuse what is there."""
+    """Create the CA, certificates and keys that are missing; later calls reuse what is there
+    (so a state dir made by an older version gains new files without losing its CA)."""
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if pki.sa_pub.exists():
-        return pki
-    ca = _make_ca(pki)
-    san = x509.SubjectAlternativeName(
-        [x509.DNSName(n) for n in APISERVER_NAMES]
-        + [x509.IPAddress(ipaddress.ip_address(ip)) for ip in APISERVER_IPS]
-    )
-    _issue(
-        ca,
-        _name("kube-apiserver"),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        pki.apiserver_cert,
-        pki.apiserver_key,
-        san,
-    )
+    ca = _load_ca(pki) if pki.ca_key.exists() and pki.ca_cert.exists() else _make_ca(pki)
+    servers = {
+        "apiserver": ("kube-apiserver", _san(APISERVER_NAMES, APISERVER_IPS)),
+        # the pod runner's kubelet endpoint (container logs), reached at the node's InternalIP
+        "kubelet": ("localcluster-kubelet", _san(("localhost",), ("127.0.0.1",))),
+    }
+    for stem, (cn, san) in servers.items():
+        if not pki.client_cert(stem).exists():
+            _issue(
+                ca,
+                _name(cn),
+                ExtendedKeyUsageOID.SERVER_AUTH,
+                pki.client_cert(stem),
+                pki.client_key(stem),
+                san,
+            )
     for stem, (cn, org) in CLIENTS.items():
-        _issue(
-            ca,
-            _name(cn, org),
-            ExtendedKeyUsageOID.CLIENT_AUTH,
-            pki.client_cert(stem),
-            pki.client_key(stem),
+        if not pki.client_cert(stem).exists():
+            _issue(
+                ca,
+                _name(cn, org),
+                ExtendedKeyUsageOID.CLIENT_AUTH,
+                pki.client_cert(stem),
+                pki.client_key(stem),
+            )
+    if not pki.sa_pub.exists():
+        sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_key(pki.sa_key, sa_key)
+        pki.sa_pub.write_bytes(
+            sa_key.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         )
-    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_key(pki.sa_key, sa_key)
-    # written last: its presence marks a complete set
-    pki.sa_pub.write_bytes(
-        sa_key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
     return pki

@@ -25,10 +25,12 @@ TERMINAL = ("Succeeded", "Failed")
 class Runner:
     """Stands in for the kubelet of one node."""
 
-    def __init__(self, api: KubeApi, cluster: Cluster, node_name: str, ips: IpPool) -> None:
+    def __init__(
+        self, api: KubeApi, cluster: Cluster, node_name: str, ips: IpPool, kubelet_port: int = 0
+    ) -> None:
         self.api = api
         self.cluster = cluster
-        self.node = NodeAgent(api, node_name)
+        self.node = NodeAgent(api, node_name, kubelet_port)
         self.pods: dict[str, Pod] = {}  # by uid
         self.ips = ips
         self._tasks: set[asyncio.Task[None]] = set()

@@ -22,6 +22,7 @@ from .container import Backoff
 from .controlplane import Ports
 from .kubeapi import ApiError, KubeApi
 from .kubeconfig import write_cert_kubeconfig
+from .kubeletapi import LogServer
 from .pki import Pki, ensure_pki
 from .pod import Cluster
 from .process import spawn, terminate
@@ -105,6 +106,7 @@ class Supervisor:
         self._runner_task: asyncio.Task[None] | None = None
         self.pod_network: ipaddress.IPv4Network | None = None
         self._network_lock: IO[str] | None = None
+        self.log_server: LogServer | None = None
 
     # --- start ----------------------------------------------------------------------------
     def _write_kubeconfigs(self, pki: Pki, ports: Ports) -> None:
@@ -167,7 +169,11 @@ class Supervisor:
         )
         self.pod_network, self._network_lock = podnet.claim(self.state.root)
         pool = podnet.IpPool(self.pod_network)
-        self.runner = Runner(self.api, cluster, self.options.node_name, pool)
+        self.runner = Runner(self.api, cluster, self.options.node_name, pool, ports.kubelet)
+        self.log_server = LogServer(
+            self.runner, pki.ca_cert, pki.client_cert("kubelet"), pki.client_key("kubelet")
+        )
+        await self.log_server.start(ports.kubelet)
         return ports
 
     async def _wait_usable(self) -> None:
@@ -261,6 +267,8 @@ class Supervisor:
                 await self._runner_task
         if self.runner is not None:
             await self.runner.shutdown(POD_GRACE_ON_DOWN)
+        if self.log_server is not None:
+            await self.log_server.stop()
         await self._stop_components()
         if self.api is not None:
             await self.api.close()

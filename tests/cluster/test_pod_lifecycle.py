@@ -295,3 +295,23 @@ def test_failed_liveness_probe_restarts_container(
 
     cs = kube_cluster.wait_for(restarted, timeout=30, message="restart after liveness failure")
     assert "liveness" in cs.last_state.terminated.message
+
+
+def test_kubectl_logs_served_by_the_runner(kube_cluster: Any, kube_namespace: str) -> None:
+    ns = kube_namespace
+    script = (
+        "import sys; print('first', flush=True); print('second', file=sys.stderr, flush=True);"
+        "print('third')"
+    )
+    kube_cluster.core.create_namespaced_pod(ns, pod("talker", script, restartPolicy="Never"))
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "talker").phase == "Succeeded",
+        timeout=60,
+        message="Succeeded",
+    )
+    out = kube_cluster.kubectl("logs", "talker", "-n", ns).stdout
+    assert out.split() == ["first", "second", "third"]
+    assert kube_cluster.kubectl("logs", "talker", "-n", ns, "--tail=1").stdout == "third\n"
+    missing = kube_cluster.kubectl("logs", "talker", "-n", ns, "--previous", check=False)
+    assert missing.returncode != 0
+    assert "previous terminated container" in missing.stderr
