@@ -250,12 +250,14 @@ def autoscale_section(data: dict[str, Any], plots: list[Path], base: Path) -> li
 
 def operator_section(data: dict[str, Any]) -> list[str]:
     lines = ["## 3. The operator on the local cluster", "", *_meta(data)]
-    if "error" in data:
-        return [*lines, f"Not measured: {data['error']}", ""]
+    if "error" in data:  # shown first; what was measured before it still follows
+        lines += [f"Stopped early: {data['error']}", ""]
     if "skipped" in data:
         return [*lines, f"Not measured: {data['skipped']}", ""]
-    reaction = data.get("reaction", {})
-    if reaction:
+    for key in ("reaction", "reaction_fast_poll"):
+        reaction = data.get(key, {})
+        if not reaction:
+            continue
         lines += [
             f"Reaction time, job submitted to an empty queue -> Deployment spec.replicas changes "
             f"({reaction.get('trials', 0)} trials, pollIntervalSeconds "

@@ -1,0 +1,294 @@
+"""Section 3 of the benchmark: the real operator against the local control plane (hack/).
+
+- Reaction: a job lands in an empty queue; how long until the worker Deployment's
+  spec.replicas changes (the operator polls, decides and patches).
+- Scale: N JobQueues (empty queues) under one operator for a window: its CPU (from
+  /proc/<pid>/stat), resident memory, the poll-loop lag it reports in /metrics, and the
+  Redis commands per second it costs (INFO stats delta).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from bench.redisserver import redis_server
+
+REPO = Path(__file__).resolve().parents[2]
+GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
+NAMESPACE = "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _manifest(name: str, redis_url: str, **scaling: Any) -> dict[str, Any]:
+    # Workers that never take a job: the backlog stays until the benchmark removes it.
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "JobQueue",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "redis": {"url": redis_url},
+            "worker": {
+                "command": [sys.executable, "-c", "import time; time.sleep(86400)"],
+                "concurrency": 1,
+                "terminationGracePeriodSeconds": 1,
+            },
+            "scaling": {"minReplicas": 0, "maxReplicas": 2, **scaling},
+        },
+    }
+
+
+class Cluster:
+    """The local control plane in a temporary state dir, plus kubectl and API clients."""
+
+    def __init__(self, state_dir: Path) -> None:
+        sys.path.insert(0, str(REPO / "hack"))
+        from localcluster import cli as localcluster
+
+        self.lc = localcluster
+        self.state_dir = state_dir
+        self.info = localcluster.up(state_dir, owner_pid=os.getpid())
+        self.kubeconfig = self.info["kubeconfig"]
+        self.env = {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "PATH": f"{self.info['bin_dir']}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
+        from kubernetes import client, config
+
+        self.api = config.new_client_from_config(config_file=self.kubeconfig)
+        self.apps = client.AppsV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 300) -> str:
+        res = subprocess.run(
+            [str(Path(self.info["bin_dir"]) / "kubectl"), *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {res.stderr.strip()[-300:]}")
+        return res.stdout
+
+    def close(self) -> None:
+        self.api.close()
+        self.lc.down(self.state_dir)
+
+
+@contextlib.contextmanager
+def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    metrics_port = _free_port()
+    env = {
+        **cluster.env,
+        "WATCH_NAMESPACES": NAMESPACE,
+        "STANDALONE": "true",
+        "METRICS_PORT": str(metrics_port),
+        "HEALTH_PORT": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "jobqueue_operator.main"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield proc, metrics_port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _replicas(cluster: Cluster, name: str) -> int | None:
+    from kubernetes.client import ApiException
+
+    try:
+        dep = cluster.apps.read_namespaced_deployment(f"{name}-worker", NAMESPACE)
+    except ApiException:
+        return None
+    return int(dep.spec.replicas or 0)
+
+
+def _wait(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> float:
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def reaction(
+    cluster: Cluster, redis_url: str, trials: int, poll: float | None = None
+) -> dict[str, Any]:
+    """Submit one job to an empty queue, time the scale-up, cancel it, wait for zero; repeat.
+    ``poll`` sets pollIntervalSeconds (None keeps the default)."""
+    import jobqueue
+
+    name = "react" if poll is None else f"react-{str(poll).replace('.', '-')}"
+    extra = {} if poll is None else {"pollIntervalSeconds": poll}
+    body = _manifest(name, redis_url, scaleDownStabilizationSeconds=0, **extra)
+    cluster.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+    _wait(lambda: _replicas(cluster, name) == 0, 120, "the Deployment", 0.2)
+    poll = poll or 2.0
+    samples: list[float] = []
+
+    async def submit() -> str:
+        async with jobqueue.AsyncQueue.from_url(redis_url, name) as q:
+            return await q.submit("bench.noop", {})
+
+    async def cancel(job_id: str) -> None:
+        async with jobqueue.AsyncQueue.from_url(redis_url, name) as q:
+            await q.cancel(job_id)
+
+    for _ in range(trials):
+        started = time.monotonic()
+        job_id = asyncio.run(submit())
+        changed = _wait(lambda: (_replicas(cluster, name) or 0) > 0, 60, "a scale-up")
+        samples.append(changed - started)
+        asyncio.run(cancel(job_id))
+        _wait(lambda: _replicas(cluster, name) == 0, 120, "the scale-down", 0.1)
+        time.sleep(0.5)
+    cluster.custom.delete_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, name)
+    samples.sort()
+    return {
+        "trials": len(samples),
+        "poll_interval": poll,
+        "p50": samples[len(samples) // 2],
+        "p95": samples[min(len(samples) - 1, int(0.95 * len(samples)))],
+        "max": samples[-1],
+        "samples": samples,
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _poll_lags(metrics_port: int) -> list[float]:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    return [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("jobqueue_operator_poll_lag_seconds{")
+    ]
+
+
+def scale(
+    cluster: Cluster, redis_url: str, pid: int, metrics_port: int, count: int, window: float
+) -> dict[str, Any]:
+    names = [f"q{count}-{i:04d}" for i in range(count)]
+    items = [_manifest(n, redis_url) for n in names]
+    started = time.monotonic()
+    cluster.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                          "items": items}))  # fmt: skip
+    expected = {f"{n}-worker" for n in names}
+
+    def all_deployments() -> bool:
+        have = {d.metadata.name for d in cluster.apps.list_namespaced_deployment(NAMESPACE).items}
+        return expected <= have
+
+    _wait(all_deployments, 120 + count, f"{count} Deployments", 1.0)
+    settle = time.monotonic() - started
+    time.sleep(min(10.0, window / 3))  # let the poll loops reach their steady rhythm
+    r = redis.Redis.from_url(redis_url)
+    cmds0 = int(r.info("stats")["total_commands_processed"])
+    cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+    lags: list[float] = []
+    rss: list[float] = []
+    while time.monotonic() - t0 < window:
+        time.sleep(min(5.0, window / 4))
+        lags += _poll_lags(metrics_port)
+        rss.append(_rss_mb(pid))
+    elapsed = time.monotonic() - t0
+    cpu = (_cpu_seconds(pid) - cpu0) / elapsed
+    commands = (int(r.info("stats")["total_commands_processed"]) - cmds0) / elapsed
+    r.close()
+    cluster.kubectl("delete", "jq", "--all", "-n", NAMESPACE, "--wait=true", timeout=600)
+    return {
+        "jobqueues": count,
+        "cpu_cores": cpu,
+        "rss_mb": max(rss) if rss else None,
+        "poll_lag_mean": sum(lags) / len(lags) if lags else None,
+        "poll_lag_max": max(lags) if lags else None,
+        "redis_commands_per_s": commands,
+        "window": elapsed,
+        "note": f"all {count} Deployments created {settle:.0f} s after kubectl apply",
+    }
+
+
+def run(full: bool) -> dict[str, Any]:
+    sys.path.insert(0, str(REPO / "hack"))
+    try:
+        from localcluster import cli as localcluster
+    except ImportError as exc:
+        return {"skipped": f"hack/localcluster not importable: {exc}"}
+    missing = localcluster.missing_binaries(localcluster.default_bin_dir())
+    if missing:
+        return {"skipped": f"Kubernetes binaries missing ({', '.join(missing)}): run make tools"}
+    counts = [10, 100, 1000] if full else [10, 100]
+    out: dict[str, Any] = {"scale": []}
+    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, redis_server() as url:
+        print("operator: starting the local cluster", flush=True)
+        cluster = Cluster(Path(tmp) / "state")
+        try:
+            for crd in sorted((REPO / "crds").glob("*.yaml")):
+                cluster.kubectl("apply", "-f", str(crd))
+            cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                            "crd/jobqueues.jobqueue.dev")  # fmt: skip
+            cluster.kubectl("create", "namespace", NAMESPACE)
+            log = Path(tmp) / "operator.log"
+            with operator_process(cluster, log) as (proc, metrics_port):
+                try:
+                    print("operator: reaction time", flush=True)
+                    out["reaction"] = reaction(cluster, url, 30 if full else 10)
+                    out["reaction_fast_poll"] = reaction(cluster, url, 30 if full else 10, 0.5)
+                    for count in counts:
+                        print(f"operator: {count} JobQueues", flush=True)
+                        out["scale"].append(
+                            scale(cluster, url, proc.pid, metrics_port, count, 60 if full else 30)
+                        )
+                except (TimeoutError, RuntimeError) as exc:
+                    tail = log.read_text(errors="replace")[-1500:]
+                    out["error"] = f"{exc}; operator log tail: {tail}"
+        finally:
+            cluster.close()
+    return out
