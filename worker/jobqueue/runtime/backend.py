@@ -66,7 +66,13 @@ class QueueBackend(Protocol):
         """Block (on Redis, not polling) until work may be ready or ``max_wait`` s pass."""
         ...
 
-    async def complete(self, job: LeasedJob, result: Any, take_next: int) -> Report: ...
+    async def complete(
+        self, done: Sequence[tuple[LeasedJob, Any]], take_next: int
+    ) -> tuple[list[bool], list[LeasedJob]]:
+        """Record results (one script call per queue) and lease up to ``take_next`` more jobs
+        in the same call. Returns one accepted flag per job (False: stale token) and the
+        newly leased jobs."""
+        ...
 
     async def fail(self, job: LeasedJob, error: str, *, retryable: bool) -> Report: ...
 

@@ -59,17 +59,23 @@ class JobContext:
             {"job_id": job_id, "queue": queue, "job_name": name},
         )
         self._reporter = reporter
-        self._cancel_async = asyncio.Event()
-        self._cancel_flag = threading.Event()
+        # Made on first use: most jobs never wait for a cancel, and these add up at
+        # thousands of jobs per second.
+        self._cancel_async: asyncio.Event | None = None
+        self._cancelled = False
         self.cancel_reason: str | None = None
 
     @property
     def cancelled(self) -> bool:
         """True once the job should stop (cancel requested, timed out, or lease lost)."""
-        return self._cancel_flag.is_set()
+        return self._cancelled
 
     async def wait_cancelled(self) -> None:
         """Return when the job is asked to stop."""
+        if self._cancel_async is None:
+            self._cancel_async = asyncio.Event()
+            if self._cancelled:
+                self._cancel_async.set()
         await self._cancel_async.wait()
 
     async def progress(self, percent: float, message: str | None = None) -> None:
@@ -80,8 +86,9 @@ class JobContext:
         """Called by the worker, on its event loop."""
         if self.cancel_reason is None:
             self.cancel_reason = reason
-        self._cancel_flag.set()
-        self._cancel_async.set()
+        self._cancelled = True
+        if self._cancel_async is not None:
+            self._cancel_async.set()
 
     def __repr__(self) -> str:
         return (
@@ -96,6 +103,11 @@ class SyncJobContext(JobContext):
     def __init__(self, *, loop: asyncio.AbstractEventLoop, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._loop = loop
+        self._cancel_flag = threading.Event()
+
+    def request_cancel(self, reason: str) -> None:
+        super().request_cancel(reason)
+        self._cancel_flag.set()
 
     def progress(self, percent: float, message: str | None = None) -> None:  # type: ignore[override]
         """Store progress (0-100) and an optional message; blocks until stored."""

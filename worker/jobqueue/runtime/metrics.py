@@ -99,10 +99,28 @@ class WorkerMetrics:
         self.draining = Gauge("jobq_worker_draining", "1 while shutting down.", registry=r)
         self.start_time.set(time.time())
 
+        # labels() costs more than the increment itself; the hot path reuses the children.
+        self._jobs_children: dict[tuple[str, str, str], Any] = {}
+        self._duration_children: dict[tuple[str, str], Any] = {}
+        self._in_flight_children: dict[str, Any] = {}
+
     def observe(self, queue: str, name: str, outcome: str, duration: float | None) -> None:
-        self.jobs_total.labels(queue, name, outcome).inc()
+        key = (queue, name, outcome)
+        counter = self._jobs_children.get(key)
+        if counter is None:
+            counter = self._jobs_children[key] = self.jobs_total.labels(queue, name, outcome)
+        counter.inc()
         if duration is not None:
-            self.job_duration.labels(queue, name).observe(duration)
+            histogram = self._duration_children.get(key[:2])
+            if histogram is None:
+                histogram = self._duration_children[key[:2]] = self.job_duration.labels(queue, name)
+            histogram.observe(duration)
+
+    def in_flight_for(self, queue: str) -> Any:
+        gauge = self._in_flight_children.get(queue)
+        if gauge is None:
+            gauge = self._in_flight_children[queue] = self.in_flight.labels(queue)
+        return gauge
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

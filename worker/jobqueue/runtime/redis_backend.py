@@ -135,19 +135,33 @@ class RedisBackend:
     async def wait_for_work(self, queues: Sequence[str], max_wait: float) -> None:
         await wait_for_any([self._protocols[q] for q in queues], max_wait)
 
-    async def complete(self, job: LeasedJob, result: Any, take_next: int) -> Report:
-        if job.queue != self._first_queue:
-            take_next = 0
-        answer = await self._protocols[job.queue].complete(
-            self.worker_id,
-            [(job.job_id, int(job.token), result)],
-            take_next=take_next,
-            lease_seconds=self.lease_seconds,
+    async def complete(
+        self, done: Sequence[tuple[LeasedJob, Any]], take_next: int
+    ) -> tuple[list[bool], list[LeasedJob]]:
+        by_queue: dict[str, list[int]] = defaultdict(list)
+        for index, (job, _) in enumerate(done):
+            by_queue[job.queue].append(index)
+        if take_next and self._first_queue not in by_queue:
+            by_queue[self._first_queue] = []
+        queues = list(by_queue)
+        answers = await asyncio.gather(
+            *(
+                self._protocols[q].complete(
+                    self.worker_id,
+                    [(done[i][0].job_id, int(done[i][0].token), done[i][1]) for i in by_queue[q]],
+                    take_next=take_next if q == self._first_queue else 0,
+                    lease_seconds=self.lease_seconds,
+                )
+                for q in queues
+            )
         )
-        next_jobs = [_to_runtime(j) for j in answer.next_jobs]
-        if answer.statuses[0] is LeaseStatus.STALE:
-            return Report(False, "stale fencing token: the lease was lost", next_jobs)
-        return Report(True, next_jobs=next_jobs)
+        accepted = [False] * len(done)
+        next_jobs: list[LeasedJob] = []
+        for queue, answer in zip(queues, answers, strict=True):
+            for index, status in zip(by_queue[queue], answer.statuses, strict=True):
+                accepted[index] = status is not LeaseStatus.STALE
+            next_jobs.extend(_to_runtime(j) for j in answer.next_jobs)
+        return accepted, next_jobs
 
     async def fail(self, job: LeasedJob, error: str, *, retryable: bool) -> Report:
         delay: float | None = None

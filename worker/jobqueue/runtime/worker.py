@@ -4,8 +4,10 @@ Shape of a running worker (one asyncio event loop):
 
 * the fetch loop takes as many jobs as there are free slots in one call, and blocks on Redis
   (``wait_for_work``) when the queues are empty, so an idle worker costs nothing;
-* each job runs in a *slot* task; when a job completes, its slot asks for the next job in the
-  same call (complete-and-take-next), so a busy worker needs about one round trip per job;
+* each job runs in a *slot* task; completions are reported in batches (all that finished
+  while the previous report was in flight, one script call per queue) and the same call
+  leases as many new jobs, each handed to a slot whose job just finished
+  (complete-and-take-next), so a busy worker needs far less than one round trip per job;
 * the lease loop renews every lease in hand every ``lease/3`` seconds in one call, sends the
   worker registry heartbeat, and acts on the answers: a lost lease cancels the handler and
   its outcome is never reported; a cancel request reaches ``ctx.cancelled``;
@@ -57,6 +59,16 @@ class _InHand:
     # Set when the job's outcome must not be reported: another worker owns it, or it was
     # handed back on shutdown.
     abandoned: Abandon | None = None
+    # Set once the outcome report is on its way: renewals leave the job alone from then on
+    # (a renewal racing the report would see the finished job as a lost lease).
+    reporting: bool = False
+
+
+@dataclass(eq=False)
+class _PendingCompletion:
+    job: LeasedJob
+    result: Any
+    answer: asyncio.Future[Report]
 
 
 class Worker:
@@ -79,6 +91,8 @@ class Worker:
         self._in_hand: dict[tuple[str, str], _InHand] = {}
         self._slots: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
+        self._completions: list[_PendingCompletion] = []
+        self._completions_waiting = asyncio.Event()
         self._stopping = asyncio.Event()
         self._force = asyncio.Event()
         self._running = False
@@ -130,6 +144,7 @@ class Worker:
             helpers = [
                 asyncio.create_task(self._lease_loop(), name="jobq-leases"),
                 asyncio.create_task(self._tick_loop(), name="jobq-tick"),
+                asyncio.create_task(self._completion_loop(), name="jobq-completions"),
             ]
             await self._fetch_loop()
         finally:
@@ -226,12 +241,12 @@ class Worker:
     async def _run_one(self, job: LeasedJob) -> list[LeasedJob]:
         held = _InHand(job=job)
         self._in_hand[job.key] = held
-        self.metrics.in_flight.labels(job.queue).inc()
+        self.metrics.in_flight_for(job.queue).inc()
         try:
             return await self._execute(held)
         finally:
             self._in_hand.pop(job.key, None)
-            self.metrics.in_flight.labels(job.queue).dec()
+            self.metrics.in_flight_for(job.queue).dec()
 
     async def _execute(self, held: _InHand) -> list[LeasedJob]:
         job = held.job
@@ -295,13 +310,55 @@ class Worker:
             await self._report("fail", held, self.backend.fail(job, error, retryable=False))
             return []
         self.metrics.observe(job.queue, job.name, "completed", duration)
-        take_next = 0 if self._stopping.is_set() else 1
-        report = await self._report("complete", held, self.backend.complete(job, result, take_next))
+        held.reporting = True
+        answer: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
+        self._completions.append(_PendingCompletion(job, result, answer))
+        self._completions_waiting.set()
+        report = await self._report("complete", held, answer)
         if report is None:
             return []
-        if report.next_jobs:
-            self.metrics.fetched_jobs.inc(len(report.next_jobs))
         return list(report.next_jobs)
+
+    async def _completion_loop(self) -> None:
+        """Report completions in batches: one script call per queue records every result
+        that piled up while the previous call was in flight, and leases as many new jobs
+        (complete-and-take-next), each handed to a slot whose job just finished."""
+        while True:
+            await self._completions_waiting.wait()
+            self._completions_waiting.clear()
+            batch, self._completions = self._completions, []
+            if batch:
+                await self._flush_completions(batch)
+
+    async def _flush_completions(self, batch: list[_PendingCompletion]) -> None:
+        take_next = 0 if self._stopping.is_set() else len(batch)
+        try:
+            accepted, next_jobs = await self.backend.complete(
+                [(c.job, c.result) for c in batch], take_next
+            )
+        except Exception as exc:
+            for pending in batch:
+                if not pending.answer.done():
+                    pending.answer.set_exception(exc)
+            return
+        if next_jobs:
+            self.metrics.fetched_jobs.inc(len(next_jobs))
+        spare = iter(next_jobs)
+        orphans: list[LeasedJob] = []
+        for pending, ok in zip(batch, accepted, strict=True):
+            nxt = next(spare, None)
+            report = Report(
+                ok, "" if ok else "stale fencing token: the lease was lost",
+                [nxt] if nxt is not None else [],
+            )  # fmt: skip
+            if pending.answer.done():  # its slot was cancelled meanwhile
+                if nxt is not None:
+                    orphans.append(nxt)
+            else:
+                pending.answer.set_result(report)
+        orphans.extend(spare)
+        if orphans:
+            await self._release(orphans)
 
     def _make_context(self, job: LeasedJob, handler: Handler) -> JobContext:
         async def report_progress(percent: float, message: str | None) -> None:
@@ -351,6 +408,7 @@ class Worker:
     async def _report(self, what: str, held: _InHand, call: Awaitable[Report]) -> Report | None:
         """Await a report; log refusals (stale fencing token) and errors, never raise."""
         job = held.job
+        held.reporting = True
         extra = {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
         try:
             report = await call
@@ -382,7 +440,7 @@ class Worker:
             await self._renew_once()
 
     async def _renew_once(self) -> None:
-        held = [h for h in self._in_hand.values() if h.abandoned is None]
+        held = [h for h in self._in_hand.values() if h.abandoned is None and not h.reporting]
         if held:
             try:
                 answers = await self.backend.renew([h.job for h in held])
@@ -393,6 +451,8 @@ class Worker:
                 answers = {}
             for h in held:
                 status = answers.get(h.job.key)
+                if h.reporting or self._in_hand.get(h.job.key) is not h:
+                    continue  # finished while the renewal was in flight
                 if status is not None:
                     self.metrics.renewals.labels(
                         "lost" if status is LeaseStatus.LOST else "ok"
