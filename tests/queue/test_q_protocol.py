@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from jobqueue.models import JobState, build_spec
-from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol
+from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol, wait_for_any
 from jobqueue.protocol.queue import LeasedJob
 from qhelpers import FakeClock, ProtoFactory
 
@@ -406,3 +406,30 @@ async def test_corrupt_payload_is_reported_per_job(proto: QueueProtocol) -> None
     assert [(j.id, j.payload) for j in jobs] == [(bad, None), (good, {"fine": True})]
     assert jobs[0].payload_error is not None and "not valid JSON" in jobs[0].payload_error
     assert jobs[1].payload_error is None
+
+
+async def test_idle_wait_ends_when_a_delayed_job_is_due(rclient: aioredis.Redis) -> None:
+    proto = QueueProtocol(rclient, "timed")  # server time: the wait really sleeps
+    await submit(proto, delay=0.3)
+    assert await proto.wait_for_work(30) is True  # the submit's wake-up hint
+    jobs: list[LeasedJob] = []
+    for _ in range(3):  # the hint is consumed; the next wait lasts until the job is due
+        jobs = await proto.take("w", 1, 30)
+        if jobs:
+            break
+        assert await proto.wait_for_work(30) is True
+    assert len(jobs) == 1
+
+
+async def test_one_wait_covers_several_queues(redis_url: str, rclient: aioredis.Redis) -> None:
+    other = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        a, b = QueueProtocol(other, "a"), QueueProtocol(other, "b")
+        task = asyncio.create_task(wait_for_any([a, b], 30))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        await submit(QueueProtocol(rclient, "b"))
+        assert await asyncio.wait_for(task, 10) is True
+        assert len(await b.take("w", 5, 30)) == 1
+    finally:
+        await other.aclose()
