@@ -348,3 +348,50 @@ async def test_stop_hands_back_unfinished_jobs_at_once(
         assert job.attempts == 0
     stats = await read_stats(queue.redis, "work")
     assert (stats.queued, stats.active) == (2, 0)
+
+
+async def test_many_jobs_run_exactly_once_with_batched_completions(
+    queue: AsyncQueue, start_worker: StartWorker
+) -> None:
+    registry = Registry()
+    runs: dict[int, int] = {}
+
+    @registry_task(registry, "count")
+    async def count(ctx: JobContext, payload: Any) -> int:
+        runs[payload] = runs.get(payload, 0) + 1
+        await asyncio.sleep(0)
+        return int(payload) * 2
+
+    ids = await queue.submit_many([{"name": "count", "payload": i} for i in range(600)])
+    running = await start_worker(registry, concurrency=25, burst=True)
+    await asyncio.wait_for(running.task, 60)
+    assert runs == {i: 1 for i in range(600)}
+    stats = await read_stats(queue.redis, "work")
+    assert (stats.completed, stats.queued, stats.active, stats.failed) == (600, 0, 0, 0)
+    sample = await queue.get(ids[123])
+    assert sample.result == 246
+    # Most jobs came from complete-and-take-next rather than separate take calls.
+    fetch_calls = sum(
+        s.value for m in running.metrics.fetches.collect() for s in m.samples
+        if s.name.endswith("_total")
+    )  # fmt: skip
+    assert fetch_calls < 600
+
+
+async def test_queues_are_served_in_the_order_given(
+    redis_url: str, start_worker: StartWorker
+) -> None:
+    registry = Registry()
+    order: list[str] = []
+
+    @registry_task(registry, "record")
+    async def record(ctx: JobContext, payload: Any) -> None:
+        order.append(ctx.queue)
+
+    async with AsyncQueue("low", redis_url) as low, AsyncQueue("high", redis_url) as high:
+        for _ in range(5):
+            await low.submit("record")
+            await high.submit("record")
+        running = await start_worker(registry, queues=["high", "low"], concurrency=1, burst=True)
+        await asyncio.wait_for(running.task, 60)
+    assert order == ["high"] * 5 + ["low"] * 5
