@@ -1,20 +1,19 @@
 #!/usr/bin/env python3
 """`make demo`: the whole product on this machine, live.
 
-Brings up the local Kubernetes (hack/localcluster), a redis-server, installs the operator with
-the Helm chart (its pod runs as a local process under the chart's ServiceAccount), creates a
-JobQueue, submits a burst of `debug.sleep` jobs and shows the workers scaling up and back down
-in a refreshing table. Leaves everything running for a look around unless --down is given.
+Brings up the local Kubernetes (hack/localcluster), installs the operator and a small Redis
+with the Helm chart (their pods run as local processes, the operator under the chart's
+ServiceAccount), creates a JobQueue, submits a burst of `debug.sleep` jobs and shows the
+workers scaling up and back down in a refreshing table. Leaves everything running for a look
+around unless --down is given.
 
-    python hack/demo.py [--jobs 120] [--seconds 2] [--max-replicas 6] [--down]
+    python hack/demo.py [--jobs 120] [--seconds 2] [--max-replicas 6] [--down] [--state-dir DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-STATE = REPO / ".localcluster"
+DEFAULT_STATE = REPO / ".localcluster"
+STATE = DEFAULT_STATE  # set from --state-dir in main()
 NAMESPACE = "demo"
 RELEASE = "jobqueue-operator"
 OPERATOR_NAMESPACE = "jobqueue-system"
 QUEUE = "demo"
-REDIS_PIDFILE = STATE / "demo-redis.pid"
-REDIS_PORT_FILE = STATE / "demo-redis.port"
 TIME_LIMIT = 600.0  # the whole demo, so it can never hang
 
 sys.path.insert(0, str(REPO / "worker"))
@@ -54,6 +52,23 @@ def run(*args: str, timeout: float = 300, check: bool = True, **kw: Any) -> str:
     return out.stdout
 
 
+def localcluster(*args: str) -> list[str]:
+    """The command line of hack/localcluster.py for this demo's state directory."""
+    return [
+        sys.executable,
+        str(REPO / "hack" / "localcluster.py"),
+        "--state-dir",
+        str(STATE),
+        *args,
+    ]
+
+
+def stop_command() -> str:
+    if STATE == DEFAULT_STATE:
+        return "make cluster-down"
+    return f"python hack/localcluster.py --state-dir {STATE} down"
+
+
 def tools_bin() -> Path:
     return Path(run(str(REPO / "hack" / "build-tools.sh"), "--print-bin").strip().splitlines()[-1])
 
@@ -71,7 +86,7 @@ def cluster_up(bin_dir: Path) -> Path:
         subprocess.run([str(REPO / "hack" / "build-tools.sh")], check=True)
     step("starting the local Kubernetes (etcd, kube-apiserver, controllers, scheduler, pod runner)")
     t0 = time.monotonic()
-    run(sys.executable, str(REPO / "hack" / "localcluster.py"), "up", timeout=300)
+    run(*localcluster("up"), timeout=300)
     kubeconfig = STATE / "admin.kubeconfig"
     if not kubeconfig.exists():
         raise DemoError(f"the cluster came up without {kubeconfig}; see {STATE}/logs")
@@ -85,52 +100,47 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def redis_up() -> str:
-    """A redis-server for the demo, started once; `make cluster-down` stops it with the cluster
-    (it carries the cluster's process marker)."""
-    if REDIS_PORT_FILE.exists() and REDIS_PIDFILE.exists():
-        port = int(REDIS_PORT_FILE.read_text())
-        with contextlib.suppress(OSError, ValueError):
-            os.kill(int(REDIS_PIDFILE.read_text()), 0)
-            url = f"redis://127.0.0.1:{port}/0"
-            step(f"reusing the demo redis-server at {url}")
-            return url
-    port = free_port()
-    step(f"starting redis-server on 127.0.0.1:{port}")
-    env = {**os.environ, "LOCALCLUSTER_STATE": str(STATE.resolve())}
+def install_operator(helm: Path, kubeconfig: Path) -> str:
+    """Install the chart with its small Redis; returns the Redis URL reachable from here."""
+    step(
+        f"installing the operator and a Redis with the Helm chart (namespace {OPERATOR_NAMESPACE})"
+    )
+    port = redis_port(kubeconfig) or free_port()
     run(
-        shutil.which("redis-server") or "/usr/bin/redis-server",
-        "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-        "--daemonize", "yes", "--pidfile", str(REDIS_PIDFILE), "--dir", str(STATE),
-        "--logfile", str(STATE / "logs" / "demo-redis.log"),
-        env=env,
+        str(helm), "upgrade", "--install", RELEASE, str(REPO / "charts" / "jobqueue-operator"),
+        "--kubeconfig", str(kubeconfig), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
+        # Pods share this host's network: free ports keep them clear of other servers.
+        "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
+        "--set", "redis.enabled=true", "--set", f"redis.port={port}",
+        "--wait", "--timeout", "3m",
+        timeout=240,
     )  # fmt: skip
-    REDIS_PORT_FILE.write_text(str(port))
+    # The local pod runner has no Service proxy: reach the Redis pod on this host directly.
+    # (On a real cluster the URL is redis://jobqueue-operator-redis.jobqueue-system:PORT/0.)
     url = f"redis://127.0.0.1:{port}/0"
     import redis
 
     client = redis.Redis.from_url(url)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            if time.monotonic() > deadline:
-                raise DemoError(f"redis-server did not answer on port {port}") from None
-            time.sleep(0.1)
-    client.flushdb()
+    try:
+        client.ping()
+        client.flushdb()
+    except redis.RedisError as exc:
+        raise DemoError(f"the chart's Redis does not answer at {url}: {exc}") from None
+    finally:
+        client.close()
     return url
 
 
-def install_operator(helm: Path, kubeconfig: Path) -> None:
-    step(f"installing the operator with the Helm chart (namespace {OPERATOR_NAMESPACE})")
-    run(
-        str(helm), "upgrade", "--install", RELEASE, str(REPO / "charts" / "jobqueue-operator"),
-        "--kubeconfig", str(kubeconfig), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
-        "--set", "logFormat=text", "--wait", "--timeout", "3m",
-        timeout=240,
-    )  # fmt: skip
+def redis_port(kubeconfig: Path) -> int | None:
+    """The port of the Redis a previous run installed (so its data and URL stay put)."""
+    from kubernetes import client, config
+
+    config.load_kube_config(str(kubeconfig))
+    try:
+        svc = client.CoreV1Api().read_namespaced_service(f"{RELEASE}-redis", OPERATOR_NAMESPACE)
+    except client.ApiException:
+        return None
+    return int(svc.spec.ports[0].port)
 
 
 def kubectl(kubeconfig: Path, bin_dir: Path, *args: str, stdin: str | None = None) -> str:
@@ -245,10 +255,11 @@ def watch(queue: Any, custom: Any, total: int, deadline: float) -> tuple[int, Sn
             except Exception as exc:  # keep showing; a transient read error is not the end
                 history.append(f"read error: {exc}")
             if snap.desired is not None and snap.desired != last_desired:
-                history.append(
-                    f"{time.monotonic() - started:5.1f} s  desired {last_desired} -> "
-                    f"{snap.desired}: {snap.reason}"
-                )
+                if last_desired is not None:
+                    history.append(
+                        f"{time.monotonic() - started:5.1f} s  scaled {last_desired} -> "
+                        f"{snap.desired} ({snap.reason})"
+                    )
                 last_desired = snap.desired
             peak = max(peak, snap.replicas or 0)
             live.update(render(snap, total, started, history))
@@ -272,9 +283,10 @@ def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str) -> None:
         f"  jobq --redis {redis_url} submit {QUEUE} debug.sleep '{{\"seconds\": 2}}'   "
         "# then watch it scale"
     )
-    console.print(f"  python hack/localcluster.py logs --help        # pod logs ({STATE}/pods)")
+    logs = " ".join(localcluster("logs", "POD", "-n", NAMESPACE)[1:])
+    console.print(f"  python {logs}   # a pod's output")
     console.print()
-    console.print("[bold]Stop everything with:[/] make cluster-down")
+    console.print(f"[bold]Stop everything with:[/] {stop_command()}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,10 +295,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=2.0, help="each job sleeps this long")
     parser.add_argument("--max-replicas", type=int, default=6)
     parser.add_argument("--down", action="store_true", help="tear everything down at the end")
+    parser.add_argument(
+        "--state-dir", type=Path, default=DEFAULT_STATE, help="cluster state (.localcluster/)"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.seconds < 0 or args.max_replicas < 1:
         parser.error("--jobs and --max-replicas must be >= 1 and --seconds >= 0")
 
+    global STATE
+    STATE = args.state_dir.resolve()
     deadline = time.monotonic() + TIME_LIMIT
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     bin_dir = tools_bin()
@@ -294,8 +311,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = False
     try:
         kubeconfig = cluster_up(bin_dir)
-        redis_url = redis_up()
-        install_operator(bin_dir / "helm", kubeconfig)
+        redis_url = install_operator(bin_dir / "helm", kubeconfig)
         apply_jobqueue(kubeconfig, bin_dir, redis_url, args.max_replicas)
 
         import jobqueue
@@ -305,7 +321,9 @@ def main(argv: list[str] | None = None) -> int:
         custom = client.CustomObjectsApi()
         queue = jobqueue.Queue(QUEUE, redis_url)
         step(f"submitting {args.jobs} jobs of debug.sleep {args.seconds:g} s")
-        queue.submit_many([("debug.sleep", {"seconds": args.seconds}) for _ in range(args.jobs)])
+        queue.submit_many(
+            [{"name": "debug.sleep", "payload": {"seconds": args.seconds}}] * args.jobs
+        )
         peak, last = watch(queue, custom, args.jobs, deadline)
         done = last.completed + last.failed
         console.print(
@@ -316,13 +334,13 @@ def main(argv: list[str] | None = None) -> int:
         if not ok:
             console.print("[yellow]the demo's time ran out before every job finished[/]")
         if args.down:
-            step("tearing down (make cluster-down)")
-            run(sys.executable, str(REPO / "hack" / "localcluster.py"), "down", timeout=120)
+            step(f"tearing down ({stop_command()})")
+            run(*localcluster("down"), timeout=120)
         else:
             look_around(kubeconfig, bin_dir, redis_url)
     except DemoError as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
-        console.print(f"logs: {STATE}/logs and {STATE}/pods; stop with: make cluster-down")
+        console.print(f"logs: {STATE}/logs and {STATE}/pods; stop with: {stop_command()}")
         return 1
     return 0 if ok else 1
 
