@@ -4,6 +4,10 @@
 yields its URL; ``redis_url`` flushes it before each test; ``redis_cluster`` (session, started
 only by tests that ask for it) creates a three-master cluster with ``redis-cli --cluster
 create`` and yields the startup nodes as (host, port) pairs.
+
+For the queue tests (tests/queue): ``clock`` (a FakeClock scripts take as "now"), ``rclient``
+(an async client of ``redis_url``), ``make_proto``/``proto`` (QueueProtocol on that clock) and
+``aq`` (an AsyncQueue "q" on that clock).
 """
 
 from __future__ import annotations
@@ -13,11 +17,15 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
+from jobqueue.client import AsyncQueue
+from jobqueue.models import QueueSettings
+from jobqueue.protocol import QueueProtocol
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
@@ -184,3 +192,54 @@ def _wait_cluster_ok(ports: list[int]) -> None:
         if time.monotonic() > deadline:
             raise RuntimeError("redis cluster did not reach cluster_state:ok")
         time.sleep(0.2)
+
+
+# --- queue test helpers: an injectable clock and protocol/client factories --------------------
+
+
+class FakeClock:
+    """A clock the test moves by hand; passed to scripts as ``now``."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+ProtoFactory = Callable[..., QueueProtocol]
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def rclient(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def make_proto(rclient: aioredis.Redis, clock: FakeClock) -> ProtoFactory:
+    def make(queue: str = "q", **settings: float) -> QueueProtocol:
+        return QueueProtocol(rclient, queue, QueueSettings(**settings), clock=clock)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def proto(make_proto: ProtoFactory) -> QueueProtocol:
+    return make_proto()
+
+
+@pytest.fixture
+async def aq(rclient: aioredis.Redis, clock: FakeClock) -> AsyncIterator[AsyncQueue]:
+    queue = AsyncQueue("q", redis=rclient, clock=clock)
+    yield queue
+    await queue.close()
