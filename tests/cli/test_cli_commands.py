@@ -297,3 +297,22 @@ def test_password_is_not_printed_when_redis_is_unreachable() -> None:
 
 def test_worker_burst_exits_0_when_the_queue_is_empty(redis_url: str) -> None:
     run_burst_worker(redis_url, "empty-queue")
+
+
+def test_worker_configured_only_by_environment_logs_json(jobq: Jobq, redis_url: str) -> None:
+    job_id = jobq("submit", "envq", "debug.echo", '{"from": "env"}').stdout.strip()
+    env = {
+        **os.environ, "JOBQUEUE_REDIS_URL": redis_url, "JOBQUEUE_QUEUES": "envq",
+        "JOBQUEUE_BURST": "true", "JOBQUEUE_CONCURRENCY": "3", "JOBQUEUE_METRICS_PORT": "0",
+        "JOBQUEUE_LOG_FORMAT": "json", "JOBQUEUE_WORKER_NAME": "env-worker",
+    }  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "jobqueue.cli", "worker"], env=env, capture_output=True,
+        text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines() if line.strip()]
+    assert entries and all({"ts", "level", "logger", "message"} <= e.keys() for e in entries)
+    assert any("env-worker started" in e["message"] and "concurrency=3" in e["message"]
+               for e in entries)  # fmt: skip
+    assert json.loads(jobq("wait", "envq", job_id).stdout) == {"from": "env"}

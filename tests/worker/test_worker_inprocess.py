@@ -395,3 +395,25 @@ async def test_queues_are_served_in_the_order_given(
         running = await start_worker(registry, queues=["high", "low"], concurrency=1, burst=True)
         await asyncio.wait_for(running.task, 60)
     assert order == ["high"] * 5 + ["low"] * 5
+
+
+async def test_a_second_stop_request_skips_the_grace_period(
+    queue: AsyncQueue, start_worker: StartWorker
+) -> None:
+    registry = Registry()
+    started = asyncio.Event()
+
+    @registry_task(registry, "long")
+    async def long(ctx: JobContext, payload: Any) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    running = await start_worker(registry, shutdown_timeout=3600)
+    job_id = await queue.submit("long")
+    await asyncio.wait_for(started.wait(), 20)
+    running.worker.stop()
+    await asyncio.sleep(0.2)
+    assert not running.task.done()  # still waiting for the job, as the grace period allows
+    running.worker.stop()
+    await asyncio.wait_for(running.task, 20)
+    assert (await queue.get(job_id)).state is JobState.QUEUED
