@@ -56,8 +56,10 @@ def queues_section(data: dict[str, Any]) -> list[str]:
         f"{settings['jobs']:,} no-op jobs per throughput row, {settings['sleep_jobs']:,} jobs per "
         f"10 ms sleep row, {settings['latency_samples']} latency samples (a job every 5 ms to an "
         "idle worker at concurrency 10), one redis-server (no persistence) shared by all, "
-        "FLUSHALL between rows. Processing rate = jobs / (last job end - first job start), jobs "
-        "enqueued before the workers start. Every Python system runs from one virtualenv "
+        "FLUSHALL between rows. Processing rate = jobs done / (last job end - first job start), "
+        "jobs enqueued before the workers start; a row stops counting "
+        f"{settings.get('measure_seconds', '?')} s after its first job started (slow systems). "
+        "Every Python system runs from one virtualenv "
         f"(bench/out/venv). Versions: {versions}.",
         "",
     ]

@@ -10,8 +10,14 @@ from bench.queues.harness import Settings, System
 from bench.redisserver import redis_server
 from bench.venv import ensure_node, ensure_venv, package_versions
 
-QUICK = Settings(jobs=2000, latency_samples=200, rtt_jobs=300, step_timeout=60, sleep_jobs=1000)
-FULL = Settings(jobs=20000, latency_samples=1000, rtt_jobs=1000, step_timeout=300, sleep_jobs=5000)
+QUICK = Settings(
+    jobs=2000, latency_samples=200, rtt_jobs=300, step_timeout=60, sleep_jobs=1000,
+    measure_seconds=10,
+)  # fmt: skip
+FULL = Settings(
+    jobs=20000, latency_samples=1000, rtt_jobs=1000, step_timeout=300, sleep_jobs=5000,
+    measure_seconds=120,
+)  # fmt: skip
 
 # name, has a bulk enqueue API, concurrency cap
 PYTHON_SYSTEMS: list[tuple[str, bool, int | None]] = [
