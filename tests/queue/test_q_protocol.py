@@ -433,3 +433,11 @@ async def test_one_wait_covers_several_queues(redis_url: str, rclient: aioredis.
         assert len(await b.take("w", 5, 30)) == 1
     finally:
         await other.aclose()
+
+
+async def test_a_job_hash_deleted_by_hand_does_not_block_the_queue(proto: QueueProtocol) -> None:
+    gone = await submit(proto, "gone")
+    kept = await submit(proto, "kept")
+    await proto.redis.delete(proto.keys.job(gone))
+    assert [j.id for j in await proto.take("w", 5, 30)] == [kept]
+    assert await proto.redis.zscore(proto.keys.queued, gone) is None

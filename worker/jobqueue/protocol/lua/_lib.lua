@@ -170,16 +170,18 @@ local function take(out, worker, n, lease_ms)
     redis.call('ZREM', K.enqueued, id)
     local f = redis.call('HMGET', jk, 'name', 'payload', 'max_attempts', 'timeout', 'backoff',
       'priority', 'token', 'attempts')
-    local token = tonumber(f[7]) + 1
-    local attempt = tonumber(f[8]) + 1
-    redis.call('HSET', jk, 'state', 'active', 'worker', worker, 'started_at', NOW,
-      'token', token, 'attempts', attempt)
-    redis.call('ZADD', K.active, until_ms, id)
-    out[#out + 1] = id
-    out[#out + 1] = token
-    out[#out + 1] = attempt
-    for j = 1, 6 do out[#out + 1] = f[j] or '' end
-    emit(id, 'active')
+    if f[1] then  -- a hash deleted behind the queue's back is dropped, not a poison entry
+      local token = tonumber(f[7]) + 1
+      local attempt = tonumber(f[8]) + 1
+      redis.call('HSET', jk, 'state', 'active', 'worker', worker, 'started_at', NOW,
+        'token', token, 'attempts', attempt)
+      redis.call('ZADD', K.active, until_ms, id)
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = attempt
+      for j = 1, 6 do out[#out + 1] = f[j] or '' end
+      emit(id, 'active')
+    end
   end
   if #popped > 0 and redis.call('ZCARD', K.queued) > 0 then wake() end
 end
