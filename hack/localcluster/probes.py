@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,10 +50,22 @@ async def _http(spec: dict[str, Any], target: ProbeTarget, limit: float) -> bool
     url = f"{scheme}://{host}:{_port(spec['port'], target)}{path}"
     headers = {h["name"]: h["value"] for h in spec.get("httpHeaders") or []}
     headers.setdefault("User-Agent", "kube-probe/1.34")
-    verify: ssl.SSLContext | bool = False  # the kubelet does not verify probe certificates
-    async with httpx.AsyncClient(verify=verify, timeout=limit) as client:
-        response = await client.get(url, headers=headers)
+    response = await _http_client().get(url, headers=headers, timeout=limit)
     return 200 <= response.status_code < 400
+
+
+_client: httpx.AsyncClient | None = None
+
+
+def _http_client() -> httpx.AsyncClient:
+    """One client for every HTTP probe: making one per probe costs a TLS context each time,
+    which adds up with many pods probing every second. No keep-alive: each probe opens a
+    fresh connection, as the kubelet's do. Certificates are not verified, as by the kubelet."""
+    global _client
+    if _client is None:
+        limits = httpx.Limits(max_keepalive_connections=0)
+        _client = httpx.AsyncClient(verify=False, limits=limits, follow_redirects=True)
+    return _client
 
 
 async def _tcp(spec: dict[str, Any], target: ProbeTarget, limit: float) -> bool:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fixtures_kube import localcluster
 from kubernetes import client, config
+from localcluster import cli as localcluster
 from localcluster.state import StateDir, cluster_processes, supervisor_pid
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
