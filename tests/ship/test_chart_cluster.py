@@ -71,6 +71,18 @@ def test_helm_template_is_accepted_by_the_api_server(
     assert "(server dry run)" in out.stdout
 
 
+def test_install_yaml_is_accepted_by_the_api_server(kube_cluster: Any) -> None:
+    manifest = (REPO / "manifests" / "install.yaml").read_text()
+    objects = [d for d in yaml.safe_load_all(manifest) if d]
+    namespaces = [d["metadata"]["name"] for d in objects if d["kind"] == "Namespace"]
+    assert namespaces == ["jobqueue-system"]
+    # A server dry run cannot place objects in a namespace it only pretended to create.
+    kube_cluster.kubectl("create", "namespace", namespaces[0], check=False)
+    out = server_dry_run(kube_cluster, manifest)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("(server dry run)") == len(objects)
+
+
 def test_the_api_server_refuses_a_broken_render(kube_cluster: Any, kube_namespace: str) -> None:
     # The dry run above can fail: a Deployment with a bad field is refused.
     bad = f"""

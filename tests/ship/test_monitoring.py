@@ -76,6 +76,22 @@ def test_promtool_accepts_the_rules() -> None:
     assert out.returncode == 0, out.stdout + out.stderr
 
 
+def test_each_alert_fires_on_its_input_and_stays_quiet_when_healthy() -> None:
+    # manifests/prometheus/tests/: promtool's own rule unit tests (synthetic series, expected
+    # alerts with their labels and rendered annotations).
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    unit_tests = sorted((REPO / "manifests" / "prometheus" / "tests").glob("*.yaml"))
+    assert unit_tests
+    out = subprocess.run(
+        [promtool, "test", "rules", *map(str, unit_tests)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def test_rules_cover_the_issue_alerts() -> None:
     alerts = {
         rule["alert"]
