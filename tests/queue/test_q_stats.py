@@ -134,7 +134,7 @@ def worker(wid: str, in_hand: int = 0) -> WorkerInfo:
 async def test_worker_registry_excludes_stale_workers(
     proto: QueueProtocol, clock: FakeClock
 ) -> None:
-    await proto.heartbeat(worker("a", 2), stale_after=90)
+    await proto.register(worker("a", 2), stale_after=90)
     await proto.heartbeat(worker("b"), stale_after=90)
     s = await read_stats(proto.redis, "q", clock=clock)
     assert [(w.id, w.jobs_in_hand) for w in s.workers] == [("a", 2), ("b", 0)]

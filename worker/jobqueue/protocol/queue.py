@@ -357,7 +357,12 @@ class QueueProtocol:
         await self._call("heartbeat", info.id, info.model_dump_json(), int(stale_after * 1000))
         await self._register_queue()
 
+    async def register(self, info: WorkerInfo, stale_after: float) -> None:
+        """Add a worker to the registry (the same as its first heartbeat)."""
+        await self.heartbeat(info, stale_after)
+
     async def unregister(self, worker_id: str) -> bool:
+        """Remove a worker from the registry at shutdown; True if it was listed."""
         return bool(await self._call("unregister", worker_id))
 
     # --- management ----------------------------------------------------------------------
