@@ -441,3 +441,48 @@ async def test_a_job_hash_deleted_by_hand_does_not_block_the_queue(proto: QueueP
     await proto.redis.delete(proto.keys.job(gone))
     assert [j.id for j in await proto.take("w", 5, 30)] == [kept]
     assert await proto.redis.zscore(proto.keys.queued, gone) is None
+
+
+async def test_concurrent_takers_never_share_a_job(redis_url: str, proto: QueueProtocol) -> None:
+    await proto.submit_many(
+        [build_spec("job", i) for i in range(300)], [f"c{i}" for i in range(300)]
+    )
+    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(6)]
+    try:
+
+        async def drain(client: aioredis.Redis, worker: str) -> list[str]:
+            mine: list[str] = []
+            p = QueueProtocol(client, "q")
+            while jobs := await p.take(worker, 7, 30):
+                mine += [j.id for j in jobs]
+            return mine
+
+        results = await asyncio.gather(*(drain(c, f"w{i}") for i, c in enumerate(clients)))
+    finally:
+        for c in clients:
+            await c.aclose()
+    taken = [jid for ids in results for jid in ids]
+    assert len(taken) == 300 and len(set(taken)) == 300
+
+
+async def test_a_burst_wakes_every_idle_worker(redis_url: str, proto: QueueProtocol) -> None:
+    clients = [aioredis.Redis.from_url(redis_url, decode_responses=True) for _ in range(2)]
+    try:
+        waiters = [QueueProtocol(c, "q") for c in clients]
+        woken: list[int] = []
+
+        async def idle_worker(i: int) -> None:
+            assert await waiters[i].wait_for_work(30)
+            woken.append(i)
+            await waiters[i].take(f"w{i}", 1, 30)  # leaves work behind: wakes the next one
+
+        tasks = [asyncio.create_task(idle_worker(i)) for i in range(2)]
+        await asyncio.sleep(0.1)
+        await proto.submit_many(
+            [build_spec("job") for _ in range(10)], [f"b{i}" for i in range(10)]
+        )
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert sorted(woken) == [0, 1]
+    finally:
+        for c in clients:
+            await c.aclose()
