@@ -1,0 +1,225 @@
+"""End to end on the local cluster: worker pods run by the pod runner process real jobs
+while the operator scales them from the queue."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jobqueue
+import pytest
+from conftest import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def queue_client(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """Factory of sync clients, closed after the test."""
+    made: list[Any] = []
+
+    def make(url: str, name: str) -> Any:
+        client = jobqueue.Queue.from_url(url, name)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def scale_events(jobqueues: JobQueues, name: str) -> list[str]:
+    events = jobqueues.events()
+    return [
+        e.message
+        for e in sorted(events, key=lambda e: e.first_timestamp or e.event_time or 0)
+        if e.involved_object.name == name and e.reason in ("ScaledUp", "ScaledDown")
+    ]
+
+
+def wait_settled(jobqueues: JobQueues, name: str) -> None:
+    """Deployment there, queue readable, nothing running yet."""
+    jobqueues.wait(
+        lambda: (jobqueues.condition(name, "RedisReachable") or {}).get("status") == "True",
+        60,
+        "RedisReachable=True",
+    )
+
+
+def test_burst_scales_out_completes_and_scales_in(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    queue_client: Any,
+) -> None:
+    jobqueues.create(jobqueue_manifest("burst", redis_url, queue="burst"))
+    wait_settled(jobqueues, "burst")
+    assert jobqueues.spec_replicas("burst") == 0
+    queue = queue_client(redis_url, "burst")
+
+    # A long job that is still running when the burst is done and the count goes down.
+    long_id = queue.submit("sleep", {"seconds": 15})
+    submitted = time.monotonic()
+    ids = [queue.submit("sleep", {"seconds": 1}) for _ in range(15)]
+    # backlog 16 / (2 per replica) = 8, clamped to maxReplicas 4: one decision, 0 -> 4.
+    jobqueues.wait(lambda: jobqueues.spec_replicas("burst") == 4, 30, "4 replicas")
+    reaction = time.monotonic() - submitted
+    first = scale_events(jobqueues, "burst")
+    assert first and first[0].startswith("0 -> 4"), first
+    print(f"burst: Deployment at 4 replicas {reaction:.2f} s after the submit")
+
+    def all_done() -> bool:
+        return all(queue.get(i).state == jobqueue.JobState.COMPLETED for i in ids)
+
+    jobqueues.wait(all_done, 120, "the burst completed", interval=0.5)
+    status = jobqueues.status("burst")
+    assert (jobqueues.condition("burst", "ScalingLimited") or {}).get("status") in ("True", "False")
+    assert status["desiredReplicas"] >= 1
+
+    # Burst done, long job running: down to 1 after the 5 s window, the busy pod kept.
+    jobqueues.wait(lambda: jobqueues.spec_replicas("burst") == 1, 60, "scale-in to 1")
+    assert queue.get(long_id).state == jobqueue.JobState.ACTIVE
+    jobqueues.wait(
+        lambda: queue.get(long_id).state == jobqueue.JobState.COMPLETED, 90, "the long job"
+    )
+    long_job = queue.get(long_id)
+    assert long_job.state == jobqueue.JobState.COMPLETED, long_job
+    assert long_job.attempts == 1, "the job in progress during scale-down was retried"
+    for job_id in ids:
+        assert queue.get(job_id).attempts == 1
+
+    jobqueues.wait(lambda: jobqueues.spec_replicas("burst") == 0, 60, "back to minReplicas 0")
+    downs = [m for m in scale_events(jobqueues, "burst") if "-> 0" in m]
+    assert downs, scale_events(jobqueues, "burst")
+    assert operator.alive()
+
+
+def test_failure_storm_holds_scale_up_and_recovers(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    queue_client: Any,
+) -> None:
+    manifest = jobqueue_manifest(
+        "storm",
+        redis_url,
+        queue="storm",
+        scaling={
+            "minReplicas": 1,
+            "failureRate": {"threshold": 0.5, "windowSeconds": 10, "minSamples": 5},
+        },
+    )
+    jobqueues.create(manifest)
+    wait_settled(jobqueues, "storm")
+    jobqueues.wait(lambda: jobqueues.spec_replicas("storm") == 1, 30, "minReplicas 1")
+    queue = queue_client(redis_url, "storm")
+    # Failing jobs first, two at a time (one replica's worth, so they ask for no scale-up).
+    jobqueues.wait(
+        lambda: jobqueues.status("storm").get("workers", 0) >= 1, 60, "a live worker", interval=0.5
+    )
+    for _ in range(4):
+        wave = [queue.submit("fail", attempts=1) for _ in range(2)]
+        jobqueues.wait(
+            lambda wave=wave: all(queue.get(i).state == jobqueue.JobState.FAILED for i in wave),
+            30,
+            "a wave of failures",
+            interval=0.1,
+        )
+    # Then a backlog that would ask for 4 replicas.
+
+    def gate_tripped() -> bool:
+        return (jobqueues.condition("storm", "FailureRateHigh") or {}).get("status") == "True"
+
+    jobqueues.wait(gate_tripped, 30, "FailureRateHigh=True", interval=0.2)
+    for _ in range(10):
+        queue.submit("sleep", {"seconds": 1})
+    # Several polls with a backlog of 10 (5 replicas' worth): still held at 1.
+    time.sleep(4)
+    assert gate_tripped(), jobqueues.status("storm")
+    assert jobqueues.spec_replicas("storm") == 1, scale_events(jobqueues, "storm")
+    assert jobqueues.status("storm").get("lastScaleReason") in (None, "MinReplicas", "Backlog")
+    warnings = [e for e in jobqueues.events("FailureRateHigh") if e.type == "Warning"]
+    assert warnings, "no FailureRateHigh event"
+
+    # Failures stop (the sleep jobs succeed, the window slides past the failures): the gate
+    # clears with an event, and scaling resumes.
+    jobqueues.wait(
+        lambda: (jobqueues.condition("storm", "FailureRateHigh") or {}).get("status") == "False",
+        60,
+        "FailureRateHigh=False",
+        interval=0.5,
+    )
+    cleared = [e for e in jobqueues.events("FailureRateHigh") if e.type == "Normal"]
+    assert cleared
+
+
+def test_redis_down_holds_replicas_then_resumes(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    own_redis: RedisProcess,
+    queue_client: Any,
+) -> None:
+    manifest = jobqueue_manifest("flaky", own_redis.url, queue="flaky")
+    manifest["spec"]["scaling"]["minReplicas"] = 1
+    jobqueues.create(manifest)
+    wait_settled(jobqueues, "flaky")
+    jobqueues.wait(lambda: jobqueues.spec_replicas("flaky") == 1, 30, "minReplicas 1")
+    queue = queue_client(own_redis.url, "flaky")
+    for _ in range(4):
+        queue.submit("sleep", {"seconds": 30})  # keeps 2 replicas busy
+    jobqueues.wait(lambda: jobqueues.spec_replicas("flaky") == 2, 30, "2 replicas")
+
+    own_redis.stop()
+
+    def unreachable() -> bool:
+        cond = jobqueues.condition("flaky", "RedisReachable") or {}
+        return cond.get("status") == "False"
+
+    jobqueues.wait(unreachable, 30, "RedisReachable=False")
+    cond = jobqueues.condition("flaky", "RedisReachable") or {}
+    assert "Error" in cond["message"] or "onnect" in cond["message"], cond
+    time.sleep(3)  # several polls without metrics: nothing is scaled, certainly not to 0
+    assert jobqueues.spec_replicas("flaky") == 2
+    assert (jobqueues.condition("flaky", "Ready") or {}).get("status") == "False"
+
+    own_redis.start()  # empty: the jobs are gone with the old process (no persistence)
+    jobqueues.wait(
+        lambda: (jobqueues.condition("flaky", "RedisReachable") or {}).get("status") == "True",
+        30,
+        "RedisReachable=True again",
+    )
+    queue = queue_client(own_redis.url, "flaky")  # a fresh client: the old server is gone
+    for _ in range(8):
+        queue.submit("sleep", {"seconds": 5})
+    jobqueues.wait(lambda: jobqueues.spec_replicas("flaky") == 4, 30, "scaling resumed")
+
+
+def test_operator_killed_mid_burst_converges_without_duplicates(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    queue_client: Any,
+) -> None:
+    jobqueues.create(jobqueue_manifest("restart", redis_url, queue="restart"))
+    wait_settled(jobqueues, "restart")
+    queue = queue_client(redis_url, "restart")
+    for _ in range(4):
+        queue.submit("sleep", {"seconds": 2})
+    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 2, 30, "2 replicas")
+
+    operator.kill()  # SIGKILL mid-burst; more work arrives while it is down
+    ids = [queue.submit("sleep", {"seconds": 8}) for _ in range(12)]
+    operator.start()
+
+    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 4, 60, "4 replicas after restart")
+    deployments = jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
+    assert [d.metadata.name for d in deployments] == ["restart-worker"]
+
+    def all_done() -> bool:
+        return all(queue.get(i).state == jobqueue.JobState.COMPLETED for i in ids)
+
+    jobqueues.wait(all_done, 120, "all jobs completed", interval=0.5)
+    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 0, 60, "back to 0")
+    deployments = jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
+    assert len(deployments) == 1
