@@ -52,6 +52,7 @@ class Container:
         pod_ip: str,
         environment: Callable[[dict[str, Any]], Awaitable[dict[str, str]]],
         on_change: Callable[[], None],
+        on_event: Callable[[str, str, str], None],
         backoff: Backoff,
         grace: float = 30.0,
         restart_count: int = 0,
@@ -65,6 +66,7 @@ class Container:
         self.pod_ip = pod_ip
         self.environment = environment
         self.on_change = on_change
+        self.on_event = on_event  # (type, reason, message) -> an Event about this container
         self.backoff = backoff
         self.restart_count = restart_count
         self.state: dict[str, Any] = {"waiting": {"reason": "ContainerCreating"}}
@@ -79,6 +81,8 @@ class Container:
         self._crashes = 0
         self._stop = asyncio.Event()
         self._grace = grace
+        self._kill_reason = ""
+        self._config_error = ""
 
     # --- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -137,6 +141,11 @@ class Container:
                 f"pod={self.pod_name}"
             )
             self._set({"waiting": {"reason": "CrashLoopBackOff", "message": message}})
+            self.on_event(
+                "Warning",
+                "BackOff",
+                f"Back-off restarting failed container {self.name} in pod {self.pod_name}",
+            )
             await self._sleep(self._delay)
 
     def _next_delay(self, ran_for: float) -> None:
@@ -156,6 +165,9 @@ class Container:
             env = await self.environment(self.spec)
             command = argv(self.spec, env)
         except ContainerConfigError as e:
+            if str(e) != self._config_error:
+                self._config_error = str(e)
+                self.on_event("Warning", "Failed", f"Error: {e}")
             self._set(
                 {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}},
                 ready=False,
@@ -172,8 +184,11 @@ class Container:
                 self.process = await spawn(command, env, cwd=cwd, output=output)
         except OSError as e:
             code, reason, message = 128, "StartError", f"failed to start {command[0]!r}: {e}"
+            self.on_event("Warning", "Failed", f"Error: {message}")
         else:
             self._liveness_failed.clear()
+            self._config_error = ""
+            self.on_event("Normal", "Started", f"Started container {self.name}")
             self._set({"running": {"startedAt": started_at}}, ready=False)
             code, reason, message = await self._supervise(env, cwd)
         finished = {
@@ -217,10 +232,15 @@ class Container:
         message = ""
         if not waiter.done():
             if self.stopping:
-                await terminate(self.process, self._grace)
+                self.on_event("Normal", "Killing", f"Stopping container {self.name}")
             else:
-                message = "container failed its liveness probe and was killed"
-                await terminate(self.process, self._grace)
+                message = f"container failed its {self._kill_reason} probe and was killed"
+                self.on_event(
+                    "Normal",
+                    "Killing",
+                    f"Container {self.name} failed {self._kill_reason} probe, will be restarted",
+                )
+            await terminate(self.process, self._grace)
         code = await waiter
         # a process left behind by the container's leader dies with it, as in a container
         await terminate(self.process, 0)
@@ -231,6 +251,8 @@ class Container:
     async def _probe(self, target: ProbeTarget) -> None:
         startup = self.spec.get("startupProbe")
         if startup and not await self._startup(startup, target):
+            self.on_event("Warning", "Unhealthy", "Startup probe failed")
+            self._kill_reason = "startup"
             self._liveness_failed.set()
             return
         self.started = True
@@ -264,16 +286,22 @@ class Container:
 
     def _on_ready(self, ready: bool) -> None:
         self.ready = ready
+        if not ready:
+            self.on_event("Warning", "Unhealthy", "Readiness probe failed")
         self.on_change()
 
     def _on_alive(self, alive: bool) -> None:
         if not alive:
             log.info("container %s/%s failed its liveness probe", self.pod_name, self.name)
+            self.on_event("Warning", "Unhealthy", "Liveness probe failed")
+            self._kill_reason = "liveness"
             self._liveness_failed.set()
 
     async def stop(self, grace: float) -> None:
         """Graceful stop for pod deletion: SIGTERM, grace seconds, SIGKILL; no restart."""
         self._grace = grace
+        self._kill_reason = ""
+        self._config_error = ""
         self.stopping = True
         self._stop.set()
         await self.done.wait()

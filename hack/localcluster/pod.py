@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .container import Backoff, Container
+from .events import EventRecorder
 from .kubeapi import ApiError, KubeApi, pod_path
 from .kubeconfig import write_token_kubeconfig
 from .node import NODE_IP, now_rfc3339
@@ -54,8 +56,16 @@ def _condition(kind: str, ok: bool, since: str, reason: str | None = None) -> di
 class Pod:
     """Runs a pod's containers as local processes and reports their status."""
 
-    def __init__(self, api: KubeApi, cluster: Cluster, obj: dict[str, Any], pod_ip: str) -> None:
+    def __init__(
+        self,
+        api: KubeApi,
+        cluster: Cluster,
+        obj: dict[str, Any],
+        pod_ip: str,
+        events: EventRecorder,
+    ) -> None:
         self.api = api
+        self.events = events
         self.cluster = cluster
         self.obj = obj
         meta = obj["metadata"]
@@ -118,6 +128,7 @@ class Pod:
                 pod_ip=self.pod_ip,
                 environment=environment,
                 on_change=self.changed,
+                on_event=functools.partial(self._event, spec_container["name"]),
                 backoff=self.cluster.backoff,
                 grace=float(spec.get("terminationGracePeriodSeconds", 30)),
                 restart_count=previous.get(spec_container["name"], 0),
@@ -176,6 +187,9 @@ class Pod:
             kubeconfig, self.cluster.server, self.cluster.ca, token_file, self.namespace
         )
         return kubeconfig
+
+    def _event(self, container: str, kind: str, reason: str, message: str) -> None:
+        self.events.emit(self.obj, container, kind, reason, message)
 
     # --- status ---------------------------------------------------------------------------
     def changed(self) -> None:

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
+from .events import EventRecorder
 from .kubeapi import ApiError, KubeApi, pod_path
 from .node import NodeAgent
 from .pod import MIN_GRACE, Cluster, Pod
@@ -31,6 +32,7 @@ class Runner:
         self.api = api
         self.cluster = cluster
         self.node = NodeAgent(api, node_name, kubelet_port)
+        self.events = EventRecorder(api, node_name)
         self.pods: dict[str, Pod] = {}  # by uid
         self.ips = ips
         self._tasks: set[asyncio.Task[None]] = set()
@@ -92,7 +94,7 @@ class Runner:
             if obj["metadata"].get("deletionTimestamp"):
                 self._background(self._finalize(obj))
             return
-        pod = Pod(self.api, self.cluster, obj, self.ips.take(status.get("podIP")))
+        pod = Pod(self.api, self.cluster, obj, self.ips.take(status.get("podIP")), self.events)
         self.pods[uid] = pod
         self._background(self._run_pod(pod))
 

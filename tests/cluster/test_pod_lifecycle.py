@@ -26,6 +26,13 @@ def status_of(kube_cluster: Any, ns: str, name: str) -> Any:
     return kube_cluster.core.read_namespaced_pod(name, ns).status
 
 
+def reasons(kube_cluster: Any, ns: str, name: str) -> set[str]:
+    events = kube_cluster.core.list_namespaced_event(
+        ns, field_selector=f"involvedObject.name={name}"
+    ).items
+    return {e.reason for e in events}
+
+
 def condition(status: Any, kind: str) -> bool:
     return any(c.type == kind and c.status == "True" for c in status.conditions or [])
 
@@ -56,6 +63,12 @@ def test_exiting_container_is_restarted_and_backs_off(
     assert waiting.reason == "CrashLoopBackOff"
     assert status_of(kube_cluster, ns, "crasher").phase == "Running"
     assert kube_cluster.pod_logs_all("crasher", ns).count("run") >= 3
+    # recorded as the kubelet does, for kubectl describe
+    kube_cluster.wait_for(
+        lambda: {"Started", "BackOff"} <= reasons(kube_cluster, ns, "crasher"),
+        timeout=10,
+        message="Started and BackOff events",
+    )
 
 
 @pytest.mark.parametrize(
