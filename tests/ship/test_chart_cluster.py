@@ -135,6 +135,7 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
         "--wait", "--timeout", "4m",
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
+    assert f"It handles JobQueues in: {ns}." in installed.stdout  # NOTES.txt rendered
 
     # The operator runs as a pod of the chart's Deployment under the chart's ServiceAccount.
     apps, core = kube_cluster.apps, kube_cluster.core
