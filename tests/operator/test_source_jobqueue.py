@@ -1,0 +1,66 @@
+"""The jobqueue source reads a real redis-server through jobqueue.stats."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from jobqueue import AsyncQueue
+from jobqueue.models import WorkerInfo
+from jobqueue_operator.sources import SourceUnavailable
+from jobqueue_operator.sources.jobqueue import JobQueueSource, RedisPools
+
+pytestmark = pytest.mark.redis
+
+
+async def test_reads_backlog_and_worker_loads(redis_url: str) -> None:
+    queue_name = f"src-{time.monotonic_ns()}"
+    async with AsyncQueue.from_url(redis_url, queue_name) as queue:
+        for _ in range(3):
+            await queue.submit("noop")
+        await queue.submit("later", delay=3600)
+        now = time.time()
+        info = WorkerInfo(
+            id="w1",
+            name="pod-a",
+            host="h",
+            pid=1,
+            queues=[queue_name],
+            concurrency=2,
+            jobs_in_hand=2,
+            last_heartbeat=now,
+            started_at=now,
+        )
+        await queue.protocol.heartbeat(info, stale_after=90)
+    pools = RedisPools()
+    source = JobQueueSource(pools, redis_url, queue_name, window_seconds=60)
+    observation = await source.read()
+    assert observation.metrics.queued == 3
+    assert observation.metrics.delayed == 1 and observation.metrics.delayed_due == 0
+    assert observation.metrics.backlog == 3
+    assert observation.metrics.oldest_wait_seconds >= 0.0
+    assert [(w.name, w.jobs_in_hand) for w in observation.workers] == [("pod-a", 2)]
+    await source.close()
+    assert len(pools) == 0
+
+
+async def test_sources_share_one_client_per_redis() -> None:
+    pools = RedisPools()
+    a = JobQueueSource(pools, "redis://127.0.0.1:1/0", "a")
+    b = JobQueueSource(pools, "redis://127.0.0.1:1/0", "b")
+    c = JobQueueSource(pools, "redis://127.0.0.1:1/0", "c", password="x")
+    assert len(pools) == 2
+    await a.close()
+    await a.close()  # idempotent
+    assert len(pools) == 2
+    await b.close()
+    await c.close()
+    assert len(pools) == 0
+
+
+async def test_unreachable_redis_raises_source_unavailable() -> None:
+    pools = RedisPools()
+    source = JobQueueSource(pools, "redis://127.0.0.1:1/0", "q")
+    with pytest.raises(SourceUnavailable, match="ConnectionError"):
+        await source.read()
+    await source.close()
