@@ -486,3 +486,12 @@ async def test_a_burst_wakes_every_idle_worker(redis_url: str, proto: QueueProto
     finally:
         for c in clients:
             await c.aclose()
+
+
+async def test_scripts_reload_after_the_server_forgets_them(proto: QueueProtocol) -> None:
+    await submit(proto)
+    await proto.redis.script_flush()
+    await submit(proto)  # EVALSHA answers NOSCRIPT; the script is loaded and the call retried
+    await proto.redis.script_flush()
+    await proto.submit_many([build_spec("job")], ["after-flush"])
+    assert await proto.redis.zcard(proto.keys.queued) == 3

@@ -28,7 +28,7 @@ from redis.exceptions import NoScriptError
 
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
 from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys
-from jobqueue.protocol.scripts import SCRIPT_NAMES, script_source
+from jobqueue.protocol.scripts import script_sha, script_source
 
 __all__ = [
     "AnyRedis",
@@ -153,7 +153,6 @@ class QueueProtocol:
             str(s.keep_cancelled),
             str(int(s.keep_age * 1000)),
         ]
-        self._scripts = {name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES}
         self._registered = False
 
     # --- plumbing ------------------------------------------------------------------------
@@ -166,7 +165,16 @@ class QueueProtocol:
         return [self.keys.job_prefix, self.now_ms(), *self._header_tail, *args]
 
     async def _call(self, name: str, *args: Any) -> Any:
-        return await self._scripts[name](keys=self._fixed_keys, args=self._argv(*args))
+        # EVALSHA, loading the script once if the server does not know it (as redis-py's
+        # Script does, but with the digest computed once per process, not per client object:
+        # read_stats builds a protocol per call).
+        keys = self._fixed_keys
+        sha = script_sha(name)
+        try:
+            return await self.redis.evalsha(sha, len(keys), *keys, *self._argv(*args))
+        except NoScriptError:
+            await self.redis.script_load(script_source(name))
+            return await self.redis.evalsha(sha, len(keys), *keys, *self._argv(*args))
 
     async def _register_queue(self) -> None:
         if not self._registered:
@@ -246,12 +254,12 @@ class QueueProtocol:
         if batch:
             batches.append([len(batch) // _SUBMIT_FIELDS, *batch])
         await self._register_queue()
-        script = self._scripts["submit"]
-        sha = await self.redis.script_load(script.script)
+        source = script_source("submit")
+        sha = await self.redis.script_load(source)
         out: list[tuple[str, bool]] = []
         for start in range(0, len(batches), _PIPELINE_DEPTH):
             for reply in await self._evalsha_batch(
-                sha, script.script, batches[start : start + _PIPELINE_DEPTH]
+                sha, source, batches[start : start + _PIPELINE_DEPTH]
             ):
                 pairs = zip(reply[::2], reply[1::2], strict=True)
                 out.extend((jid, bool(created)) for jid, created in pairs)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from functools import cache
 from importlib import resources
 
-__all__ = ["SCRIPT_NAMES", "script_source"]
+__all__ = ["SCRIPT_NAMES", "script_sha", "script_source"]
 
 SCRIPT_NAMES: tuple[str, ...] = (
     "submit",
@@ -36,3 +37,9 @@ def script_source(name: str) -> str:
     if name not in SCRIPT_NAMES:
         raise KeyError(f"unknown script {name!r}")
     return _read("_lib") + "\n" + _read(name)
+
+
+@cache
+def script_sha(name: str) -> str:
+    """SHA1 digest of a script's full source, as EVALSHA expects."""
+    return hashlib.sha1(script_source(name).encode("utf-8")).hexdigest()
