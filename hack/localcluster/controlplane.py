@@ -110,7 +110,10 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             f"--authentication-kubeconfig={state.kubeconfig_for('controller-manager')}",
             f"--authorization-kubeconfig={state.kubeconfig_for('controller-manager')}",
             "--leader-elect=false",
-            "--controllers=*",
+            # Endpoints and EndpointSlices refuse loopback addresses (our pod IPs), so these
+            # controllers could only fail and fill namespaces with warnings; with no kube-proxy
+            # nothing would route a Service anyway.
+            "--controllers=*,-endpoint,-endpointslice,-endpointslicemirroring",
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_cert}",
