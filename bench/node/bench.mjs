@@ -54,6 +54,9 @@ async function latency() {
 }
 
 function worker() {
+  // A worker outlives nothing: if the harness dies, the worker goes too.
+  const parent = process.ppid;
+  setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 500);
   const state = { count: 0, first_start: null, last_end: null, latencies: [] };
   const path = join(process.env.BENCH_REPORT_DIR, `${process.pid}.json`);
   let written = -1;

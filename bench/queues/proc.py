@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +37,18 @@ def _latency_payloads(n: int, gap: float) -> Iterator[dict[str, Any]]:
         yield {"k": "lat", "t": time.time()}
 
 
+def _exit_with_parent() -> None:
+    """A worker outlives nothing: if the harness dies, the worker goes too."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="bench.queues.proc")
     parser.add_argument("role", choices=["enqueue", "latency", "worker"])
@@ -50,6 +64,7 @@ def main() -> None:
     system = importlib.import_module(MODULES[args.system])
 
     if args.role == "worker":
+        _exit_with_parent()
         system.work(args.url, args.queue, args.concurrency)
         return
     if args.role == "latency":
