@@ -94,15 +94,15 @@ async def test_kill_9_mid_job_another_worker_finishes_it(queue: AsyncQueue, spaw
 async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
     queue: AsyncQueue, spawn: Spawn
 ) -> None:
-    # Worker a renews every 3 s (lease 9 s); its handler ends 1.5 s after taking the job, so
-    # when it resumes the handler's timer fires before the next renewal would notice the loss
-    # and a tries to report its (late) completion.
+    # Worker a renews every 4 s (lease 12 s) from its start and takes the job at once; its
+    # handler ends 1.5 s later, so when a resumes the handler's timer fires before the next
+    # renewal could notice the loss, and a tries to report its (late) completion.
     job_id = await queue.submit("test.whoami", {"sleep": {"a": 1.5}}, attempts=3)
-    a = spawn("a", "--lease", "9")
+    a = spawn("a", "--lease", "12")
     await wait_for_state(queue, job_id, JobState.ACTIVE, within=60, every=0.01)
     os.kill(a.pid, signal.SIGSTOP)
     try:
-        spawn("b", "--lease", "9")
+        spawn("b", "--lease", "12")
         job = await wait_for_state(queue, job_id, JobState.COMPLETED, within=60)  # after the lapse
         assert job.result == {"worker": "b", "attempt": 2}
     finally:
@@ -111,7 +111,10 @@ async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
     async def refusal_logged() -> bool:
         return "refused by the queue" in a.log()
 
-    await wait_until(refusal_logged, within=30)
+    try:
+        await wait_until(refusal_logged, within=30)
+    except AssertionError:
+        raise AssertionError(f"no refusal in worker a's log:\n{a.log()}") from None
     assert "stale fencing token" in a.log()
     job = await queue.get(job_id)
     assert job.state is JobState.COMPLETED

@@ -18,7 +18,6 @@ Shape of a running worker (one asyncio event loop):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -48,13 +47,16 @@ _HEALTH_TICK = 1.0
 _HEALTH_STALE_AFTER = 15.0
 
 Abandon = Literal["lease_lost", "released"]
+# Results of these types are JSON as they are (floats are not: NaN and infinity are not JSON).
+_PLAIN_JSON = frozenset({type(None), bool, int, str})
 
 
 @dataclass(eq=False)
 class _InHand:
     job: LeasedJob
     ctx: JobContext | None = None
-    task: asyncio.Task[Any] | None = None
+    slot: asyncio.Task[Any] | None = None  # the slot task running it
+    in_handler: bool = False  # the slot is inside the handler (safe to cancel)
     started: float = field(default_factory=time.monotonic)
     # Set when the job's outcome must not be reported: another worker owns it, or it was
     # handed back on shutdown.
@@ -239,7 +241,7 @@ class Worker:
     # --- running one job ---------------------------------------------------------------
 
     async def _run_one(self, job: LeasedJob) -> list[LeasedJob]:
-        held = _InHand(job=job)
+        held = _InHand(job=job, slot=asyncio.current_task())
         self._in_hand[job.key] = held
         self.metrics.in_flight_for(job.queue).inc()
         try:
@@ -261,37 +263,26 @@ class Worker:
             return []
 
         held.ctx = self._make_context(job, handler)
-        held.task = asyncio.create_task(self._invoke(handler, held.ctx, job.payload))
-        done, _ = await asyncio.wait({held.task}, timeout=job.timeout)
+        result, raised, timed_out = await self._run_handler(held, handler)
         duration = time.monotonic() - held.started
 
         if held.abandoned is not None:
-            await self._reap(held.task)
             self.metrics.observe(job.queue, job.name, held.abandoned, duration)
             log.warning("job outcome not reported: %s", held.abandoned, extra=extra)
             return []
-        if not done:
-            held.ctx.request_cancel("timeout")
-            held.task.cancel()
-            await self._reap(held.task)
+        if timed_out:
             self.metrics.observe(job.queue, job.name, "timeout", duration)
             error = f"JobTimeout: handler ran past the job's timeout of {job.timeout:g}s"
             await self._report("fail", held, self.backend.fail(job, error, retryable=True))
             return []
-        if held.task.cancelled():
-            # Only the worker cancels handler tasks, and it marks why first; be safe anyway.
-            self.metrics.observe(job.queue, job.name, "lease_lost", duration)
-            return []
-
-        raised = held.task.exception()
         if held.ctx.cancel_reason == "cancel requested" and (
-            raised is None or isinstance(raised, JobCancelled | asyncio.CancelledError)
+            raised is None or isinstance(raised, JobCancelled)
         ):
             self.metrics.observe(job.queue, job.name, "cancelled", duration)
             await self._report("cancel", held, self.backend.ack_cancelled(job, "cancelled"))
             return []
         if raised is None:
-            return await self._complete(held, held.task.result(), duration)
+            return await self._complete(held, result, duration)
         permanent = isinstance(raised, PermanentJobError)
         self.metrics.observe(job.queue, job.name, "failed", duration)
         log.info("job attempt %d failed: %s", job.attempt, format_error(raised), extra=extra)
@@ -300,10 +291,40 @@ class Worker:
         )
         return []
 
+    async def _run_handler(
+        self, held: _InHand, handler: Handler
+    ) -> tuple[Any, Exception | None, bool]:
+        """Run the handler inside this slot task: (result, exception, timed out).
+
+        No task per job: a lost lease or a hand-back cancels the slot task itself while it
+        is in here (``held.in_handler``), and the cancellation is absorbed below because
+        ``held.abandoned`` says it was ours. The job's timeout uses ``asyncio.timeout``.
+        """
+        assert held.ctx is not None
+        slot = asyncio.current_task()
+        deadline = asyncio.timeout(held.job.timeout)
+        held.in_handler = True
+        try:
+            async with deadline:
+                return await self._invoke(handler, held.ctx, held.job.payload), None, False
+        except asyncio.CancelledError:
+            if held.abandoned is None or slot is None:
+                raise  # not ours: the worker itself is being torn down
+            slot.uncancel()
+            return None, None, False
+        except Exception as exc:
+            if deadline.expired():
+                held.ctx.request_cancel("timeout")
+                return None, None, True
+            return None, exc, False
+        finally:
+            held.in_handler = False
+
     async def _complete(self, held: _InHand, result: Any, duration: float) -> list[LeasedJob]:
         job = held.job
         try:
-            json.dumps(result, allow_nan=False)
+            if type(result) not in _PLAIN_JSON:
+                json.dumps(result, allow_nan=False)
         except (TypeError, ValueError) as exc:
             self.metrics.observe(job.queue, job.name, "failed", duration)
             error = f"ResultNotJSON: the handler's return value is not JSON-serialisable: {exc}"
@@ -385,15 +406,6 @@ class Worker:
             return await handler.fn(ctx, payload)
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, handler.fn, ctx, payload)
-
-    @staticmethod
-    async def _reap(task: asyncio.Task[Any]) -> None:
-        """Let a cancelled handler unwind (briefly), swallowing what it raises.
-
-        A thread handler cannot be interrupted: its thread runs on, its result is ignored.
-        """
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(task), timeout=1.0)
 
     async def _dead_letter(self, held: _InHand, error: str) -> None:
         job = held.job
@@ -486,8 +498,8 @@ class Worker:
             )
         if held.ctx is not None:
             held.ctx.request_cancel(why.replace("_", " "))
-        if held.task is not None:
-            held.task.cancel()
+        if held.in_handler and held.slot is not None:
+            held.slot.cancel()  # absorbed by _run_handler, which sees held.abandoned
 
     async def _tick_loop(self) -> None:
         while True:
@@ -507,7 +519,8 @@ class Worker:
             for task in (waiter, force):
                 task.cancel()
             await asyncio.gather(waiter, force, return_exceptions=True)
-        leftovers = [h for h in self._in_hand.values() if h.abandoned is None]
+        # Jobs whose outcome is being reported are left to finish that (it is quick).
+        leftovers = [h for h in self._in_hand.values() if h.abandoned is None and not h.reporting]
         if leftovers:
             log.warning("shutdown timeout: handing %d job(s) back to the queue", len(leftovers))
             for held in leftovers:
@@ -523,8 +536,8 @@ class Worker:
     def _abandon_after_release(self, held: _InHand) -> None:
         if held.ctx is not None:
             held.ctx.request_cancel("released")
-        if held.task is not None:
-            held.task.cancel()
+        if held.in_handler and held.slot is not None:
+            held.slot.cancel()
 
     async def _release(self, jobs: list[LeasedJob]) -> None:
         try:
