@@ -6,6 +6,8 @@ runner that runs pods as local processes).
   at the end, also on Ctrl-C (fixture teardown and atexit) and if pytest is killed (the
   supervisor watches this process and stops itself).
 - `kube_namespace`: a fresh namespace per test (its default ServiceAccount exists), deleted after.
+- `kube_env`: KUBECONFIG (and PATH with kubectl/helm) set in os.environ for one test, for code
+  that loads its configuration itself (kopf's login, an in-process `kopf.testing.KopfRunner`).
 
 Tests using them get the `cluster` marker automatically. Missing binaries are built once by
 hack/build-tools.sh before the first test runs (outside any test timeout).
@@ -32,7 +34,7 @@ sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import cli as localcluster  # noqa: E402
 
-KUBE_FIXTURES = {"kube_cluster", "kube_namespace"}
+KUBE_FIXTURES = {"kube_cluster", "kube_namespace", "kube_env"}
 T = TypeVar("T")
 
 
@@ -218,3 +220,15 @@ def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) ->
     except ApiException as e:
         if e.status != 404:
             raise
+
+
+@pytest.fixture
+def kube_env(kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> KubeCluster:
+    """The cluster, with KUBECONFIG and PATH exported to os.environ for this test only."""
+    from kubernetes.config import kube_config
+
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    monkeypatch.setenv("PATH", kube_cluster.env["PATH"])
+    # the kubernetes client reads $KUBECONFIG once, when first imported
+    monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kube_cluster.kubeconfig))
+    return kube_cluster
