@@ -316,3 +316,21 @@ def test_worker_configured_only_by_environment_logs_json(jobq: Jobq, redis_url: 
     assert any("env-worker started" in e["message"] and "concurrency=3" in e["message"]
                for e in entries)  # fmt: skip
     assert json.loads(jobq("wait", "envq", job_id).stdout) == {"from": "env"}
+
+
+def test_password_from_the_environment_and_a_clear_error_without_it(
+    redis_url: str, db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.config_set("requirepass", "s3cret")
+    try:
+        monkeypatch.setenv("JOBQUEUE_REDIS_PASSWORD", "s3cret")
+        allowed = CliRunner().invoke(cli, ["--redis", redis_url, "submit", "q", "debug.echo"])
+        assert allowed.exit_code == 0, allowed.stderr
+        monkeypatch.delenv("JOBQUEUE_REDIS_PASSWORD")
+        refused = CliRunner().invoke(cli, ["--redis", redis_url, "queues"])
+        assert refused.exit_code == 1
+        assert "Redis" in one_error_line(refused)
+    finally:
+        admin = redis.Redis.from_url(redis_url, password="s3cret")
+        admin.config_set("requirepass", "")
+        admin.close()
