@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
             [{"name": "debug.sleep", "payload": {"seconds": args.seconds}}] * args.jobs
         )
         peak, last = watch(queue, custom, args.jobs, deadline)
+        console.print()
         done = last.completed + last.failed
         console.print(
             f"[bold green]done:[/] {last.completed}/{args.jobs} completed, {last.failed} failed, "
