@@ -149,19 +149,19 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
         out = server_dry_run(kube_cluster, example.read_text())
         assert out.returncode == 0, f"{example.name}: {out.stderr}"
 
-    # A JobQueue: a burst of 8 two-second jobs, 2 per worker, at most 4 workers.
-    kube_cluster.apply(
-        f"""
-apiVersion: jobqueue.dev/v1alpha1
-kind: JobQueue
-metadata: {{name: ship, namespace: {ns}}}
-spec:
-  redis: {{url: "{redis_url}"}}
-  worker: {{concurrency: 2, terminationGracePeriodSeconds: 20}}
-  scaling: {{minReplicas: 0, maxReplicas: 4, pollIntervalSeconds: 1,
-             scaleDownStabilizationSeconds: 5}}
-"""
-    )
+    # The minimal example JobQueue, pointed at the test's Redis, with a test's tempo: a burst of
+    # 8 two-second jobs, 2 per worker, at most 4 workers, quick polls and scale-down.
+    minimal = yaml.safe_load((REPO / "manifests" / "examples" / "minimal.yaml").read_text())
+    minimal["metadata"].update(name="ship", namespace=ns)
+    minimal["spec"]["redis"]["url"] = redis_url
+    minimal["spec"]["worker"] = {"concurrency": 2, "terminationGracePeriodSeconds": 20}
+    minimal["spec"]["scaling"] = {
+        "minReplicas": 0,
+        "maxReplicas": 4,
+        "pollIntervalSeconds": 1,
+        "scaleDownStabilizationSeconds": 5,
+    }
+    kube_cluster.apply(yaml.safe_dump(minimal))
     deployment = kube_cluster.wait_for(
         lambda: apps.read_namespaced_deployment("ship-worker", ns),
         timeout=60,
