@@ -134,31 +134,47 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
 
+OperatorFactory = Callable[..., OperatorProcess]
+
+
 @pytest.fixture
-def operator(
+def operator_factory(
     jq_crds: Any, operator_identity: Identity, kube_namespace: str, tmp_path: Path
 ) -> Iterator[OperatorProcess]:
+    """Start operators watching the test namespace (extra env per call); all are stopped
+    after the test, once its JobQueues are deleted (kopf releases its finalizers)."""
     cluster = jq_crds
-    env = {
-        **cluster.env,
-        "KUBECONFIG": str(operator_identity.kubeconfig),
-        "WATCH_NAMESPACES": kube_namespace,
-        "STANDALONE": "true",
-        "METRICS_PORT": str(free_port()),
-        "HEALTH_PORT": str(free_port()),
-        "PYTHONUNBUFFERED": "1",
-    }
-    op = OperatorProcess(env, tmp_path / "operator.log")
-    op.start()
-    try:
-        yield op
-    finally:
-        # Delete JobQueues while the operator runs, so kopf's finalizers are released.
-        if not op.alive():
-            op.start()
-        cluster.kubectl("delete", "jq", "--all", "-n", kube_namespace, "--timeout=30s", check=False)
+    started: list[OperatorProcess] = []
+
+    def start(**extra_env: str) -> OperatorProcess:
+        env = {
+            **cluster.env,
+            "KUBECONFIG": str(operator_identity.kubeconfig),
+            "WATCH_NAMESPACES": kube_namespace,
+            "STANDALONE": "true",
+            "METRICS_PORT": str(free_port()),
+            "HEALTH_PORT": str(free_port()),
+            "PYTHONUNBUFFERED": "1",
+            **extra_env,
+        }
+        op = OperatorProcess(env, tmp_path / f"operator-{len(started)}.log")
+        op.start()
+        started.append(op)
+        return op
+
+    yield start  # type: ignore[misc]
+    if not any(op.alive() for op in started):
+        start()
+    cluster.kubectl("delete", "jq", "--all", "-n", kube_namespace, "--timeout=30s", check=False)
+    for op in started:
         op.stop()
-        print(op.log()[-6000:])
+        print(f"----- {op.log_path.name}\n{op.log()[-4000:]}")
+
+
+@pytest.fixture
+def operator(operator_factory: OperatorFactory) -> OperatorProcess:
+    """One standalone operator."""
+    return operator_factory()
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from conftest import JobQueues, OperatorProcess, jobqueue_manifest
 
 
@@ -59,6 +60,12 @@ def test_deployment_follows_the_jobqueue(
     assert types["Ready"] == "True"
     printed = jobqueues.cluster.kubectl("get", "jq", "mail", "-n", jobqueues.namespace).stdout
     assert "mail-q" in printed and "True" in printed
+
+    # The operator's own endpoints: liveness (kopf + the poll-loop probe) and metrics.
+    health = httpx.get(f"http://127.0.0.1:{operator.env['HEALTH_PORT']}/healthz", timeout=5)
+    assert health.status_code == 200 and "poll_loops" in health.text, health.text
+    metrics = httpx.get(f"http://127.0.0.1:{operator.env['METRICS_PORT']}/metrics", timeout=5)
+    assert 'jobqueue_operator_desired_replicas{jobqueue="mail"' in metrics.text
 
     jobqueues.patch("mail", {"spec": {"worker": {"concurrency": 3}}})
     jobqueues.wait(
