@@ -100,10 +100,6 @@ class Container:
             status["containerID"] = f"localcluster://{self.process.pid}"
         return status
 
-    @property
-    def terminated(self) -> dict[str, Any] | None:
-        return self.state.get("terminated")
-
     def _set(self, state: dict[str, Any], *, ready: bool | None = None) -> None:
         self.state = state
         if ready is not None:
@@ -161,19 +157,23 @@ class Container:
 
     async def _run_once(self) -> bool:
         """One run of the process; True if the restart policy wants another."""
-        try:
-            env = await self.environment(self.spec)
-            command = argv(self.spec, env)
-        except ContainerConfigError as e:
-            if str(e) != self._config_error:
-                self._config_error = str(e)
-                self.on_event("Warning", "Failed", f"Error: {e}")
-            self._set(
-                {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}},
-                ready=False,
-            )
-            await self._sleep(5)  # the Secret or ConfigMap may appear: retry, as the kubelet does
-            return not self.stopping
+        while True:
+            try:
+                env = await self.environment(self.spec)
+                command = argv(self.spec, env)
+                break
+            except ContainerConfigError as e:
+                if str(e) != self._config_error:
+                    self._config_error = str(e)
+                    self.on_event("Warning", "Failed", f"Error: {e}")
+                self._set(
+                    {"waiting": {"reason": "CreateContainerConfigError", "message": str(e)}},
+                    ready=False,
+                )
+                # the Secret or ConfigMap may appear: retry (not a restart), as the kubelet does
+                await self._sleep(5)
+                if self.stopping:
+                    return False
         if self.stopping:
             return False
         cwd = Path(self.spec["workingDir"]) if self.spec.get("workingDir") else self.cwd

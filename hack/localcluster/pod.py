@@ -108,7 +108,6 @@ class Pod:
         base = await self._base_env()
         self._tasks.append(asyncio.create_task(self._write_status()))
         self.changed()
-        resolver = EnvResolver(self.api, self.namespace)
         spec = self.obj["spec"]
         previous = {
             s["name"]: s.get("restartCount", 0) + (1 if "running" in s.get("state", {}) else 0)
@@ -116,6 +115,8 @@ class Pod:
         }
 
         async def environment(container: dict[str, Any]) -> dict[str, str]:
+            # read Secrets and ConfigMaps afresh for each start, as the kubelet does
+            resolver = EnvResolver(self.api, self.namespace)
             return await resolver.environment(self.obj_with_ips(), container, base)
 
         for spec_container in spec["containers"]:

@@ -69,7 +69,8 @@ def _field(pod: dict[str, Any], path: str) -> str:
 
 
 class EnvResolver:
-    """Resolves references to Secrets and ConfigMaps of one pod's namespace (cached per pod)."""
+    """Resolves references to Secrets and ConfigMaps of one pod's namespace; each object is
+    read once per resolver (make one per container start)."""
 
     def __init__(self, api: KubeApi, namespace: str) -> None:
         self.api = api

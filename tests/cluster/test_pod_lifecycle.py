@@ -225,10 +225,12 @@ def test_env_is_resolved(kube_cluster: Any, kube_namespace: str) -> None:
     assert lines[1] == "/tmp"
 
 
-def test_missing_secret_is_reported_not_started(kube_cluster: Any, kube_namespace: str) -> None:
+def test_missing_secret_is_reported_then_recovered(kube_cluster: Any, kube_namespace: str) -> None:
     ns = kube_namespace
     env = [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
-    kube_cluster.core.create_namespaced_pod(ns, pod("nosecret", ENV_DUMP, container={"env": env}))
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("nosecret", "import time; time.sleep(600)", container={"env": env})
+    )
 
     def config_error() -> Any:
         cs = status_of(kube_cluster, ns, "nosecret").container_statuses
@@ -238,6 +240,16 @@ def test_missing_secret_is_reported_not_started(kube_cluster: Any, kube_namespac
     state = kube_cluster.wait_for(config_error, timeout=30, message="CreateContainerConfigError")
     assert 'secret "absent" not found' in state.message
     assert status_of(kube_cluster, ns, "nosecret").phase == "Pending"
+    # the Secret appears: the container starts, and waiting for it was no restart
+    kube_cluster.core.create_namespaced_secret(
+        ns, {"metadata": {"name": "absent"}, "stringData": {"k": "v"}}
+    )
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "nosecret").phase == "Running",
+        timeout=30,
+        message="started once the Secret exists",
+    )
+    assert status_of(kube_cluster, ns, "nosecret").container_statuses[0].restart_count == 0
 
 
 STUBBORN = """
