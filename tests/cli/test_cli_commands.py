@@ -126,6 +126,13 @@ def test_wait_exit_codes(jobq: Jobq, redis_url: str) -> None:
     assert "timed out" in one_error_line(timed_out) and "delayed" in timed_out.stderr
 
 
+@pytest.mark.slow
+def test_wait_longer_than_a_socket_timeout_still_times_out_with_3(jobq: Jobq) -> None:
+    never = jobq("submit", "q", "debug.echo", "--delay", "1h").stdout.strip()
+    timed_out = jobq("wait", "q", never, "--timeout", "7")
+    assert timed_out.exit_code == 3, timed_out.stderr
+
+
 def test_list_by_state_with_limit_and_json(jobq: Jobq) -> None:
     ids = [jobq("submit", "q", "debug.echo", str(i)).stdout.strip() for i in range(3)]
     jobq("submit", "q", "debug.echo", "--delay", "1h")

@@ -17,6 +17,8 @@ from jobqueue.runtime.metrics import WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.runtime.settings import WorkerSettings
 from jobqueue.runtime.worker import Worker
+from redis.asyncio import Redis
+from redis.asyncio.connection import ConnectionPool
 
 
 @dataclass
@@ -33,10 +35,18 @@ class RunningWorker:
 StartWorker = Callable[..., Awaitable[RunningWorker]]
 
 
+def long_timeout_client(url: str) -> Redis:
+    """A client whose socket timeout outlasts the client's 5 s XREAD BLOCK in ``wait``
+    (redis-py's default of 5 s would cut it; see CliState.connect)."""
+    pool = ConnectionPool.from_url(url, decode_responses=True, socket_timeout=30.0)
+    return Redis.from_pool(pool)
+
+
 @pytest.fixture
 async def queue(redis_url: str) -> AsyncIterator[AsyncQueue]:
-    async with AsyncQueue("work", redis_url) as q:
-        yield q
+    client = long_timeout_client(redis_url)
+    yield AsyncQueue("work", redis=client)
+    await client.aclose()
 
 
 @pytest.fixture
@@ -52,7 +62,7 @@ async def start_worker(redis_url: str) -> AsyncIterator[StartWorker]:
         }  # fmt: skip
         fields.update(options)
         settings = WorkerSettings(**fields)
-        redis = connect(redis_url)
+        redis = connect(settings.redis_url)
         clients.append(redis)
         metrics = WorkerMetrics()
         worker = Worker(settings, RedisBackend(redis, settings), registry=registry,

@@ -39,8 +39,11 @@ def run_on_queue(state: CliState, queue: str, action: Callable[[AsyncQueue], Awa
     """Open the queue's client, run ``action`` on it, close it."""
 
     async def go() -> T:
-        async with AsyncQueue(queue, state.redis_url, password=state.password) as q:
-            return await action(q)
+        redis = state.connect()
+        try:
+            return await action(AsyncQueue(queue, redis=redis))
+        finally:
+            await redis.aclose()
 
     return asyncio.run(go())
 

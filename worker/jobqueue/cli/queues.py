@@ -12,7 +12,6 @@ from jobqueue.cli.app import CliState, cli
 from jobqueue.cli.jobs import QUEUE, run_on_queue
 from jobqueue.cli.parsing import DURATION
 from jobqueue.cli.render import console, echo_json, queues_table, stats_table
-from jobqueue.connection import connect
 from jobqueue.models import QueueStats
 from jobqueue.protocol.keys import QUEUES_KEY
 from jobqueue.stats import MAX_WINDOW_SECONDS, read_stats
@@ -21,7 +20,7 @@ __all__: list[str] = []
 
 
 async def _all_stats(state: CliState) -> list[QueueStats]:
-    redis = connect(state.redis_url, state.password)
+    redis = state.connect()
     try:
         names = sorted(str(name) for name in await redis.smembers(QUEUES_KEY))
         return [await read_stats(redis, name) for name in names]
