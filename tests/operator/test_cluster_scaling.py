@@ -53,7 +53,10 @@ def test_burst_scales_out_completes_and_scales_in(
     redis_url: str,
     queue_client: Any,
 ) -> None:
-    jobqueues.create(jobqueue_manifest("burst", redis_url, queue="burst"))
+    # A short lease makes workers heartbeat (and report jobs in hand) every second.
+    manifest = jobqueue_manifest("burst", redis_url, queue="burst")
+    manifest["spec"]["worker"]["leaseSeconds"] = 3
+    jobqueues.create(manifest)
     wait_settled(jobqueues, "burst")
     assert jobqueues.spec_replicas("burst") == 0
     queue = queue_client(redis_url, "burst")
@@ -78,8 +81,19 @@ def test_burst_scales_out_completes_and_scales_in(
     assert status["desiredReplicas"] >= 1
 
     # Burst done, long job running: down to 1 after the 5 s window, the busy pod kept.
+    long_worker = queue.get(long_id).worker
+    holder = next(w.name for w in queue.stats().workers if w.id == long_worker)
     jobqueues.wait(lambda: jobqueues.spec_replicas("burst") == 1, 60, "scale-in to 1")
     assert queue.get(long_id).state == jobqueue.JobState.ACTIVE
+
+    def live_pods() -> list[str]:
+        pods = jobqueues.cluster.core.list_namespaced_pod(
+            jobqueues.namespace, label_selector="jobqueue.dev/jobqueue=burst"
+        ).items
+        return [p.metadata.name for p in pods if p.metadata.deletion_timestamp is None]
+
+    # pod-deletion-cost: the pod holding the long job is the one kept.
+    assert live_pods() == [holder]
     jobqueues.wait(
         lambda: queue.get(long_id).state == jobqueue.JobState.COMPLETED, 90, "the long job"
     )
