@@ -13,6 +13,7 @@ from typing import Any
 import jobqueue
 import pytest
 import yaml
+from kubernetes import client
 from ship_helpers import CHART, KUBE_VERSION, REPO
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
@@ -124,18 +125,24 @@ def release(kube_cluster: Any, kube_namespace: str, helm: Path) -> Iterator[dict
             kube_cluster.kubectl("wait", *established, *[f"crd/{c}" for c in before])
 
 
+@pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
-    kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str
+    kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str, scope: str
 ) -> None:
+    """Both RBAC shapes for real: Roles in the watched namespace, or the ClusterRole."""
     name, ns = release["name"], release["namespace"]
+    watch = ["--set", f"watchNamespaces={{{ns}}}"] if scope == "namespaced" else []
     installed = helm_run(
-        kube_cluster, helm, "install", name, str(CHART), "--namespace", ns,
-        "--set", f"watchNamespaces={{{ns}}}",
+        kube_cluster, helm, "install", name, str(CHART), "--namespace", ns, *watch,
         "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
         "--wait", "--timeout", "4m",
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
-    assert f"It handles JobQueues in: {ns}." in installed.stdout  # NOTES.txt rendered
+    notes = f"in: {ns}." if scope == "namespaced" else "in every namespace."
+    assert f"It handles JobQueues {notes}" in installed.stdout  # NOTES.txt rendered
+    rbac = client.RbacAuthorizationV1Api(kube_cluster.api_client)
+    roles = rbac.list_namespaced_role(ns).items
+    assert [r.metadata.name for r in roles] == ([f"{name}-jobqueue-operator"] if watch else [])
 
     # The operator runs as a pod of the chart's Deployment under the chart's ServiceAccount.
     apps, core = kube_cluster.apps, kube_cluster.core
