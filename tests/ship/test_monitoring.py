@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,6 +89,30 @@ def test_each_alert_fires_on_its_input_and_stays_quiet_when_healthy() -> None:
         capture_output=True,
         text=True,
         timeout=120,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    # promtool parses each panel query as a recording rule, Grafana's variables filled in.
+    promtool = shutil.which("promtool")
+    assert promtool is not None
+    filled = {"$__rate_interval": "1m", "$namespace": ".*", "$jobqueue": ".*", "$queue": ".*"}
+    exprs = []
+    for query in dashboard_queries():
+        if query.startswith("label_values("):  # a variable's query, not PromQL
+            continue
+        for variable, value in filled.items():
+            query = query.replace(variable, value)
+        assert "$" not in query, query
+        exprs.append(query)
+    assert len(exprs) >= 20
+    records = [{"record": f"dashboard:query{i}", "expr": e} for i, e in enumerate(exprs)]
+    rules = {"groups": [{"name": "dashboard", "rules": records}]}
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    out = subprocess.run(
+        [promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stdout + out.stderr
 
