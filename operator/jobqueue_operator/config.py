@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,6 +25,12 @@ def _int(value: str, name: str) -> int:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
 
 
+def _name_priority(env: Mapping[str, str]) -> int:
+    """A stable per-replica priority: kopf peers of equal priority would both act."""
+    name = env.get("POD_NAME") or socket.gethostname()
+    return zlib.crc32(name.encode()) % 10_000
+
+
 @dataclass(frozen=True)
 class Config:
     """Every knob of the operator process."""
@@ -36,7 +44,7 @@ class Config:
     peering_name: str = "jobqueue-operator"
     """PEERING_NAME: kopf peering object; replicas sharing it elect one active operator."""
     peering_priority: int = 0
-    """PEERING_PRIORITY: higher wins; give each replica a distinct value (e.g. from the pod)."""
+    """PEERING_PRIORITY: higher wins; default derived from the pod (host) name."""
     standalone: bool = False
     """STANDALONE: run without peering (a single replica, or tests)."""
     stall_seconds: float = 60.0
@@ -55,7 +63,9 @@ class Config:
             metrics_port=_int(env.get("METRICS_PORT", "8080"), "METRICS_PORT"),
             health_port=_int(env.get("HEALTH_PORT", "8081"), "HEALTH_PORT"),
             peering_name=env.get("PEERING_NAME", "jobqueue-operator"),
-            peering_priority=_int(env.get("PEERING_PRIORITY", "0"), "PEERING_PRIORITY"),
+            peering_priority=_int(
+                env.get("PEERING_PRIORITY", str(_name_priority(env))), "PEERING_PRIORITY"
+            ),
             standalone=_bool(env.get("STANDALONE", "false"), "STANDALONE"),
             stall_seconds=float(_int(env.get("STALL_SECONDS", "60"), "STALL_SECONDS")),
         )

@@ -7,6 +7,8 @@ committed files differ from what the models produce.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
-from jobqueue_operator import rbac, spec
+from jobqueue_operator import config, rbac, spec
 
 ROOT = Path(__file__).resolve().parents[2]
 CRD_PATH = ROOT / "crds" / "jobqueue.dev_jobqueues.yaml"
@@ -246,6 +248,16 @@ def _rows(node: dict[str, Any], path: str, required: bool, rows: list[str]) -> N
         _rows(sub, f"{path}.{name}", name in node.get("required", []), rows)
 
 
+def _config_docs() -> list[tuple[dataclasses.Field[Any], str]]:
+    """Config fields with their attribute docstrings (the line after each field)."""
+    source = inspect.getsource(config.Config).splitlines()
+    docs = []
+    for f in dataclasses.fields(config.Config):
+        line = next(i for i, text in enumerate(source) if text.strip().startswith(f"{f.name}:"))
+        docs.append((f, source[line + 1].strip().strip('"')))
+    return docs
+
+
 def reference_markdown() -> str:
     """Every field of the JobQueue resource: type, default, bounds and description."""
     schema = openapi_schema()
@@ -253,6 +265,10 @@ def reference_markdown() -> str:
     for section in ("spec", "status"):
         _rows(schema["properties"][section], section, section == "spec", rows)
     table_head = "| Field | Type | Required | Default | Bounds | Description |\n" + "|---" * 6 + "|"
+    settings = [
+        f"| `{f.name}` | `{f.default!r}` | {' '.join(str(doc).split())} |"
+        for f, doc in _config_docs()
+    ]
     spec_rows = [r for r in rows if r.startswith("| `spec")]
     status_rows = [r for r in rows if r.startswith("| `status")]
     return "\n".join(
@@ -282,6 +298,12 @@ def reference_markdown() -> str:
             "",
             table_head,
             *status_rows,
+            "",
+            "## Operator settings (environment of the `jobqueue-operator` process)",
+            "",
+            "| Setting | Default | Description |",
+            "|---|---|---|",
+            *settings,
             "",
         ]
     )

@@ -71,6 +71,9 @@ def test_config_from_env_and_bad_values() -> None:
     assert cfg.watch_namespaces == ("a", "b")
     assert cfg.standalone and cfg.metrics_port == 0
     assert Config.from_env({}).watch_namespaces == ()
+    one, two = (Config.from_env({"POD_NAME": n}).peering_priority for n in ("op-a", "op-b"))
+    assert one != two  # replicas get distinct peering priorities by default
+    assert Config.from_env({"POD_NAME": "op-a"}).peering_priority == one
     with pytest.raises(ValueError, match="METRICS_PORT"):
         Config.from_env({"METRICS_PORT": "many"})
     with pytest.raises(ValueError, match="STANDALONE"):
