@@ -223,7 +223,8 @@ def bar(done: int, total: int, width: int = 30) -> str:
 
 
 def render(snap: Snapshot, total: int, started: float, history: list[str]) -> Table:
-    table = Table(title=f"JobQueue {NAMESPACE}/{QUEUE}: {total} jobs of debug.sleep", min_width=72)
+    title = f"JobQueue {NAMESPACE}/{QUEUE}: {total} jobs of debug.sleep"
+    table = Table(title=title, min_width=72, show_header=False)
     table.add_column("", style="bold")
     table.add_column("")
     done = snap.completed + snap.failed
