@@ -419,15 +419,20 @@ async def test_a_second_stop_request_skips_the_grace_period(
     assert (await queue.get(job_id)).state is JobState.QUEUED
 
 
-async def test_worker_survives_a_redis_restart(tmp_path: Any, start_worker: StartWorker) -> None:
+async def test_worker_waits_for_redis_and_survives_its_restart(
+    tmp_path: Any, start_worker: StartWorker
+) -> None:
     from fixtures_redis import _start, _stop, _wait_ping, free_port
 
     port = free_port()
     url = f"redis://127.0.0.1:{port}/0"
+    # The worker starts first: it must wait for its Redis rather than give up.
+    running = await start_worker(echo_registry(), redis_url=url, lease_seconds=1.5)
+    await asyncio.sleep(0.5)
+    assert not running.task.done()
     server = _start(port, tmp_path / "r1")
     try:
         _wait_ping(server, port)
-        running = await start_worker(echo_registry(), redis_url=url, lease_seconds=1.5)
         async with AsyncQueue("work", url) as q:
             first = await q.wait(await q.submit("echo.async", 1), timeout=20)
             assert first.state is JobState.COMPLETED

@@ -98,6 +98,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._force = asyncio.Event()
         self._running = False
+        self._registered = False
         self._last_tick = time.monotonic()
         self._executor = ThreadPoolExecutor(
             max_workers=settings.concurrency, thread_name_prefix="jobq-handler"
@@ -134,7 +135,8 @@ class Worker:
         self._last_tick = time.monotonic()
         helpers: list[asyncio.Task[None]] = []
         try:
-            await self.backend.register()
+            if not await self._register():
+                return
             log.info(
                 "worker %s started: queues=%s concurrency=%d lease=%.1fs handlers=%s",
                 self.settings.worker_name,
@@ -154,13 +156,31 @@ class Worker:
             for helper in helpers:
                 helper.cancel()
             await asyncio.gather(*helpers, return_exceptions=True)
-            try:
-                await self.backend.unregister()
-            except Exception as exc:
-                log.warning("could not unregister the worker: %s", format_error(exc))
+            if self._registered:
+                try:
+                    await self.backend.unregister()
+                except Exception as exc:
+                    log.warning("could not unregister the worker: %s", format_error(exc))
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._running = False
             log.info("worker %s stopped", self.settings.worker_name)
+
+    async def _register(self) -> bool:
+        """Enter the worker registry, retrying while Redis is unreachable (a pod may start
+        before its Redis does). False if a stop request came first."""
+        backoff = _ERROR_BACKOFF_MIN
+        while not self._stopping.is_set():
+            try:
+                await self.backend.register()
+                self._registered = True
+                return True
+            except Exception as exc:
+                self.metrics.redis_errors.inc()
+                log.error("cannot register with Redis (retrying in %.1fs): %s", backoff,
+                          format_error(exc))  # fmt: skip
+                await self._until_stopped(asyncio.sleep(backoff))
+                backoff = min(backoff * 2, _ERROR_BACKOFF_MAX)
+        return False
 
     # --- taking jobs -------------------------------------------------------------------
 
