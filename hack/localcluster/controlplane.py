@@ -89,6 +89,8 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--allow-privileged=true",
+            # Endpoints refuse the loopback advertise address: don't retry that every 10 s
+            "--endpoint-reconciler-type=none",
             f"--requestheader-client-ca-file={pki.ca_cert}",
             "--requestheader-allowed-names=front-proxy-client",
             "--requestheader-username-headers=X-Remote-User",

@@ -20,15 +20,17 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 
 
 class ApiError(Exception):
-    """A non-2xx answer of the API server."""
+    """A non-2xx answer of the API server, or status 0: it could not be reached (or the
+    connection broke), which callers treat as transient."""
 
     def __init__(self, status: int, body: str) -> None:
         self.status = status
         self.body = body
         try:
-            message = json.loads(body).get("message", body)
+            decoded = json.loads(body)
         except ValueError:
-            message = body
+            decoded = None
+        message = decoded.get("message", body) if isinstance(decoded, dict) else body
         super().__init__(f"HTTP {status}: {message}")
 
 
@@ -56,9 +58,12 @@ class KubeApi:
     ) -> JSON:
         content = None if body is None else json.dumps(body)
         headers = {"Content-Type": content_type} if content is not None else {}
-        response = await self._http.request(
-            method, path, content=content, params=params, headers=headers
-        )
+        try:
+            response = await self._http.request(
+                method, path, content=content, params=params, headers=headers
+            )
+        except httpx.HTTPError as e:
+            raise ApiError(0, f"{method} {path}: {e!r}") from e
         if response.status_code >= 300:
             raise ApiError(response.status_code, response.text)
         return response.json() if response.content else {}
@@ -85,12 +90,15 @@ class KubeApi:
             "timeoutSeconds": "300",
         }
         timeout = httpx.Timeout(30.0, read=330.0)
-        async with self._http.stream("GET", path, params=query, timeout=timeout) as response:
-            if response.status_code >= 300:
-                raise ApiError(response.status_code, (await response.aread()).decode())
-            async for line in response.aiter_lines():
-                if line.strip():
-                    yield json.loads(line)
+        try:
+            async with self._http.stream("GET", path, params=query, timeout=timeout) as response:
+                if response.status_code >= 300:
+                    raise ApiError(response.status_code, (await response.aread()).decode())
+                async for line in response.aiter_lines():
+                    if line.strip():
+                        yield json.loads(line)
+        except httpx.HTTPError as e:
+            raise ApiError(0, f"watch {path}: {e!r}") from e
 
 
 def pod_path(namespace: str, name: str, sub: str = "") -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import urllib3
 from kubernetes import client, config
 from localcluster import cli as localcluster
 from localcluster.state import StateDir, cluster_processes, supervisor_pid
@@ -55,25 +56,47 @@ def owner() -> Iterator[subprocess.Popen[bytes]]:
     process.wait()
 
 
-def start_pod(info: dict[str, Any]) -> None:
+def start_pod(info: dict[str, Any], name: str = "forker") -> None:
     api = config.new_client_from_config(config_file=info["kubeconfig"])
     core = client.CoreV1Api(api)
     body = {
-        "metadata": {"name": "forker"},
+        "metadata": {"name": name},
         "spec": {
             "containers": [
                 {"name": "main", "image": "x", "command": [sys.executable, "-c", FORKER]}
             ]
         },
     }
-    core.create_namespaced_pod("default", body)
+    transient = (OSError, urllib3.exceptions.HTTPError)
+
+    def created() -> bool:  # retried while the API server is (re)starting
+        try:
+            core.create_namespaced_pod("default", body)
+        except client.ApiException as e:
+            return e.status == 409
+        except transient:
+            return False
+        return True
+
+    wait_until(created, 60, f"pod {name} created")
 
     def running() -> bool:
-        s = core.read_namespaced_pod("forker", "default").status
-        return s.phase == "Running"
+        try:
+            s = core.read_namespaced_pod(name, "default").status
+        except (client.ApiException, *transient):
+            return False
+        return bool(s.phase == "Running")
 
-    wait_until(running, 60, "pod running")
+    wait_until(running, 60, f"pod {name} running")
     api.close()
+
+
+def apiserver_pid(state: StateDir) -> int:
+    for pid in live(state):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if cmdline[0].endswith(b"/kube-apiserver"):
+            return pid
+    raise AssertionError("no kube-apiserver process")
 
 
 def test_no_process_survives_a_killed_supervisor(tmp_path: Path, owner: Any) -> None:
@@ -95,11 +118,16 @@ def test_no_process_survives_a_killed_supervisor(tmp_path: Path, owner: Any) -> 
         localcluster.down(state.root)
 
 
-def test_cluster_stops_when_its_owner_dies(tmp_path: Path, owner: Any) -> None:
+def test_api_server_crash_is_survived_and_cluster_stops_when_its_owner_dies(
+    tmp_path: Path, owner: Any
+) -> None:
     state = StateDir.at(tmp_path / "cluster")
     try:
         info = localcluster.up(state.root, owner_pid=owner.pid)
         start_pod(info)
+        # a crashed API server is restarted; the runner's watch and the scheduler recover
+        os.kill(apiserver_pid(state), signal.SIGKILL)
+        start_pod(info, "after-crash")
         assert live(state)
         owner.kill()
         owner.wait()
