@@ -102,7 +102,6 @@ class WorkerMetrics:
         # labels() costs more than the increment itself; the hot path reuses the children.
         self._jobs_children: dict[tuple[str, str, str], Any] = {}
         self._duration_children: dict[tuple[str, str], Any] = {}
-        self._in_flight_children: dict[str, Any] = {}
 
     def observe(self, queue: str, name: str, outcome: str, duration: float | None) -> None:
         key = (queue, name, outcome)
@@ -116,11 +115,10 @@ class WorkerMetrics:
                 histogram = self._duration_children[key[:2]] = self.job_duration.labels(queue, name)
             histogram.observe(duration)
 
-    def in_flight_for(self, queue: str) -> Any:
-        gauge = self._in_flight_children.get(queue)
-        if gauge is None:
-            gauge = self._in_flight_children[queue] = self.in_flight.labels(queue)
-        return gauge
+    def count_in_flight(self, queue: str, count: Callable[[], float]) -> None:
+        """Read jobs in flight for ``queue`` from ``count`` at scrape time (cheaper than
+        moving a gauge up and down for every job)."""
+        self.in_flight.labels(queue).set_function(count)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

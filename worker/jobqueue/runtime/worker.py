@@ -18,6 +18,7 @@ Shape of a running worker (one asyncio event loop):
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -103,6 +104,12 @@ class Worker:
         self._executor = ThreadPoolExecutor(
             max_workers=settings.concurrency, thread_name_prefix="jobq-handler"
         )
+        for queue in settings.queues:
+            self.metrics.count_in_flight(queue, functools.partial(self._count_in_hand, queue))
+
+    def _count_in_hand(self, queue: str) -> float:
+        # Called from the metrics thread: copy the keys before counting.
+        return float(sum(1 for q, _ in list(self._in_hand) if q == queue))
 
     # --- public surface ----------------------------------------------------------------
 
@@ -263,12 +270,10 @@ class Worker:
     async def _run_one(self, job: LeasedJob) -> list[LeasedJob]:
         held = _InHand(job=job, slot=asyncio.current_task())
         self._in_hand[job.key] = held
-        self.metrics.in_flight_for(job.queue).inc()
         try:
             return await self._execute(held)
         finally:
             self._in_hand.pop(job.key, None)
-            self.metrics.in_flight_for(job.queue).dec()
 
     async def _execute(self, held: _InHand) -> list[LeasedJob]:
         job = held.job
