@@ -341,3 +341,20 @@ def test_password_from_the_environment_and_a_clear_error_without_it(
         admin = redis.Redis.from_url(redis_url, password="s3cret")
         admin.config_set("requirepass", "")
         admin.close()
+
+
+def test_worker_metrics_port_in_use_is_a_clear_error(redis_url: str) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, "JOBQUEUE_REDIS_URL": redis_url}
+        done = subprocess.run(
+            [sys.executable, "-m", "jobqueue.cli", "worker", "q", "--metrics-host", "127.0.0.1",
+             "--metrics-port", str(port)],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr

@@ -26,6 +26,10 @@ __all__ = ["exit_process", "load_handlers", "run_worker", "serve"]
 log = logging.getLogger("jobqueue.worker")
 
 
+class MetricsBindError(OSError):
+    """The metrics port cannot be opened (in use, or a bad bind address)."""
+
+
 def load_handlers(modules: list[str]) -> None:
     """Import the builtins and the user's handler modules (raises HandlerModuleError)."""
     import_handler_modules(["jobqueue.builtins", *modules])
@@ -39,9 +43,16 @@ async def serve(settings: WorkerSettings) -> None:
     worker = Worker(settings, backend, registry=DEFAULT_REGISTRY, metrics=metrics)
     server: MetricsServer | None = None
     if settings.metrics_port:
-        server = MetricsServer(
-            metrics.registry, worker.is_alive, settings.metrics_host, settings.metrics_port
-        )
+        try:
+            server = MetricsServer(
+                metrics.registry, worker.is_alive, settings.metrics_host, settings.metrics_port
+            )
+        except OSError as exc:
+            await backend.close()
+            raise MetricsBindError(
+                f"cannot serve metrics on {settings.metrics_host}:{settings.metrics_port} "
+                f"(JOBQUEUE_METRICS_HOST/JOBQUEUE_METRICS_PORT): {exc}"
+            ) from None
         server.start()
         log.info("metrics on http://%s:%d/metrics", settings.metrics_host, server.port)
     loop = asyncio.get_running_loop()
@@ -65,7 +76,11 @@ def run_worker(settings: WorkerSettings) -> int:
     except HandlerModuleError as exc:
         log.error("%s", exc)
         return 2
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except MetricsBindError as exc:
+        log.error("%s", exc)
+        return 1
     return 0
 
 
