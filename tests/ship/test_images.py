@@ -6,6 +6,8 @@ import re
 import tomllib
 
 import pytest
+import yaml
+from jobqueue_operator import spec
 from ship_helpers import REPO
 
 DOCKERFILES = {
@@ -63,3 +65,14 @@ def test_the_build_context_keeps_only_sources() -> None:
     assert ignore[0] == "*"  # everything excluded first ...
     kept = {line[1:] for line in ignore if line.startswith("!")}
     assert kept == {"pyproject.toml", "README.md", "worker", "operator"}  # ... then these
+
+
+def test_versions_agree() -> None:
+    # The chart's appVersion is the package version, and the operator's default worker image
+    # carries the same tag, so an installed chart runs matching operator and worker images.
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((REPO / "charts" / "jobqueue-operator" / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    assert spec.DEFAULT_WORKER_IMAGE.endswith(f":{version}")
+    for dockerfile in DOCKERFILES.values():
+        assert f"ARG VERSION={version}" in dockerfile.read_text()
