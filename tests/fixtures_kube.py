@@ -148,6 +148,7 @@ def _uses_kube(item: pytest.Item) -> bool:
     return bool(KUBE_FIXTURES & set(getattr(item, "fixturenames", ())))
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _uses_kube(item):
