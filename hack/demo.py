@@ -344,6 +344,9 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold red]demo failed:[/] {exc}")
         console.print(f"logs: {STATE}/logs and {STATE}/pods; stop with: {stop_command()}")
         return 1
+    except KeyboardInterrupt:
+        console.print(f"\n[yellow]interrupted[/]; whatever started is still up: {stop_command()}")
+        return 130
     return 0 if ok else 1
 
 
