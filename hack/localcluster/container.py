@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from typing import Any
 from .node import now_rfc3339
 from .podenv import ContainerConfigError, argv
 from .probes import ProbeLoop, ProbeTarget, probe_once
-from .process import spawn, terminate
+from .process import signal_group, spawn, terminate
 
 log = logging.getLogger("localcluster.container")
 
@@ -298,10 +299,19 @@ class Container:
             self._liveness_failed.set()
 
     async def stop(self, grace: float) -> None:
-        """Graceful stop for pod deletion: SIGTERM, grace seconds, SIGKILL; no restart."""
-        self._grace = grace
-        self._kill_reason = ""
-        self._config_error = ""
+        """Graceful stop for pod deletion: SIGTERM, grace seconds, SIGKILL; no restart.
+
+        Called again with a shorter grace (a second delete with --grace-period, or --force),
+        the SIGKILL comes that much sooner."""
+        if self.stopping and grace < self._grace and self.process is not None:
+            process = self.process
+
+            def kill_if_running() -> None:
+                if process.returncode is None:
+                    signal_group(process.pid, signal.SIGKILL)
+
+            asyncio.get_running_loop().call_later(grace, kill_if_running)
+        self._grace = min(grace, self._grace) if self.stopping else grace
         self.stopping = True
         self._stop.set()
         await self.done.wait()

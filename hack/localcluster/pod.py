@@ -80,6 +80,8 @@ class Pod:
         self._dirty = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._deleting: asyncio.Task[None] | None = None
+        self._grace = 0.0
+        self._shorten: set[asyncio.Task[None]] = set()
         self._started = asyncio.Event()
         self._stopping = False
         self.finished = asyncio.Event()
@@ -282,9 +284,18 @@ class Pod:
         """A newer version of the pod object arrived from the watch."""
         self.obj = obj
         meta = obj["metadata"]
-        if meta.get("deletionTimestamp") and self._deleting is None:
-            grace = float(meta.get("deletionGracePeriodSeconds", 30))
+        if not meta.get("deletionTimestamp"):
+            return
+        grace = max(float(meta.get("deletionGracePeriodSeconds", 30)), MIN_GRACE)
+        if self._deleting is None:
+            self._grace = grace
             self._deleting = asyncio.create_task(self.delete(grace))
+        elif grace < self._grace:  # deleted again with a shorter grace period
+            self._grace = grace
+            for container in self.containers:
+                task = asyncio.create_task(container.stop(grace))
+                self._shorten.add(task)
+                task.add_done_callback(self._shorten.discard)
 
     async def stop(self, grace: float) -> None:
         """Stop every container (SIGTERM, grace, SIGKILL) and the status writer."""

@@ -340,3 +340,25 @@ def test_kubectl_logs_served_by_the_runner(kube_cluster: Any, kube_namespace: st
     missing = kube_cluster.kubectl("logs", "talker", "-n", ns, "--previous", check=False)
     assert missing.returncode != 0
     assert "previous terminated container" in missing.stderr
+
+
+def test_second_delete_with_shorter_grace_kills_sooner(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    ns, marker = kube_namespace, tmp_path / "stubborn"
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("slowpoke", STUBBORN, str(marker), terminationGracePeriodSeconds=300)
+    )
+    pid_file = Path(str(marker) + ".pid")
+    kube_cluster.wait_for(pid_file.exists, timeout=60, message="started")
+    kube_cluster.core.delete_namespaced_pod("slowpoke", ns)
+    kube_cluster.wait_for(marker.exists, timeout=10, message="SIGTERM delivered")
+    kube_cluster.core.delete_namespaced_pod("slowpoke", ns, grace_period_seconds=1)
+
+    def gone() -> bool:
+        return not kube_cluster.core.list_namespaced_pod(
+            ns, field_selector="metadata.name=slowpoke"
+        ).items
+
+    # far less than the 300 s the first delete allowed
+    kube_cluster.wait_for(gone, timeout=60, message="pod gone after the shorter grace")
