@@ -23,7 +23,7 @@ OUT = BENCH / "out"
 SECTIONS = ("queues", "autoscale", "operator")
 
 
-def _run_section(name: str, full: bool) -> dict[str, Any]:
+def _run_section(name: str, full: bool, counts: list[int] | None) -> dict[str, Any]:
     if name == "queues":
         from bench.queues import run as queues
 
@@ -34,7 +34,7 @@ def _run_section(name: str, full: bool) -> dict[str, Any]:
         return autoscale.run(full)
     from bench.operator import run as operator
 
-    return operator.run(full)
+    return operator.run(full, counts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--sections", default=",".join(SECTIONS), help="comma-separated: " + ", ".join(SECTIONS)
     )
+    parser.add_argument(
+        "--jobqueues",
+        default=None,
+        help="operator section: JobQueue counts (default 10,100; 10,100,1000 with --full)",
+    )
     args = parser.parse_args(argv)
+    try:
+        counts = [int(c) for c in args.jobqueues.split(",")] if args.jobqueues else None
+    except ValueError:
+        parser.error(f"--jobqueues takes comma-separated integers, got {args.jobqueues!r}")
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         try:
-            result = _run_section(name, args.full)
+            result = _run_section(name, args.full, counts)
         except Exception as exc:  # a broken section is reported, the others still run
             traceback.print_exc()
             result = {"error": f"{type(exc).__name__}: {exc}"}

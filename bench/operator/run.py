@@ -255,7 +255,7 @@ def scale(
     }
 
 
-def run(full: bool) -> dict[str, Any]:
+def run(full: bool, counts: list[int] | None = None) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "hack"))
     try:
         from localcluster import cli as localcluster
@@ -264,7 +264,7 @@ def run(full: bool) -> dict[str, Any]:
     missing = localcluster.missing_binaries(localcluster.default_bin_dir())
     if missing:
         return {"skipped": f"Kubernetes binaries missing ({', '.join(missing)}): run make tools"}
-    counts = [10, 100, 1000] if full else [10, 100]
+    counts = counts or ([10, 100, 1000] if full else [10, 100])
     out: dict[str, Any] = {"scale": []}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, redis_server() as url:
         print("operator: starting the local cluster", flush=True)
