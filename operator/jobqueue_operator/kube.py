@@ -18,6 +18,8 @@ from jobqueue_operator import spec
 FIELD_MANAGER = "jobqueue-operator"
 APPLY = "application/apply-patch+yaml"
 MERGE = "application/merge-patch+json"
+# Bounds every API call, so a hung connection shows up as a stalled loop, never a hang.
+REQUEST_TIMEOUT = 15.0
 
 
 class NotFound(Exception):
@@ -49,7 +51,9 @@ class Kube:
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             try:
-                return _json(fn(*args, _preload_content=False, **kwargs))
+                return _json(
+                    fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+                )
             except ApiException as exc:
                 if exc.status == 404:
                     raise NotFound(str(exc.reason)) from exc

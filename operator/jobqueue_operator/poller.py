@@ -20,9 +20,23 @@ from jobqueue_operator.scaling import Decision, Replicas, decide
 from jobqueue_operator.sources import Observation, SourceUnavailable
 from jobqueue_operator.sources.jobqueue import JobQueueSource
 
-# Rewrite an unchanged status at most this often (keeps lastPollTime and the saved
-# stabilisation window fresh without a write per poll).
+# Status writes: at once when something that matters changes (replicas, conditions,
+# scaling state); figures that move every poll (backlog, wait, ratio) at most every
+# STATUS_FIGURES_SECONDS; and a refresh every STATUS_REFRESH_SECONDS (lastPollTime). This
+# keeps API writes per JobQueue low while a queue is busy.
+STATUS_FIGURES_SECONDS = 5.0
 STATUS_REFRESH_SECONDS = 15.0
+SIGNIFICANT = (
+    "replicas",
+    "readyReplicas",
+    "desiredReplicas",
+    "selector",
+    "queue",
+    "lastScaleTime",
+    "observedGeneration",
+    "failureGateTripped",
+    "windowValues",
+)
 SECRET_REFRESH_SECONDS = 60.0
 
 
@@ -56,7 +70,7 @@ class Poller:
         self.source_key: tuple[str, str | None, str, int] | None = None
         self.password: str | None = None
         self.password_read_at = -SECRET_REFRESH_SECONDS
-        self.written: dict[str, Any] | None = None
+        self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.queue = self.name
         self.bad_spec: str | None = None
@@ -257,15 +271,31 @@ class Poller:
             status["oldestWaitSeconds"] = round(q.oldest_wait_seconds, 3)
             status["failureRatio"] = round(q.failure_ratio, 4)
             status["workers"] = len(observation.workers)
-        comparable = {k: v for k, v in status.items() if k != "recommendations"}
-        comparable["windowValues"] = [r for _, r in self.state.recommendations]
-        stale = now - self.written_at >= STATUS_REFRESH_SECONDS
-        if comparable != self.written or stale:
+        written = self._status_due(status, now)
+        if written is not None:
             status["lastPollTime"] = rfc3339(now)
             await self.ctx.kube.patch_status(self.namespace, self.name, status)
-            self.written, self.written_at = comparable, now
+            self.written, self.written_at = written, now
         for transition in transitions:
             self._announce_condition(transition)
+
+    def _status_due(self, status: dict[str, Any], now: float) -> dict[str, Any] | None:
+        """What to remember as written if this status is due now, else None (see
+        SIGNIFICANT and the intervals above)."""
+        comparable = {k: v for k, v in status.items() if k != "recommendations"}
+        comparable["windowValues"] = [r for _, r in self.state.recommendations]
+        comparable["conditionStatus"] = [(c["type"], c["status"]) for c in self.conditions]
+        since = now - self.written_at
+        significant = any(
+            comparable.get(k) != self.written.get(k) for k in (*SIGNIFICANT, "conditionStatus")
+        )
+        changed = comparable != self.written
+        due = (
+            significant
+            or (changed and since >= STATUS_FIGURES_SECONDS)
+            or since >= STATUS_REFRESH_SECONDS
+        )
+        return comparable if due else None
 
     def _update_conditions(
         self,
