@@ -84,6 +84,7 @@ class Container:
         self._grace = grace
         self._kill_reason = ""
         self._config_error = ""
+        self._launched = False
 
     # --- status -------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -119,6 +120,7 @@ class Container:
 
     async def run(self) -> None:
         """Start, watch and restart the process until done (then `done` is set)."""
+        self._launched = True
         try:
             while not self.stopping:
                 restart = await self._run_once()
@@ -303,6 +305,10 @@ class Container:
 
         Called again with a shorter grace (a second delete with --grace-period, or --force),
         the SIGKILL comes that much sooner."""
+        if not self._launched:  # never ran (an init container's successor): nothing to stop
+            self.stopping = True
+            self.done.set()
+            return
         if self.stopping and grace < self._grace and self.process is not None:
             process = self.process
 

@@ -75,6 +75,9 @@ class Pod:
         self.pod_ip = pod_ip
         self.dir = cluster.state_root / "pods" / pod_dir_name(self.namespace, self.name, self.uid)
         self.containers: list[Container] = []
+        self.init_containers: list[Container] = []
+        self.initialized = False
+        self._init_failed = False
         self.start_time = obj.get("status", {}).get("startTime") or now_rfc3339()
         self._transitions: dict[str, tuple[bool, str]] = {}
         self._dirty = asyncio.Event()
@@ -121,11 +124,13 @@ class Pod:
             resolver = EnvResolver(self.api, self.namespace)
             return await resolver.environment(self.obj_with_ips(), container, base)
 
-        for spec_container in spec["containers"]:
-            container = Container(
+        policy = spec.get("restartPolicy", "Always")
+
+        def make(spec_container: dict[str, Any], restart_policy: str) -> Container:
+            return Container(
                 spec_container,
                 pod_name=self.name,
-                restart_policy=spec.get("restartPolicy", "Always"),
+                restart_policy=restart_policy,
                 log_dir=self.dir / "logs" / spec_container["name"],
                 cwd=self.dir / "work",
                 pod_ip=self.pod_ip,
@@ -136,7 +141,26 @@ class Pod:
                 grace=float(spec.get("terminationGracePeriodSeconds", 30)),
                 restart_count=previous.get(spec_container["name"], 0),
             )
-            self.containers.append(container)
+
+        # init containers run one after the other to success (retried unless the pod's policy
+        # is Never); the app containers start after the last one
+        init_policy = "Never" if policy == "Never" else "OnFailure"
+        self.init_containers = [make(c, init_policy) for c in spec.get("initContainers") or []]
+        app = [make(c, policy) for c in spec["containers"]]
+        self._tasks.append(asyncio.create_task(self._run(app)))
+
+    async def _run(self, app: list[Container]) -> None:
+        for container in self.init_containers:
+            await container.run()
+            terminated = container.state.get("terminated", {})
+            if self._stopping or terminated.get("exitCode") != 0:
+                self._init_failed = not self._stopping
+                self.changed()
+                return
+        self.initialized = True
+        self.containers.extend(app)
+        self.changed()
+        for container in app:
             self._tasks.append(asyncio.create_task(container.run()))
 
     def obj_with_ips(self) -> dict[str, Any]:
@@ -199,6 +223,8 @@ class Pod:
         self._dirty.set()
 
     def phase(self) -> str:
+        if self._init_failed:
+            return "Failed"
         if not self.containers:
             return "Pending"
         states = [c.state for c in self.containers]
@@ -221,7 +247,7 @@ class Pod:
         phase = self.phase()
         all_ready = bool(self.containers) and all(c.ready for c in self.containers)
         running = phase == "Running"
-        started = bool(self.containers)
+        started = True  # status is only written once the pod's identity and dirs exist
         scheduled = [
             c
             for c in self.obj.get("status", {}).get("conditions") or []
@@ -230,7 +256,12 @@ class Pod:
         conditions = [
             *scheduled,
             _condition("PodReadyToStartContainers", started, self._since("Start", started)),
-            _condition("Initialized", True, self._since("Initialized", True)),
+            _condition(
+                "Initialized",
+                self.initialized,
+                self._since("Initialized", self.initialized),
+                "ContainersNotInitialized",
+            ),
             _condition(
                 "ContainersReady",
                 all_ready,
@@ -252,8 +283,25 @@ class Pod:
             "podIP": self.pod_ip,
             "podIPs": [{"ip": self.pod_ip}],
             "startTime": self.start_time,
-            "containerStatuses": [c.status() for c in self.containers],
+            "containerStatuses": [c.status() for c in self.containers] or self._waiting(),
+            "initContainerStatuses": [c.status() for c in self.init_containers],
         }
+
+    def _waiting(self) -> list[dict[str, Any]]:
+        """App containers not created yet (while init containers run)."""
+        reason = "PodInitializing" if self.init_containers else "ContainerCreating"
+        return [
+            {
+                "name": c["name"],
+                "image": c.get("image", ""),
+                "imageID": "",
+                "ready": False,
+                "started": False,
+                "restartCount": 0,
+                "state": {"waiting": {"reason": reason}},
+            }
+            for c in self.obj["spec"]["containers"]
+        ]
 
     async def _write_status(self) -> None:
         """Coalesces changes into status patches; retries while the API server is away."""
@@ -302,7 +350,7 @@ class Pod:
         self._stopping = True
         await self._started.wait()
         grace = max(grace, MIN_GRACE)
-        await asyncio.gather(*(c.stop(grace) for c in self.containers))
+        await asyncio.gather(*(c.stop(grace) for c in self.init_containers + self.containers))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

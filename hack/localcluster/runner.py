@@ -14,7 +14,7 @@ from typing import Any
 
 from .events import EventRecorder
 from .kubeapi import ApiError, KubeApi, pod_path
-from .node import NodeAgent
+from .node import NODE_IP, NodeAgent
 from .pod import MIN_GRACE, Cluster, Pod
 from .podnet import IpPool
 
@@ -94,7 +94,10 @@ class Runner:
             if obj["metadata"].get("deletionTimestamp"):
                 self._background(self._finalize(obj))
             return
-        pod = Pod(self.api, self.cluster, obj, self.ips.take(status.get("podIP")), self.events)
+        # a hostNetwork pod shares the node's address, as on a real node
+        host_network = obj["spec"].get("hostNetwork")
+        ip = NODE_IP if host_network else self.ips.take(status.get("podIP"))
+        pod = Pod(self.api, self.cluster, obj, ip, self.events)
         self.pods[uid] = pod
         self._background(self._run_pod(pod))
 

@@ -362,3 +362,51 @@ def test_second_delete_with_shorter_grace_kills_sooner(
 
     # far less than the 300 s the first delete allowed
     kube_cluster.wait_for(gone, timeout=60, message="pod gone after the shorter grace")
+
+
+def test_init_containers_run_first_in_order(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    ns, trail = kube_namespace, tmp_path / "trail"
+    append = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+
+    def step(name: str) -> dict[str, Any]:
+        return {
+            "name": name,
+            "image": "x",
+            "command": [sys.executable, "-c", append, str(trail), name],
+        }
+
+    body = pod("inits", append, str(trail), "main", restartPolicy="Never")
+    body["spec"]["initContainers"] = [step("first"), step("second")]
+    kube_cluster.core.create_namespaced_pod(ns, body)
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "inits").phase == "Succeeded",
+        timeout=60,
+        message="Succeeded",
+    )
+    assert trail.read_text().split() == ["first", "second", "main"]
+    status = status_of(kube_cluster, ns, "inits")
+    assert [s.state.terminated.exit_code for s in status.init_container_statuses] == [0, 0]
+    assert condition(status, "Initialized")
+
+
+def test_failed_init_container_fails_pod_with_never(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    ns, flag = kube_namespace, tmp_path / "main-ran"
+    body = pod("badinit", "import sys; open(sys.argv[1], 'w')", str(flag), restartPolicy="Never")
+    body["spec"]["initContainers"] = [
+        {"name": "fails", "image": "x", "command": [sys.executable, "-c", "raise SystemExit(7)"]}
+    ]
+    kube_cluster.core.create_namespaced_pod(ns, body)
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "badinit").phase == "Failed",
+        timeout=60,
+        message="Failed",
+    )
+    status = status_of(kube_cluster, ns, "badinit")
+    assert status.init_container_statuses[0].state.terminated.exit_code == 7
+    assert not condition(status, "Initialized")
+    assert status.container_statuses[0].state.waiting.reason == "PodInitializing"
+    assert not flag.exists()
