@@ -145,12 +145,19 @@ class Pod:
         # init containers run one after the other to success (retried unless the pod's policy
         # is Never); the app containers start after the last one
         init_policy = "Never" if policy == "Never" else "OnFailure"
-        self.init_containers = [make(c, init_policy) for c in spec.get("initContainers") or []]
+        self.init_containers = [
+            make(c, c.get("restartPolicy") or init_policy) for c in spec.get("initContainers") or []
+        ]
         app = [make(c, policy) for c in spec["containers"]]
         self._tasks.append(asyncio.create_task(self._run(app)))
 
     async def _run(self, app: list[Container]) -> None:
         for container in self.init_containers:
+            if container.restart_policy == "Always":
+                # a sidecar: started in order, kept running beside the app containers
+                # (approximation: the next step does not wait for its startup probe)
+                self._tasks.append(asyncio.create_task(container.run()))
+                continue
             await container.run()
             terminated = container.state.get("terminated", {})
             if self._stopping or terminated.get("exitCode") != 0:
@@ -162,6 +169,11 @@ class Pod:
         self.changed()
         for container in app:
             self._tasks.append(asyncio.create_task(container.run()))
+        sidecars = [c for c in self.init_containers if c.restart_policy == "Always"]
+        if sidecars:  # once the app containers are done for good, so are the sidecars
+            await asyncio.gather(*(c.done.wait() for c in app))
+            grace = float(self.obj["spec"].get("terminationGracePeriodSeconds", 30))
+            await asyncio.gather(*(c.stop(grace) for c in sidecars))
 
     def obj_with_ips(self) -> dict[str, Any]:
         """The pod object as fieldRefs see it: with the IPs this runner gave it."""

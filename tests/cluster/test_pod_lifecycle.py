@@ -410,3 +410,37 @@ def test_failed_init_container_fails_pod_with_never(
     assert not condition(status, "Initialized")
     assert status.container_statuses[0].state.waiting.reason == "PodInitializing"
     assert not flag.exists()
+
+
+def test_sidecar_runs_beside_the_app_and_stops_after_it(
+    kube_cluster: Any, kube_namespace: str, tmp_path: Path
+) -> None:
+    ns, mark = kube_namespace, tmp_path / "sidecar.pid"
+    sidecar = (
+        "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(600)"
+    )
+    waits = "import os, sys, time\nwhile not os.path.exists(sys.argv[1]): time.sleep(0.1)"
+    body = pod("withsidecar", waits, str(mark), restartPolicy="Never")
+    body["spec"]["initContainers"] = [
+        {
+            "name": "helper",
+            "image": "x",
+            "restartPolicy": "Always",
+            "command": [sys.executable, "-c", sidecar, str(mark)],
+        }
+    ]
+    kube_cluster.core.create_namespaced_pod(ns, body)
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "withsidecar").phase == "Succeeded",
+        timeout=60,
+        message="app done while the sidecar ran",
+    )
+    pid = int(mark.read_text())
+    kube_cluster.wait_for(
+        lambda: (
+            not Path(f"/proc/{pid}").exists()
+            or "Z" in Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        ),
+        timeout=60,
+        message="sidecar stopped",
+    )
