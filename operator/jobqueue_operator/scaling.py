@@ -184,13 +184,14 @@ def decide(
     if limited and desired == policy.max_replicas:
         reason = Reason.MAX_REPLICAS
         message = f"{message}; capped at maxReplicas {policy.max_replicas} (wanted {raw})"
-    if tripped and desired > current:
+    held = max(current, policy.min_replicas)  # Hold never goes below minReplicas
+    if tripped and desired > held:
         reason = Reason.FAILURE_HOLD
         message = (
             f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}; "
-            f"holding {current} replicas (would scale to {desired})"
+            f"holding {held} replicas (would scale to {desired})"
         )
-        desired = current
+        desired = held
     new_state = ScalingState(window, tripped)
     return Decision(desired, reason, message, new_state, recommended, limited, tripped, details)
 

@@ -143,6 +143,14 @@ ONE_SHOT = [
         Policy(target_backlog_per_replica=4, failure_min_samples=20),
     ),
     Case(
+        "hold still honours a raised minReplicas",
+        m(queued=40, ok=0, failed=20),
+        1,
+        3,
+        Reason.FAILURE_HOLD,
+        Policy(target_backlog_per_replica=4, min_replicas=3),
+    ),
+    Case(
         "gate needs min samples",
         m(queued=40, ok=0, failed=19),
         2,
@@ -342,5 +350,5 @@ def test_invariants(
         assert lo <= d.desired <= hi
     if metrics.backlog > 0 and not d.failure_gate_tripped:
         assert d.desired >= 1  # never zero while work is waiting or running
-    if d.desired > current:
-        assert not d.failure_gate_tripped  # the gate never lets a scale-up through
+    if d.desired > max(current, lo):
+        assert not d.failure_gate_tripped  # the gate lets no scale-up past minReplicas
