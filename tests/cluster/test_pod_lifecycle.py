@@ -444,3 +444,33 @@ def test_sidecar_runs_beside_the_app_and_stops_after_it(
         timeout=60,
         message="sidecar stopped",
     )
+
+
+LISTEN_LATER = """
+import os, socket, sys, time
+while not os.path.exists(sys.argv[1]):
+    time.sleep(0.1)
+server = socket.create_server((os.environ["POD_IP"], 7000))
+while True:
+    server.accept()[0].close()
+"""
+
+
+def test_tcp_readiness_probe(kube_cluster: Any, kube_namespace: str, tmp_path: Path) -> None:
+    ns, flag = kube_namespace, tmp_path / "listen"
+    container = {
+        "readinessProbe": {"tcpSocket": {"port": 7000}, "periodSeconds": 1},
+        "env": [{"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+    }
+    kube_cluster.core.create_namespaced_pod(
+        ns, pod("tcp", LISTEN_LATER, str(flag), container=container)
+    )
+    kube_cluster.wait_for(
+        lambda: status_of(kube_cluster, ns, "tcp").phase == "Running", timeout=60, message="run"
+    )
+    time.sleep(2)  # a few probe periods with nothing listening
+    assert not condition(status_of(kube_cluster, ns, "tcp"), "Ready")
+    flag.write_text("")
+    kube_cluster.wait_for(
+        lambda: condition(status_of(kube_cluster, ns, "tcp"), "Ready"), timeout=30, message="ready"
+    )
