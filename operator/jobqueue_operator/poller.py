@@ -140,7 +140,15 @@ class Poller:
         if ref is None:
             self.password = None
         elif now - self.password_read_at >= SECRET_REFRESH_SECONDS:
-            self.password = await self.ctx.kube.read_secret_key(self.namespace, ref.name, ref.key)
+            try:
+                self.password = await self.ctx.kube.read_secret_key(
+                    self.namespace, ref.name, ref.key
+                )
+            except Exception as exc:
+                raise SourceUnavailable(
+                    f"cannot read key {ref.key!r} of Secret {self.namespace}/{ref.name} "
+                    f"(spec.redis.passwordSecretRef): {type(exc).__name__}: {exc}"
+                ) from exc
             self.password_read_at = now
         queue = jq.queue_name(self.name)
         window = jq.scaling.failure_rate.window_seconds

@@ -89,3 +89,22 @@ def test_deployment_follows_the_jobqueue(
 
     jobqueues.wait(collected, 60, "the Deployment garbage-collected")
     assert operator.alive(), operator.log()[-3000:]
+
+
+def test_missing_password_secret_is_reported_and_nothing_scales(
+    operator: OperatorProcess, jobqueues: JobQueues, redis_url: str
+) -> None:
+    manifest = jobqueue_manifest("nosecret", redis_url, queue="nosecret")
+    manifest["spec"]["redis"]["passwordSecretRef"] = {"name": "absent", "key": "password"}
+    manifest["spec"]["scaling"]["minReplicas"] = 0
+    jobqueues.create(manifest)
+
+    def reported() -> dict[str, Any] | None:
+        cond = jobqueues.condition("nosecret", "RedisReachable")
+        return cond if cond and cond["status"] == "False" else None
+
+    cond = jobqueues.wait(reported, 60, "RedisReachable=False")
+    assert "Secret" in cond["message"] and "absent" in cond["message"], cond
+    assert jobqueues.spec_replicas("nosecret") == 0
+    warnings = [e for e in jobqueues.events("RedisReachable") if e.type == "Warning"]
+    assert warnings and "absent" in warnings[0].message
