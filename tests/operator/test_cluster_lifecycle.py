@@ -3,9 +3,11 @@ collected. The operator runs as a subprocess under its least-privilege ServiceAc
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
+import jobqueue
 from conftest import JobQueues, OperatorProcess, jobqueue_manifest
 
 
@@ -108,3 +110,30 @@ def test_missing_password_secret_is_reported_and_nothing_scales(
     assert jobqueues.spec_replicas("nosecret") == 0
     warnings = [e for e in jobqueues.events("RedisReachable") if e.type == "Warning"]
     assert warnings and "absent" in warnings[0].message
+
+
+def test_manual_mode_follows_the_scale_subresource_and_paused_holds(
+    operator: OperatorProcess, jobqueues: JobQueues, redis_url: str
+) -> None:
+    manifest = jobqueue_manifest("manual", redis_url, queue="manual")
+    manifest["spec"]["scaling"]["mode"] = "Manual"
+    jobqueues.create(manifest)
+    jobqueues.wait(lambda: jobqueues.deployment("manual"), 60, "the Deployment")
+    ns = jobqueues.namespace
+    jobqueues.cluster.kubectl("scale", "jq/manual", "--replicas=2", "-n", ns)
+    jobqueues.wait(lambda: jobqueues.spec_replicas("manual") == 2, 30, "2 replicas (Manual)")
+    scale = jobqueues.cluster.kubectl(
+        "get", "jq/manual", "-n", ns, "--subresource=scale", "-o", "jsonpath={.spec.replicas}"
+    )
+    assert scale.stdout == "2"
+
+    # Paused: the count stays whatever the queue says (a backlog would ask for more).
+    jobqueues.patch("manual", {"spec": {"replicas": None, "scaling": {"mode": "Paused"}}})
+    with jobqueue.Queue.from_url(redis_url, "manual") as queue:
+        for _ in range(8):
+            queue.submit("sleep", {"seconds": 1})
+    jobqueues.wait(
+        lambda: jobqueues.status("manual").get("observedGeneration") == 3, 30, "Paused seen"
+    )
+    time.sleep(3)
+    assert jobqueues.spec_replicas("manual") == 2
