@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import StartWorker, wait_for_state, wait_until
 from jobqueue.client import AsyncQueue
 from jobqueue.models import JobState
 from jobqueue.protocol.keys import QueueKeys
@@ -16,6 +15,12 @@ from jobqueue.registry import Registry
 from jobqueue.runtime.context import JobContext, SyncJobContext
 from jobqueue.runtime.failures import JobCancelled, PermanentJobError
 from jobqueue.stats import read_stats
+from worker_waits import wait_for_state, wait_until
+
+if TYPE_CHECKING:
+    from worker_fixtures import StartWorker
+
+pytest_plugins = ["worker_fixtures"]
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(120)]
 
@@ -127,16 +132,21 @@ async def test_timeout_cancels_async_and_sync_handlers_and_fails_the_attempt(
         release_thread.wait(60)
 
     await start_worker(registry)
-    a = await queue.submit("slow.async", attempts=1, timeout=0.3)
-    s = await queue.submit("slow.sync", attempts=1, timeout=0.3)
+    a = await queue.submit("slow.async", attempts=1, timeout=0.5)
+    s = await queue.submit("slow.sync", attempts=1, timeout=0.5)
     job_a = await queue.wait(a, timeout=20)
     job_s = await queue.wait(s, timeout=20)
     release_thread.set()
     for job in (job_a, job_s):
         assert job.state is JobState.FAILED
         assert job.error is not None and job.error.startswith("JobTimeout:")
-        assert "0.3s" in job.error
+        assert "0.5s" in job.error
     assert async_cancelled.is_set()
+
+    async def thread_woke() -> bool:
+        return bool(thread_saw_cancel)
+
+    await wait_until(thread_woke)  # the thread wakes a moment after the report
     assert thread_saw_cancel == [True]  # the thread handler saw ctx.cancelled become true
 
 

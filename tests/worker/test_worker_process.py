@@ -15,9 +15,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import wait_for_state, wait_until
 from jobqueue.client import AsyncQueue
 from jobqueue.models import JobState
+from worker_waits import wait_for_state, wait_until
+
+pytest_plugins = ["worker_fixtures"]
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(180)]
 

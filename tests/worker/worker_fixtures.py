@@ -1,4 +1,8 @@
-"""Helpers for worker tests: an in-process worker on the test's redis-server."""
+"""Fixtures for worker tests: in-process workers and a queue client on the test's redis-server.
+
+Loaded by test modules with ``pytest_plugins = ["worker_fixtures"]`` (a conftest.py here would
+shadow other directories' ``conftest`` modules, which some tests import by name).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,12 @@ from typing import Any
 import pytest
 from jobqueue.client import AsyncQueue
 from jobqueue.connection import connect
-from jobqueue.models import Job, JobState
 from jobqueue.registry import Registry
 from jobqueue.runtime.metrics import WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.runtime.settings import WorkerSettings
 from jobqueue.runtime.worker import Worker
-from redis.asyncio import Redis
-from redis.asyncio.connection import ConnectionPool
+from worker_waits import long_timeout_client
 
 
 @dataclass
@@ -33,13 +35,6 @@ class RunningWorker:
 
 
 StartWorker = Callable[..., Awaitable[RunningWorker]]
-
-
-def long_timeout_client(url: str) -> Redis:
-    """A client whose socket timeout outlasts the client's 5 s XREAD BLOCK in ``wait``
-    (redis-py's default of 5 s would cut it; see CliState.connect)."""
-    pool = ConnectionPool.from_url(url, decode_responses=True, socket_timeout=30.0)
-    return Redis.from_pool(pool)
 
 
 @pytest.fixture
@@ -80,25 +75,3 @@ async def start_worker(redis_url: str) -> AsyncIterator[StartWorker]:
                 await asyncio.wait_for(running.task, 30)
     for redis in clients:
         await redis.aclose()
-
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], within: float = 20.0, every: float = 0.02
-) -> None:
-    """Poll ``predicate`` until true; fail the test after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(every)
-
-
-async def wait_for_state(
-    q: AsyncQueue, job_id: str, state: JobState, within: float = 20.0, every: float = 0.02
-) -> Job:
-    async def reached() -> bool:
-        return (await q.get(job_id)).state is state
-
-    await wait_until(reached, within, every)
-    return await q.get(job_id)
