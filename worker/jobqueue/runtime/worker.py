@@ -22,13 +22,14 @@ import functools
 import json
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jobqueue.registry import DEFAULT_REGISTRY, Handler, HandlerNotFound, Registry
 from jobqueue.runtime.backend import LeasedJob, LeaseStatus, QueueBackend, Report
+from jobqueue.runtime.completions import CompletionBatcher
 from jobqueue.runtime.context import JobContext, SyncJobContext
 from jobqueue.runtime.failures import JobCancelled, PermanentJobError, format_error
 from jobqueue.runtime.metrics import WorkerMetrics
@@ -67,13 +68,6 @@ class _InHand:
     reporting: bool = False
 
 
-@dataclass(eq=False)
-class _PendingCompletion:
-    job: LeasedJob
-    result: Any
-    answer: asyncio.Future[Report]
-
-
 class Worker:
     """Runs handlers for jobs from ``settings.queues`` until stopped (or, in burst mode,
     until the queues are empty and nothing is in hand)."""
@@ -94,8 +88,12 @@ class Worker:
         self._in_hand: dict[tuple[str, str], _InHand] = {}
         self._slots: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
-        self._completions: list[_PendingCompletion] = []
-        self._completions_waiting = asyncio.Event()
+        self._completions = CompletionBatcher(
+            backend,
+            taking=lambda: not self._stopping.is_set(),
+            release=self._release,
+            on_fetched=self.metrics.fetched_jobs.inc,
+        )
         self._stopping = asyncio.Event()
         self._force = asyncio.Event()
         self._running = False
@@ -155,7 +153,7 @@ class Worker:
             helpers = [
                 asyncio.create_task(self._lease_loop(), name="jobq-leases"),
                 asyncio.create_task(self._tick_loop(), name="jobq-tick"),
-                asyncio.create_task(self._completion_loop(), name="jobq-completions"),
+                asyncio.create_task(self._completions.run(), name="jobq-completions"),
             ]
             await self._fetch_loop()
         finally:
@@ -357,54 +355,10 @@ class Worker:
             return []
         self.metrics.observe(job.queue, job.name, "completed", duration)
         held.reporting = True
-        answer: asyncio.Future[Report] = asyncio.get_running_loop().create_future()
-        self._completions.append(_PendingCompletion(job, result, answer))
-        self._completions_waiting.set()
-        report = await self._report("complete", held, answer)
+        report = await self._report("complete", held, self._completions.report(job, result))
         if report is None:
             return []
         return list(report.next_jobs)
-
-    async def _completion_loop(self) -> None:
-        """Report completions in batches: one script call per queue records every result
-        that piled up while the previous call was in flight, and leases as many new jobs
-        (complete-and-take-next), each handed to a slot whose job just finished."""
-        while True:
-            await self._completions_waiting.wait()
-            self._completions_waiting.clear()
-            batch, self._completions = self._completions, []
-            if batch:
-                await self._flush_completions(batch)
-
-    async def _flush_completions(self, batch: list[_PendingCompletion]) -> None:
-        take_next = 0 if self._stopping.is_set() else len(batch)
-        try:
-            accepted, next_jobs = await self.backend.complete(
-                [(c.job, c.result) for c in batch], take_next
-            )
-        except Exception as exc:
-            for pending in batch:
-                if not pending.answer.done():
-                    pending.answer.set_exception(exc)
-            return
-        if next_jobs:
-            self.metrics.fetched_jobs.inc(len(next_jobs))
-        spare = iter(next_jobs)
-        orphans: list[LeasedJob] = []
-        for pending, ok in zip(batch, accepted, strict=True):
-            nxt = next(spare, None)
-            report = Report(
-                ok, "" if ok else "stale fencing token: the lease was lost",
-                [nxt] if nxt is not None else [],
-            )  # fmt: skip
-            if pending.answer.done():  # its slot was cancelled meanwhile
-                if nxt is not None:
-                    orphans.append(nxt)
-            else:
-                pending.answer.set_result(report)
-        orphans.extend(spare)
-        if orphans:
-            await self._release(orphans)
 
     def _make_context(self, job: LeasedJob, handler: Handler) -> JobContext:
         async def report_progress(percent: float, message: str | None) -> None:
@@ -564,7 +518,7 @@ class Worker:
         if held.in_handler and held.slot is not None:
             held.slot.cancel()
 
-    async def _release(self, jobs: list[LeasedJob]) -> None:
+    async def _release(self, jobs: Sequence[LeasedJob]) -> None:
         try:
             await self.backend.release(jobs)
             for job in jobs:
