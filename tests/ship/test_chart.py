@@ -10,6 +10,8 @@ import pytest
 import yaml
 from ship_helpers import CHART, KUBE_VERSION, RENDER_SCRIPT, REPO, Render, containers, find
 
+pytest_plugins = ["ship_fixtures"]
+
 
 def helm_template(helm: Path, *sets: str) -> subprocess.CompletedProcess[str]:
     args = [str(helm), "template", "jq", str(CHART), "--kube-version", KUBE_VERSION]

@@ -16,6 +16,8 @@ import yaml
 from kubernetes import client
 from ship_helpers import CHART, KUBE_VERSION, REPO
 
+pytest_plugins = ["ship_fixtures"]
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 CRDS = ("jobqueues.jobqueue.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")

@@ -18,6 +18,8 @@ from jobqueue_operator.metrics import OperatorMetrics
 from prometheus_client import CollectorRegistry
 from ship_helpers import REPO, Render, find
 
+pytest_plugins = ["ship_fixtures"]
+
 DASHBOARD = REPO / "manifests" / "grafana" / "jobqueue-operator.json"
 RULES = sorted((REPO / "manifests" / "prometheus").glob("*.yaml"))
 # Series Prometheus itself makes for every scrape target.

@@ -1,4 +1,9 @@
-"""Fixtures for the packaging tests: the helm binary and a chart renderer."""
+"""Fixtures for the packaging tests: the helm binary and a chart renderer.
+
+Loaded by test modules with ``pytest_plugins = ["ship_fixtures"]``: a conftest.py here would be
+imported as the module ``conftest`` and shadow other directories' conftest modules that their
+tests import by name.
+"""
 
 from __future__ import annotations
 
