@@ -57,3 +57,14 @@ def test_chart_values_in_the_readme_exist(table_row: str) -> None:
     for part in table_row.split("."):
         assert isinstance(node, dict) and part in node, f"no chart value {table_row}"
         node = node[part]
+
+
+def test_set_flags_name_chart_values() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    keys = re.findall(r"--set ([a-zA-Z.]+)=", README)
+    assert keys
+    for key in keys:
+        node = values
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"README sets unknown value {key}"
+            node = node[part]
