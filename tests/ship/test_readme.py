@@ -68,3 +68,24 @@ def test_set_flags_name_chart_values() -> None:
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"README sets unknown value {key}"
             node = node[part]
+
+
+def test_jobqueue_yaml_in_the_docs_matches_the_spec() -> None:
+    # Every JobQueue shown in the README and the examples parses with the operator's own model.
+    from jobqueue_operator import spec
+
+    blocks = re.findall(r"```(?:yaml|bash)\n(.*?)```", README, re.DOTALL)
+    heredoc = "<<'EOF'\n"
+    texts = [b.split(heredoc, 1)[1].split("\nEOF", 1)[0] if heredoc in b else b for b in blocks]
+    texts += [p.read_text() for p in (REPO / "manifests" / "examples").rglob("*.yaml")]
+    found = 0
+    for text in texts:
+        try:
+            docs = list(yaml.safe_load_all(text))
+        except yaml.YAMLError:
+            continue  # a shell block without an embedded manifest
+        for doc in docs:
+            if isinstance(doc, dict) and doc.get("kind") == "JobQueue":
+                spec.JobQueueSpec.model_validate(doc["spec"])
+                found += 1
+    assert found >= 6
