@@ -282,11 +282,12 @@ def operator_section(data: dict[str, Any]) -> list[str]:
     scale = data.get("scale", [])
     if scale:
         header = ["JobQueues", "operator CPU (cores)", "RSS MB", "poll lag mean / max s",
-                  "Redis commands/s", "window s"]  # fmt: skip
+                  "polls/s done / due", "Redis commands/s", "window s"]  # fmt: skip
         rows = [
             [
                 str(s["jobqueues"]), _num(s.get("cpu_cores"), 3), _num(s.get("rss_mb"), 0),
                 f"{_num(s.get('poll_lag_mean'), 3)} / {_num(s.get('poll_lag_max'), 3)}",
+                f"{_num(s.get('polls_per_s'), 1)} / {_num(s.get('expected_polls_per_s'), 0)}",
                 _num(s.get("redis_commands_per_s"), 0), _num(s.get("window"), 0),
             ]
             for s in scale

@@ -203,12 +203,11 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _poll_lags(metrics_port: int) -> list[float]:
-    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+def _series(metrics_port: int, name: str) -> list[float]:
+    """Values of every series of one metric in the operator's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
     return [
-        float(line.rsplit(" ", 1)[1])
-        for line in text.splitlines()
-        if line.startswith("jobqueue_operator_poll_lag_seconds{")
+        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
     ]
 
 
@@ -231,13 +230,15 @@ def scale(
     time.sleep(min(10.0, window / 3))  # let the poll loops reach their steady rhythm
     r = redis.Redis.from_url(redis_url)
     cmds0 = int(r.info("stats")["total_commands_processed"])
+    polls0 = sum(_series(metrics_port, "jobqueue_operator_polls_total"))
     cpu0, t0 = _cpu_seconds(pid), time.monotonic()
     lags: list[float] = []
     rss: list[float] = []
     while time.monotonic() - t0 < window:
         time.sleep(min(5.0, window / 4))
-        lags += _poll_lags(metrics_port)
+        lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
         rss.append(_rss_mb(pid))
+    polls = sum(_series(metrics_port, "jobqueue_operator_polls_total")) - polls0
     elapsed = time.monotonic() - t0
     cpu = (_cpu_seconds(pid) - cpu0) / elapsed
     commands = (int(r.info("stats")["total_commands_processed"]) - cmds0) / elapsed
@@ -250,6 +251,8 @@ def scale(
         "poll_lag_mean": sum(lags) / len(lags) if lags else None,
         "poll_lag_max": max(lags) if lags else None,
         "redis_commands_per_s": commands,
+        "polls_per_s": polls / elapsed,
+        "expected_polls_per_s": count / 2.0,  # the default pollIntervalSeconds
         "window": elapsed,
         "note": f"all {count} Deployments created {settle:.0f} s after kubectl apply",
     }
