@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
+
+# bench/ sits at the repository root and is not installed; `python -m pytest` from the root
+# finds it, a bare `pytest` needs the root on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import report
 
