@@ -39,3 +39,37 @@ def autoscale(results: dict[str, Any], directory: Path) -> list[Path]:
         plt.close(fig)
         written.append(path)
     return written
+
+
+def queues(results: dict[str, Any], directory: Path) -> Path | None:
+    """Processing rates per system (grouped bars), log scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [("noop_c10", "no-op c10"), ("noop_c100", "no-op c100"), ("noop_2x10", "no-op 2x10"),
+            ("sleep_c10", "10 ms c10"), ("sleep_c100", "10 ms c100")]  # fmt: skip
+    systems = {
+        name: res
+        for name, res in results.get("systems", {}).items()
+        if any(isinstance(res.get(key), float) for key, _ in rows)
+    }
+    if not systems:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / len(rows)
+    for i, (key, label) in enumerate(rows):
+        values = [r.get(key) if isinstance(r.get(key), float) else 0.0 for r in systems.values()]
+        ax.bar([x + i * width for x in range(len(systems))], values, width, label=label)
+    ax.set_xticks([x + 0.4 - width / 2 for x in range(len(systems))], list(systems))
+    ax.set_yscale("log")
+    ax.set_ylabel("jobs/s (one process unless 2x)")
+    ax.set_title("Processing rate, same redis-server, same run")
+    ax.legend(fontsize=8, ncol=len(rows))
+    fig.tight_layout()
+    path = directory / "queues-processing.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -313,6 +313,15 @@ def write(out: Path, base: Path) -> Path:
     queues = _load(out, "queues")
     if queues:
         lines += queues_section(queues)
+        if "systems" in queues:
+            try:
+                from bench import plots as plotting
+
+                plot = plotting.queues(queues, base / "plots")
+            except ImportError:
+                plot = None
+            if plot is not None:
+                lines += [f"![processing rates]({plot.relative_to(base).as_posix()})", ""]
     autoscale = _load(out, "autoscale")
     if autoscale:
         plots: list[Path] = []

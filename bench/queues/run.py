@@ -16,7 +16,7 @@ QUICK = Settings(
 )  # fmt: skip
 FULL = Settings(
     jobs=20000, latency_samples=1000, rtt_jobs=1000, step_timeout=300, sleep_jobs=5000,
-    measure_seconds=120,
+    measure_seconds=60,
 )  # fmt: skip
 
 # name, has a bulk enqueue API, concurrency cap
