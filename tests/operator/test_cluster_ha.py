@@ -6,7 +6,9 @@ import time
 
 import jobqueue
 import pytest
-from conftest import JobQueues, OperatorFactory, jobqueue_manifest
+from operator_helpers import JobQueues, OperatorFactory, jobqueue_manifest
+
+pytest_plugins = ["operator_fixtures"]
 
 pytestmark = pytest.mark.slow
 

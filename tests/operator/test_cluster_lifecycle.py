@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import jobqueue
-from conftest import JobQueues, OperatorProcess, jobqueue_manifest
+from operator_helpers import JobQueues, OperatorProcess, jobqueue_manifest
+
+pytest_plugins = ["operator_fixtures"]
 
 
 def env_of(deployment: Any) -> dict[str, Any]:

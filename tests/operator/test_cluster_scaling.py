@@ -9,7 +9,9 @@ from typing import Any
 
 import jobqueue
 import pytest
-from conftest import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
+from operator_helpers import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
+
+pytest_plugins = ["operator_fixtures"]
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,8 @@ import pytest
 from jobqueue_operator import spec
 from kubernetes.client import ApiException
 
+pytest_plugins = ["operator_fixtures"]
+
 GOOD: dict[str, Any] = {"redis": {"url": "redis://redis:6379/0"}}
 
 
