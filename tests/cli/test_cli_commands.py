@@ -358,3 +358,39 @@ def test_worker_metrics_port_in_use_is_a_clear_error(redis_url: str) -> None:
         )  # fmt: skip
     assert done.returncode == 1
     assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+
+
+def test_status_and_list_show_a_job_with_a_corrupt_stored_payload(
+    jobq: Jobq, db: redis.Redis
+) -> None:
+    job_id = jobq("submit", "q", "debug.echo", '{"a": 1}').stdout.strip()
+    key = next(k for k in db.scan_iter(f"*:job:{job_id}"))
+    db.hset(key, "payload", "{broken")
+    shown = jobq("status", "q", job_id, "--json")
+    assert shown.exit_code == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert record["payload"] == "{broken" and record["corrupt_fields"] == ["payload"]
+    table = jobq("status", "q", job_id)
+    assert table.exit_code == 0 and "not valid JSON" in table.stdout
+    listed = jobq("list", "q")
+    assert listed.exit_code == 0, listed.stderr
+    assert job_id in listed.stdout and "payload not valid JSON" in listed.stdout
+    as_json = jobq("list", "q", "--json")
+    assert [r["id"] for r in json.loads(as_json.stdout)] == [job_id]
+
+
+def test_password_from_the_environment_wins_over_the_url(
+    redis_url: str, db: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db.config_set("requirepass", "s3cret")
+    try:
+        monkeypatch.setenv("JOBQUEUE_REDIS_PASSWORD", "s3cret")
+        wrong_in_url = redis_url.replace("redis://", "redis://:wrong@")
+        allowed = CliRunner().invoke(cli, ["--redis", wrong_in_url, "submit", "q", "debug.echo"])
+        assert allowed.exit_code == 0, allowed.stderr
+        listed = CliRunner().invoke(cli, ["--redis", wrong_in_url, "queues", "--json"])
+        assert [row["queue"] for row in json.loads(listed.stdout)] == ["q"]
+    finally:
+        admin = redis.Redis.from_url(redis_url, password="s3cret")
+        admin.config_set("requirepass", "")
+        admin.close()

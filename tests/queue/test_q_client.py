@@ -11,11 +11,15 @@ import pytest
 import redis.asyncio as aioredis
 from fixtures_redis import free_port
 from jobqueue.client import AsyncQueue
+from jobqueue.connection import MAX_BLOCK_SECONDS, connect
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
 from jobqueue.models import JobState
 from jobqueue.protocol import CancelResult
+from jobqueue.runtime.context import JobContext
+from jobqueue.runtime.failures import PermanentJobError
 from qhelpers import FakeClock
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 
 pytestmark = pytest.mark.redis
 
@@ -163,3 +167,66 @@ def test_inline_fallback_runs_the_handler_when_redis_is_down(
         assert q.wait(jid).result == 42
     with jobqueue.Queue("plain", url) as q, pytest.raises(RedisConnectionError):
         q.submit("tests.inline.double", 1)
+
+
+async def test_wait_longer_than_the_socket_timeout_ends_in_timeout_error(redis_url: str) -> None:
+    # connect() gives a socket timeout above the longest block, so a 6.5 s wait (more than
+    # redis-py's default 5 s socket timeout) ends with the client's own TimeoutError.
+    q = AsyncQueue.from_url(redis_url, "slowq")
+    try:
+        jid = await q.submit("never.run", delay=3600)
+        with pytest.raises(TimeoutError) as raised:
+            await q.wait(jid, timeout=6.5)
+        assert not isinstance(raised.value, RedisError)
+    finally:
+        await q.close()
+
+
+async def test_wait_on_a_client_with_a_short_socket_timeout_blocks_below_it(
+    redis_url: str,
+) -> None:
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True, socket_timeout=1.0)
+    q = AsyncQueue("shortq", redis=client)
+    try:
+        jid = await q.submit("never.run", delay=3600)
+        with pytest.raises(TimeoutError) as raised:
+            await q.wait(jid, timeout=2.5)
+        assert not isinstance(raised.value, RedisError)
+    finally:
+        await client.aclose()
+
+
+def test_connect_lets_the_password_argument_win_over_the_url() -> None:
+    client = connect("redis://:from-url@127.0.0.1:1/0", "from-env")
+    assert client.connection_pool.connection_kwargs["password"] == "from-env"
+    assert client.connection_pool.connection_kwargs["socket_timeout"] > MAX_BLOCK_SECONDS
+    kept = connect("redis://:from-url@127.0.0.1:1/0", None)
+    assert kept.connection_pool.connection_kwargs["password"] == "from-url"
+
+
+async def test_reads_tolerate_a_corrupt_stored_payload_and_result(
+    aq: AsyncQueue, rclient: aioredis.Redis
+) -> None:
+    jid = await aq.submit("x", {"a": 1})
+    await rclient.hset(aq.protocol.keys.job(jid), mapping={"payload": "{bad", "result": "[1,"})
+    job = await aq.get(jid)
+    assert job.payload == "{bad" and job.result == "[1,"
+    assert job.corrupt_fields == ("payload", "result")
+    assert [j.id for j in await aq.list("queued")] == [jid]
+    await aq.cancel(jid)
+    assert (await aq.wait(jid, timeout=5)).corrupt_fields == ("payload", "result")
+
+
+async def test_list_queues_names_every_known_queue(redis_url: str) -> None:
+    async with AsyncQueue("b-queue", redis_url) as b, AsyncQueue("a-queue", redis_url) as a:
+        await b.submit("x")
+        await a.submit("y")
+        assert await a.list_queues() == ["a-queue", "b-queue"]
+    with jobqueue.Queue("c", redis_url) as c:
+        assert c.list_queues() == ["a-queue", "b-queue"]
+
+
+def test_handler_helpers_are_exported() -> None:
+    assert jobqueue.JobContext is JobContext
+    assert issubclass(jobqueue.PermanentJobError, Exception)
+    assert jobqueue.PermanentJobError is PermanentJobError

@@ -20,7 +20,6 @@ from jobqueue.runtime.metrics import WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.runtime.settings import WorkerSettings
 from jobqueue.runtime.worker import Worker
-from worker_waits import long_timeout_client
 
 
 @dataclass
@@ -39,9 +38,9 @@ StartWorker = Callable[..., Awaitable[RunningWorker]]
 
 @pytest.fixture
 async def queue(redis_url: str) -> AsyncIterator[AsyncQueue]:
-    client = long_timeout_client(redis_url)
-    yield AsyncQueue("work", redis=client)
-    await client.aclose()
+    client = AsyncQueue("work", redis_url)
+    yield client
+    await client.close()
 
 
 @pytest.fixture

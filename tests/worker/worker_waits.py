@@ -7,15 +7,6 @@ from collections.abc import Awaitable, Callable
 
 from jobqueue.client import AsyncQueue
 from jobqueue.models import Job, JobState
-from redis.asyncio import Redis
-from redis.asyncio.connection import ConnectionPool
-
-
-def long_timeout_client(url: str) -> Redis:
-    """A client whose socket timeout outlasts the client's 5 s XREAD BLOCK in ``wait``
-    (redis-py's default of 5 s would cut it; see CliState.connect)."""
-    pool = ConnectionPool.from_url(url, decode_responses=True, socket_timeout=30.0)
-    return Redis.from_pool(pool)
 
 
 async def wait_until(

@@ -11,6 +11,7 @@ Submit options are validated before anything is written (``InvalidJob`` names th
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import threading
 import uuid
@@ -24,16 +25,21 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from jobqueue.connection import connect
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
 from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
-from jobqueue.protocol.queue import AnyRedis, CancelResult, QueueProtocol
+from jobqueue.protocol.queue import AnyRedis, CancelResult, QueueProtocol, known_queues
 from jobqueue.stats import QueueStats, check_window, stats_from_snapshot
 
-__all__ = ["AsyncQueue", "CancelResult", "Queue", "new_job_id", "parse_state"]
+__all__ = ["AsyncQueue", "CancelResult", "Queue", "list_queues", "new_job_id", "parse_state"]
 
 log = logging.getLogger("jobqueue.client")
 T = TypeVar("T")
 
 # Waiting re-reads the job at least this often, in case the event stream was trimmed.
 _WAIT_RECHECK = 5.0
+
+
+async def list_queues(redis: AnyRedis) -> list[str]:
+    """Names of all queues known on a Redis (submitted to or served), sorted."""
+    return await known_queues(redis)
 
 
 def new_job_id() -> str:
@@ -223,6 +229,10 @@ class AsyncQueue:
             return jobs[offset : offset + limit]
         return jobs[:limit]
 
+    async def list_queues(self) -> builtins.list[str]:
+        """Names of all queues known on this Redis (not only this one), sorted."""
+        return await list_queues(self.redis)
+
     async def stats(self, window_seconds: int = 60) -> QueueStats:
         check_window(window_seconds)
         snap = await self.protocol.stats(window_seconds)
@@ -331,6 +341,9 @@ class Queue:
         self, state: JobState | str | None = None, *, limit: int = 50, offset: int = 0
     ) -> list[Job]:
         return self._runner.run(self._aq.list(state, limit=limit, offset=offset))
+
+    def list_queues(self) -> builtins.list[str]:
+        return self._runner.run(self._aq.list_queues())
 
     def stats(self, window_seconds: int = 60) -> QueueStats:
         return self._runner.run(self._aq.stats(window_seconds))

@@ -189,10 +189,16 @@ def _ms_to_datetime(value: str | None) -> datetime | None:
     return datetime.fromtimestamp(int(float(value)) / 1000.0, tz=UTC)
 
 
-def _json_or_none(value: str | None) -> Any:
+def _json_or_raw(value: str | None, field: str, corrupt: list[str]) -> Any:
+    """The decoded JSON, or (if the stored text is not JSON) the raw text, with ``field``
+    added to ``corrupt``: one damaged record must not make get/wait/list fail."""
     if value in (None, ""):
         return None
-    return json.loads(value)
+    try:
+        return json.loads(value)
+    except ValueError:
+        corrupt.append(field)
+        return value
 
 
 class Job(BaseModel):
@@ -221,6 +227,8 @@ class Job(BaseModel):
     timeout: float | None = None
     worker: str | None = None
     cancel_requested: bool = False
+    # Stored fields (payload, result) that were not valid JSON: they hold the raw text.
+    corrupt_fields: tuple[str, ...] = ()
 
     @property
     def finished(self) -> bool:
@@ -230,19 +238,22 @@ class Job(BaseModel):
     def from_hash(cls, queue: str, fields: dict[str, str]) -> Job:
         """Decode a job hash (str -> str, as HGETALL with decode_responses returns it)."""
         get = fields.get
+        corrupt: list[str] = []
+        payload = _json_or_raw(get("payload"), "payload", corrupt)
+        result = _json_or_raw(get("result"), "result", corrupt)
         return cls(
             id=fields["id"],
             queue=queue,
             name=fields["name"],
             state=JobState(fields["state"]),
             priority=int(get("priority") or 5),
-            payload=_json_or_none(get("payload")),
+            payload=payload,
             attempts=int(get("attempts") or 0),
             max_attempts=int(get("max_attempts") or 3),
             backoff=get("backoff") or DEFAULT_BACKOFF,
             progress=float(get("progress") or 0),
             progress_message=get("progress_message") or None,
-            result=_json_or_none(get("result")),
+            result=result,
             error=get("error") or None,
             created_at=_ms_to_datetime(get("created_at")),
             started_at=_ms_to_datetime(get("started_at")),
@@ -252,6 +263,7 @@ class Job(BaseModel):
             timeout=float(t) if (t := get("timeout")) else None,
             worker=get("worker") or None,
             cancel_requested=get("cancel") == "1",
+            corrupt_fields=tuple(corrupt),
         )
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 import redis.asyncio as aioredis
 import redis.exceptions
-from redis.asyncio.connection import ConnectionPool
 
+from jobqueue.connection import connect
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound, JobqueueError
 from jobqueue.runtime.settings import default_redis_url
 
@@ -53,11 +53,6 @@ def fail(message: str, code: int = EXIT_FAILURE) -> None:
     sys.exit(code)
 
 
-# Longer than the longest blocking read the client issues (XREAD BLOCK of about 5 s while
-# waiting for a job), so a quiet wait is not mistaken for a dead server.
-_SOCKET_TIMEOUT = 30.0
-
-
 class CliState:
     """What the group passes to its commands: where Redis is."""
 
@@ -66,16 +61,7 @@ class CliState:
         self.password = password
 
     def connect(self) -> aioredis.Redis:
-        """ADAPTER (CLI): ``jobqueue.connection.connect`` keeps redis-py's default 5 s socket
-        timeout, which cuts the client's 5 s XREAD BLOCK in ``wait`` (``jobq wait`` failed
-        with "Timeout reading from ..." after 5 s). Drop once connect() sets a longer one."""
-        pool = ConnectionPool.from_url(
-            self.redis_url, decode_responses=True, socket_timeout=_SOCKET_TIMEOUT,
-            socket_connect_timeout=5.0,
-        )  # fmt: skip
-        if self.password:
-            pool.connection_kwargs["password"] = self.password
-        return aioredis.Redis.from_pool(pool)
+        return connect(self.redis_url, self.password)
 
 
 class JobqGroup(click.Group):

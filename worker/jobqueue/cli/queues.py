@@ -12,8 +12,8 @@ from jobqueue.cli.app import CliState, cli
 from jobqueue.cli.jobs import QUEUE, run_on_queue
 from jobqueue.cli.parsing import DURATION
 from jobqueue.cli.render import console, echo_json, queues_table, stats_table
+from jobqueue.client import list_queues
 from jobqueue.models import QueueStats
-from jobqueue.protocol.keys import QUEUES_KEY
 from jobqueue.stats import MAX_WINDOW_SECONDS, read_stats
 
 __all__: list[str] = []
@@ -22,7 +22,7 @@ __all__: list[str] = []
 async def _all_stats(state: CliState) -> list[QueueStats]:
     redis = state.connect()
     try:
-        names = sorted(str(name) for name in await redis.smembers(QUEUES_KEY))
+        names = await list_queues(redis)
         return [await read_stats(redis, name) for name in names]
     finally:
         await redis.aclose()

@@ -39,6 +39,12 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _stored(job: Job, field: str, value: Any) -> str:
+    if field in job.corrupt_fields:  # kept as the raw stored text
+        return f"{value} (stored text is not valid JSON)"
+    return json.dumps(value, default=str)
+
+
 def job_table(job: Job) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -54,8 +60,8 @@ def job_table(job: Job) -> Table:
             "progress",
             f"{job.progress:g}%" + (f" {job.progress_message}" if job.progress_message else ""),
         ),
-        ("payload", json.dumps(job.payload, default=str)),
-        ("result", json.dumps(job.result, default=str) if job.result is not None else "-"),
+        ("payload", _stored(job, "payload", job.payload)),
+        ("result", _stored(job, "result", job.result) if job.result is not None else "-"),
         ("error", job.error or "-"),
         ("created_at", _when(job.created_at)),
         ("started_at", _when(job.started_at)),
@@ -80,9 +86,15 @@ def jobs_table(jobs: Iterable[Job]) -> Table:
         table.add_row(
             job.id, job.name, job.state.value, str(job.priority),
             f"{job.attempts}/{job.max_attempts}", f"{job.progress:g}%", _when(job.created_at),
-            _short(job.error or ""),
+            _short(job.error or _corrupt_note(job)),
         )  # fmt: skip
     return table
+
+
+def _corrupt_note(job: Job) -> str:
+    if not job.corrupt_fields:
+        return ""
+    return "stored " + " and ".join(job.corrupt_fields) + " not valid JSON"
 
 
 def stats_table(stats: QueueStats) -> Table:

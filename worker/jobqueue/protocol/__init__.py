@@ -10,6 +10,7 @@ from jobqueue.protocol.queue import (
     LeaseStatus,
     QueueProtocol,
     StatsSnapshot,
+    cancel_requests,
     wait_for_any,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "QueueKeys",
     "QueueProtocol",
     "StatsSnapshot",
+    "cancel_requests",
     "validate_queue_name",
     "wait_for_any",
 ]

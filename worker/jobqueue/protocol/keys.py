@@ -119,6 +119,11 @@ class QueueKeys:
     def events(self) -> str:
         return self.prefix + "events"
 
+    @property
+    def cancel_channel(self) -> str:
+        """Pub/sub channel on which cancel requests for active jobs are announced."""
+        return self.prefix + "cancels"
+
     def finished(self, state: str) -> str:
         """The zset of a finished or scheduled state (completed/failed/cancelled/delayed...)."""
         return self.key(state)

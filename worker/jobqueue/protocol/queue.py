@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from jobqueue.connection import MAX_BLOCK_SECONDS
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
 from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys
 from jobqueue.protocol.scripts import script_sha, script_source
@@ -39,6 +40,8 @@ __all__ = [
     "LeasedJob",
     "QueueProtocol",
     "StatsSnapshot",
+    "cancel_requests",
+    "known_queues",
     "wait_for_any",
 ]
 
@@ -60,7 +63,7 @@ class LeaseStatus(StrEnum):
 
 class CancelResult(StrEnum):
     CANCELLED = "cancelled"  # was queued or delayed: it will never run
-    REQUESTED = "requested"  # is active: the worker is told on its next renew
+    REQUESTED = "requested"  # is active: the worker is told at once (see cancel_requests)
     ALREADY_FINISHED = "already_finished"
 
 
@@ -126,6 +129,17 @@ def _check_decoding(redis: AnyRedis) -> None:
         raise ValueError("the redis client must be created with decode_responses=True")
 
 
+def _max_block(redis: AnyRedis) -> float:
+    """The longest block to issue on this client: MAX_BLOCK_SECONDS, or less when the
+    client's socket timeout is shorter (a caller's own client, e.g. redis-py's default 5 s),
+    so a blocking read always answers before the socket gives up."""
+    pool: Any = getattr(redis, "connection_pool", None) or getattr(redis, "nodes_manager", None)
+    timeout = getattr(pool, "connection_kwargs", {}).get("socket_timeout")
+    if not timeout:  # None: no socket timeout at all
+        return MAX_BLOCK_SECONDS
+    return max(0.1, min(MAX_BLOCK_SECONDS, float(timeout) / 2))
+
+
 class QueueProtocol:
     """All operations of one queue; cheap to create (no I/O until used)."""
 
@@ -154,6 +168,7 @@ class QueueProtocol:
             str(int(s.keep_age * 1000)),
         ]
         self._registered = False
+        self.max_block = _max_block(redis)
 
     # --- plumbing ------------------------------------------------------------------------
 
@@ -395,10 +410,10 @@ class QueueProtocol:
     async def read_events(
         self, after: str, block: float, count: int = 1000
     ) -> list[tuple[str, dict[str, str]]]:
-        """Events after id ``after``, blocking up to ``block`` seconds for new ones."""
-        reply = await self.redis.xread(
-            {self.keys.events: after}, count=count, block=max(1, int(block * 1000))
-        )
+        """Events after id ``after``, blocking up to ``block`` seconds for new ones (at most
+        ``max_block``: callers loop for longer waits)."""
+        block_ms = max(1, int(min(block, self.max_block) * 1000))
+        reply = await self.redis.xread({self.keys.events: after}, count=count, block=block_ms)
         if not reply:
             return []
         stream: Any = reply
@@ -412,7 +427,7 @@ class QueueProtocol:
 
     async def cancel(self, job_id: str) -> CancelResult | None:
         """Cancel; None if the job does not exist."""
-        res = await self._call("cancel", job_id)
+        res = await self._call("cancel", job_id, self.keys.cancel_channel)
         if res == "missing":
             return None
         if res in ("cancelled", "requested"):
@@ -468,6 +483,36 @@ class QueueProtocol:
         )
 
 
+async def cancel_requests(protocols: Sequence[QueueProtocol]) -> AsyncIterator[tuple[str, str]]:
+    """Yield (queue, job id) for each cancel request of an active job on these queues, as
+    announced by cancel.lua. A hint only: the worker confirms it through ``renew`` (the cancel
+    flag in the job hash is the truth), and requests missed while disconnected are still
+    seen at the next regular renewal."""
+    protos = list(protocols)
+    if not protos:
+        return
+    channels = {p.keys.cancel_channel: p.queue for p in protos}
+    pubsub: Any = protos[0].redis.pubsub()
+    try:
+        await pubsub.subscribe(*channels)
+        while True:
+            message = await pubsub.get_message(
+                ignore_subscribe_messages=True, timeout=protos[0].max_block
+            )
+            if message and message.get("type") == "message":
+                queue = channels.get(message["channel"])
+                if queue is not None:
+                    yield queue, str(message["data"])
+    finally:
+        await pubsub.aclose()
+
+
+async def known_queues(redis: AnyRedis) -> list[str]:
+    """Names of every queue that was ever submitted to or served, sorted."""
+    names: Any = await redis.smembers(QUEUES_KEY)
+    return sorted(str(name) for name in names)
+
+
 async def _server_time(redis: AnyRedis) -> float:
     reply: Any = await redis.time()
     if isinstance(reply, dict):  # RedisCluster answers per node
@@ -499,6 +544,7 @@ async def wait_for_any(
     timeout: float,  # noqa: ASYNC109 - a deadline for BZPOPMIN, not a cancel scope
 ) -> bool:
     """Block until any of the queues may have work (see ``QueueProtocol.wait_for_work``).
+    A single call blocks at most ``max_block`` seconds (False then too): callers loop.
 
     Queues on one plain Redis client share a single BZPOPMIN over their markers; otherwise
     (Redis Cluster: markers in different slots) one BZPOPMIN per queue runs concurrently.
@@ -511,7 +557,7 @@ async def wait_for_any(
     soonest = min(hints)
     if soonest <= 0.001:
         return True
-    block = min(timeout, soonest)
+    block = min(timeout, soonest, *(p.max_block for p in protos))
     if block <= 0:
         return False
     clients = {id(p.redis) for p in protos}

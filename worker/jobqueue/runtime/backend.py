@@ -8,7 +8,7 @@ lets the protocol evolve (more jobs per round trip, new scripts) behind one adap
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -83,6 +83,11 @@ class QueueBackend(Protocol):
     ) -> LeaseStatus: ...
 
     async def renew(self, jobs: Sequence[LeasedJob]) -> dict[tuple[str, str], LeaseStatus]: ...
+
+    def cancel_requests(self, queues: Sequence[str]) -> AsyncIterator[tuple[str, str]]:
+        """Keys (queue, job id) of active jobs whose cancellation was just requested, as they
+        come (a hint to renew those leases now; may miss some while disconnected)."""
+        ...
 
     async def release(self, jobs: Sequence[LeasedJob]) -> None:
         """Hand jobs back to their queues at once (shutdown), without waiting for lease expiry."""

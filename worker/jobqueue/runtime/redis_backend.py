@@ -7,17 +7,16 @@ job in the same script call only for the first queue, so that order is kept unde
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import socket
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from jobqueue.models import WorkerInfo, parse_backoff
-from jobqueue.protocol import AnyRedis, LeaseStatus, QueueProtocol, wait_for_any
+from jobqueue.protocol import AnyRedis, LeaseStatus, QueueProtocol, cancel_requests, wait_for_any
 from jobqueue.protocol import LeasedJob as ProtocolJob
 from jobqueue.runtime.backend import LeasedJob, Report
 from jobqueue.runtime.backend import LeaseStatus as Lease
@@ -34,55 +33,7 @@ def new_worker_id(name: str) -> str:
     return f"{name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
-class _MalformedPayload:
-    """Stands in for a payload whose stored JSON does not decode."""
-
-    def __init__(self, error: str) -> None:
-        self.error = error
-
-
-class _TolerantProtocol(QueueProtocol):
-    """ADAPTER (worker runtime): ``QueueProtocol._leased`` decodes every payload with
-    ``json.loads`` and would raise for a corrupt one, losing the whole batch of leased jobs.
-    The worker must dead-letter such a job and keep going, so decode per job here.
-    Accepts both reply shapes the protocol has used (a flat list with a start index, or one
-    JSON-encoded array). Drop this class once the protocol decodes payloads tolerantly."""
-
-    def _leased(self, *args: Any) -> list[ProtocolJob]:
-        if len(args) == 1 and isinstance(args[0], str):
-            raw, start = json.loads(args[0]), 0
-        else:
-            raw, start = args[0], int(args[1])
-        jobs = []
-        width = 9  # fields per job returned by take/complete (see lua/_lib.lua take())
-        for i in range(start, len(raw), width):
-            jid, token, attempt, name, payload, max_attempts, timeout, backoff, prio = raw[
-                i : i + width
-            ]
-            decoded: Any
-            try:
-                decoded = json.loads(payload) if payload else None
-            except ValueError as exc:
-                decoded = _MalformedPayload(f"stored payload is not valid JSON: {exc}")
-            jobs.append(
-                ProtocolJob(
-                    id=jid,
-                    queue=self.queue,
-                    token=int(token),
-                    attempt=int(attempt),
-                    name=name,
-                    payload=decoded,
-                    max_attempts=int(max_attempts),
-                    timeout=float(timeout) if timeout else None,
-                    backoff=backoff,
-                    priority=int(prio),
-                )
-            )
-        return jobs
-
-
 def _to_runtime(job: ProtocolJob) -> LeasedJob:
-    payload_error = job.payload.error if isinstance(job.payload, _MalformedPayload) else None
     return LeasedJob(
         queue=job.queue,
         job_id=job.id,
@@ -90,8 +41,8 @@ def _to_runtime(job: ProtocolJob) -> LeasedJob:
         token=str(job.token),
         attempt=job.attempt,
         max_attempts=job.max_attempts,
-        payload=None if payload_error else job.payload,
-        payload_error=payload_error,
+        payload=job.payload,
+        payload_error=job.payload_error,
         timeout=job.timeout,
         extra={"backoff": job.backoff, "priority": job.priority},
     )
@@ -114,7 +65,7 @@ class RedisBackend:
         self.settings = settings
         self.worker_id = worker_id or new_worker_id(settings.worker_name)
         self.lease_seconds = settings.lease_seconds
-        self._protocols = {q: _TolerantProtocol(redis, q) for q in settings.queues}
+        self._protocols = {q: QueueProtocol(redis, q) for q in settings.queues}
         self._first_queue = settings.queues[0]
         self._started_at = time.time()
         self._host = socket.gethostname()
@@ -203,6 +154,9 @@ class RedisBackend:
             for job, status in zip(by_queue[queue], statuses, strict=True):
                 out[job.key] = _LEASE_STATUS.get(status, Lease.LOST)
         return out
+
+    def cancel_requests(self, queues: Sequence[str]) -> AsyncIterator[tuple[str, str]]:
+        return cancel_requests([self._protocols[q] for q in queues])
 
     async def release(self, jobs: Sequence[LeasedJob]) -> None:
         by_queue: dict[str, list[tuple[str, int]]] = defaultdict(list)

@@ -1,6 +1,7 @@
--- Cancel a job. ARGV[A]: id.
+-- Cancel a job. ARGV[A]: id, ARGV[A + 1]: the queue's cancel channel.
 -- Returns 'cancelled' (queued or delayed: it will never run), 'requested' (active: the
--- worker sees it on its next renew and the job ends cancelled), 'missing', or
+-- cancel flag is set and the job id published on the cancel channel; the worker holding it
+-- renews that lease at once, sees the flag and the job ends cancelled), 'missing', or
 -- 'finished:<state>' for a job already completed, failed or cancelled (left unchanged).
 local id = ARGV[A]
 local f = redis.call('HMGET', JOB .. id, 'state', 'dedup_key')
@@ -18,6 +19,7 @@ elseif state == 'delayed' then
 elseif state == 'active' then
   redis.call('HSET', JOB .. id, 'cancel', '1')
   emit(id, 'cancel_requested')
+  redis.call('PUBLISH', ARGV[A + 1], id)
   return 'requested'
 end
 return 'finished:' .. state
