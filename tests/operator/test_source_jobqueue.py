@@ -64,3 +64,23 @@ async def test_unreachable_redis_raises_source_unavailable() -> None:
     with pytest.raises(SourceUnavailable, match="ConnectionError"):
         await source.read()
     await source.close()
+
+
+async def test_secret_password_wins_over_one_in_the_url(redis_url: str) -> None:
+    """The passwordSecretRef's password is the one used, as in the workers' own connect()."""
+    import redis.asyncio as aioredis
+
+    admin = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    await admin.config_set("requirepass", "s3cret")
+    try:
+        wrong_in_url = redis_url.replace("redis://", "redis://:wrong@", 1)
+        pools = RedisPools()
+        source = JobQueueSource(pools, wrong_in_url, "pw-queue", password="s3cret")
+        observation = await source.read()
+        assert observation.metrics.queued == 0
+        await source.close()
+    finally:
+        authed = aioredis.Redis.from_url(redis_url, password="s3cret", decode_responses=True)
+        await authed.config_set("requirepass", "")
+        await authed.aclose()
+        await admin.aclose()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from jobqueue.stats import read_stats
+from redis.asyncio.connection import ConnectionPool
 from redis.exceptions import RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
@@ -36,15 +37,19 @@ class RedisPools:
         key = (url, password)
         pooled = self._clients.get(key)
         if pooled is None:
-            client = aioredis.Redis.from_url(
+            pool = ConnectionPool.from_url(
                 url,
-                password=password,
                 decode_responses=True,
                 socket_connect_timeout=READ_TIMEOUT_SECONDS,
                 socket_timeout=READ_TIMEOUT_SECONDS,
                 max_connections=self.max_connections,
                 health_check_interval=30,
             )
+            if password:
+                # The Secret's password wins over one in the URL, as it does for the workers
+                # (from_url would let the URL's win).
+                pool.connection_kwargs["password"] = password
+            client = aioredis.Redis.from_pool(pool)
             pooled = self._clients[key] = _Pooled(client)
         pooled.users += 1
         return pooled.client
