@@ -8,6 +8,9 @@ runner that runs pods as local processes).
 - `kube_namespace`: a fresh namespace per test (its default ServiceAccount exists), deleted after.
 - `kube_env`: KUBECONFIG (and PATH with kubectl/helm) set in os.environ for one test, for code
   that loads its configuration itself (kopf's login, an in-process `kopf.testing.KopfRunner`).
+- `kopf_registry`: a fresh kopf registry, kopf's default for one test, for an in-process
+  `KopfRunner` (the default registry is process-wide and holds every handler any imported
+  module registered, e.g. jobqueue_operator's own, imported while collecting tests/operator).
 
 Tests using them get the `cluster` marker automatically. Missing binaries are built once by
 hack/build-tools.sh before the first test runs (outside any test timeout).
@@ -25,9 +28,12 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    import kopf
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
@@ -224,12 +230,40 @@ def kube_namespace(kube_cluster: KubeCluster, request: pytest.FixtureRequest) ->
 
 
 @pytest.fixture
-def kube_env(kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> KubeCluster:
+def kube_env(kube_cluster: KubeCluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[KubeCluster]:
     """The cluster, with KUBECONFIG and PATH exported to os.environ for this test only."""
+    from kubernetes.client import Configuration
     from kubernetes.config import kube_config
 
     monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
     monkeypatch.setenv("PATH", kube_cluster.env["PATH"])
     # the kubernetes client reads $KUBECONFIG once, when first imported
     monkeypatch.setattr(kube_config, "KUBE_CONFIG_DEFAULT_LOCATION", str(kube_cluster.kubeconfig))
-    return kube_cluster
+    # code that logs in by itself (kopf's login_via_client) installs its configuration as the
+    # client's process-wide default: put the previous one back after the test
+    default = Configuration.get_default_copy()
+    yield kube_cluster
+    Configuration.set_default(default)
+
+
+@pytest.fixture
+def kopf_registry() -> Iterator[kopf.OperatorRegistry]:
+    """A fresh kopf registry as kopf's default for one test; the previous default after.
+
+    kopf's default registry is process-wide: every module imported in this run that declares
+    handlers has put them there (collecting tests/operator imports jobqueue_operator's, whose
+    startup handler needs the JobQueue CRDs and serves metrics on 0.0.0.0:8080). An in-process
+    `KopfRunner` would run them all. `KopfRunner(..., registry=kopf_registry)` runs only what
+    the test's operator declares, and kopf's own login from the kubeconfig, as a default
+    registry would offer it.
+    """
+    import kopf
+
+    previous = kopf.get_default_registry()
+    registry = kopf.OperatorRegistry()
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    kopf.set_default_registry(registry)
+    try:
+        yield registry
+    finally:
+        kopf.set_default_registry(previous)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+# Registers the real operator's handlers in kopf's process-wide default registry, as collecting
+# tests/operator does in a full run: the smoke operator must run only its own handlers anyway.
+import jobqueue_operator.handlers  # noqa: F401
 from kopf.testing import KopfRunner
 
 OPERATOR = """
@@ -16,11 +19,13 @@ def seen(body, patch, **_):
 """
 
 
-def test_kopf_operator_reacts(kube_env: Any, kube_namespace: str, tmp_path: Path) -> None:
+def test_kopf_operator_reacts(
+    kube_env: Any, kube_namespace: str, kopf_registry: Any, tmp_path: Path
+) -> None:
     operator = tmp_path / "operator.py"
     operator.write_text(OPERATOR)
     args = ["run", "--standalone", "--namespace", kube_namespace, str(operator)]
-    with KopfRunner(args, timeout=60) as runner:
+    with KopfRunner(args, timeout=60, registry=kopf_registry) as runner:
         kube_env.core.create_namespaced_config_map(
             kube_namespace,
             {"metadata": {"name": "cm", "labels": {"smoke": "yes"}}, "data": {"word": "hello"}},
