@@ -203,12 +203,19 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def _series(metrics_port: int, name: str) -> list[float]:
-    """Values of every series of one metric in the operator's /metrics."""
+def _labelled(metrics_port: int, name: str) -> dict[str, float]:
+    """Every series of one metric in the operator's /metrics, by its label text."""
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
-    return [
-        float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + "{")
-    ]
+    out = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line.rsplit(" ", 1)
+            out[labels] = float(value)
+    return out
+
+
+def _series(metrics_port: int, name: str) -> list[float]:
+    return list(_labelled(metrics_port, name).values())
 
 
 def scale(
@@ -230,7 +237,7 @@ def scale(
     time.sleep(min(10.0, window / 3))  # let the poll loops reach their steady rhythm
     r = redis.Redis.from_url(redis_url)
     cmds0 = int(r.info("stats")["total_commands_processed"])
-    polls0 = sum(_series(metrics_port, "jobqueue_operator_polls_total"))
+    polls0 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     cpu0, t0 = _cpu_seconds(pid), time.monotonic()
     lags: list[float] = []
     rss: list[float] = []
@@ -238,8 +245,12 @@ def scale(
         time.sleep(min(5.0, window / 4))
         lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
         rss.append(_rss_mb(pid))
-    polls = sum(_series(metrics_port, "jobqueue_operator_polls_total")) - polls0
+    polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     elapsed = time.monotonic() - t0
+    per_queue = sorted(v - polls0.get(k, 0.0) for k, v in polls1.items())
+    polls = sum(per_queue)
+    polled = sum(1 for d in per_queue if d > 0)
+    median = per_queue[len(per_queue) // 2] if per_queue else 0.0
     cpu = (_cpu_seconds(pid) - cpu0) / elapsed
     commands = (int(r.info("stats")["total_commands_processed"]) - cmds0) / elapsed
     r.close()
@@ -254,7 +265,13 @@ def scale(
         "polls_per_s": polls / elapsed,
         "expected_polls_per_s": count / 2.0,  # the default pollIntervalSeconds
         "window": elapsed,
-        "note": f"all {count} Deployments created {settle:.0f} s after kubectl apply",
+        "queues_polled": polled,
+        "median_poll_interval": elapsed / median if median else None,
+        "note": (
+            f"all {count} Deployments created {settle:.0f} s after kubectl apply; "
+            f"{polled} of {count} queues polled in the window, median interval between polls "
+            + (f"{elapsed / median:.1f} s" if median else "n/a (most queues not polled)")
+        ),
     }
 
 
