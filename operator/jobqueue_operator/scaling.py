@@ -12,8 +12,12 @@ Rules (issue 4, "Scaling"):
   (ready < current); that keeps it from running away;
 - clamp to [min, max]; scale-up at once; scale-down only to the highest recommendation of
   the stabilisation window; zero only when nothing is queued, active or due;
-- failure gate with minSamples and hysteresis: Hold caps the count at the current one,
-  ScaleToMin goes to minReplicas at once;
+- failure gate with minSamples and hysteresis, shaped as a circuit breaker: Hold caps the
+  count at the current one, ScaleToMin goes to minReplicas at once. While tripped, at least
+  one replica stays as a probe when work is waiting (otherwise a gate at zero replicas sees
+  no attempts and could never judge recovery), and the gate clears only on evidence: the
+  window's ratio at or below the recovery threshold with at least one attempt in it, or an
+  idle queue;
 - no metrics: hold the count as it is.
 """
 
@@ -148,6 +152,8 @@ def decide(
         )
 
     tripped = _failure_gate(metrics, policy, state.failure_gate_tripped)
+    # A tripped gate keeps one probe replica while work waits, so outcomes keep coming.
+    probe = min(1, policy.max_replicas) if tripped and metrics.backlog > 0 else 0
     by_backlog = math.ceil(metrics.backlog / max(policy.target_backlog_per_replica, 1))
     by_latency = _latency_recommendation(metrics, replicas, policy)
     raw = max(by_backlog, by_latency)
@@ -160,13 +166,14 @@ def decide(
     }
 
     if tripped and policy.failure_action == "ScaleToMin":
-        desired = policy.min_replicas
+        desired = max(policy.min_replicas, probe)
         new_state = ScalingState(((now, desired),), True)
+        kept = " (one probe replica)" if desired > policy.min_replicas else ""
         return Decision(
             desired,
             Reason.FAILURE_SCALE_TO_MIN,
             f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}; "
-            f"scaled to minReplicas {desired}",
+            f"scaled to minReplicas {policy.min_replicas}{kept}",
             new_state,
             recommended,
             limited,
@@ -184,7 +191,7 @@ def decide(
     if limited and desired == policy.max_replicas:
         reason = Reason.MAX_REPLICAS
         message = f"{message}; capped at maxReplicas {policy.max_replicas} (wanted {raw})"
-    held = max(current, policy.min_replicas)  # Hold never goes below minReplicas
+    held = max(current, policy.min_replicas, probe)  # Hold never goes below minReplicas
     if tripped and desired > held:
         reason = Reason.FAILURE_HOLD
         message = (
@@ -197,15 +204,17 @@ def decide(
 
 
 def _failure_gate(metrics: QueueMetrics, policy: Policy, tripped: bool) -> bool:
-    """Trip at threshold with enough samples; clear at the recovery threshold or when the
-    window no longer holds enough attempts to judge."""
+    """Trip at the threshold with enough samples. Once tripped, clear only on evidence of
+    recovery (attempts in the window failing at no more than the recovery threshold) or
+    when the queue has nothing left to run: an empty window alone proves nothing."""
     if not policy.failure_gate_enabled:
         return False
     ratio = metrics.failure_ratio
-    enough = metrics.samples >= policy.failure_min_samples
     if not tripped:
-        return enough and ratio >= policy.failure_threshold
-    return enough and ratio > policy.failure_recovery_threshold
+        return metrics.samples >= policy.failure_min_samples and ratio >= policy.failure_threshold
+    if metrics.backlog == 0:
+        return False
+    return metrics.samples == 0 or ratio > policy.failure_recovery_threshold
 
 
 def _latency_recommendation(metrics: QueueMetrics, replicas: Replicas, policy: Policy) -> int:

@@ -201,13 +201,56 @@ ONE_SHOT = [
         state=ScalingState(failure_gate_tripped=True),
     ),
     Case(
-        "tripped gate clears when attempts age out",
+        "tripped gate with an empty window holds: no evidence of recovery",
         m(queued=40),
+        2,
+        2,
+        Reason.FAILURE_HOLD,
+        Policy(target_backlog_per_replica=4),
+        state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "tripped gate clears on a few successes, fewer than minSamples",
+        m(queued=40, ok=3),
         2,
         10,
         Reason.BACKLOG,
+        Policy(target_backlog_per_replica=4, failure_min_samples=20),
+        state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "tripped gate clears when the queue is idle",
+        m(),
+        0,
+        0,
+        Reason.STEADY,
         Policy(target_backlog_per_replica=4),
         state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "ScaleToMin keeps one probe replica while work waits",
+        m(queued=40, ok=0, failed=20),
+        6,
+        1,
+        Reason.FAILURE_SCALE_TO_MIN,
+        Policy(target_backlog_per_replica=4, min_replicas=0, failure_action="ScaleToMin"),
+    ),
+    Case(
+        "ScaleToMin at zero starts the probe replica (no samples otherwise)",
+        m(queued=40),
+        0,
+        1,
+        Reason.FAILURE_SCALE_TO_MIN,
+        Policy(target_backlog_per_replica=4, failure_action="ScaleToMin"),
+        state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "Hold at zero starts the probe replica",
+        m(queued=40, ok=0, failed=20),
+        0,
+        1,
+        Reason.FAILURE_HOLD,
+        Policy(target_backlog_per_replica=4),
     ),
     Case(
         "hold still allows scale-down",
@@ -348,7 +391,7 @@ def test_invariants(
     d = decide(metrics, Replicas(current, current), policy, ScalingState(), 0.0)
     if lo <= current <= hi or d.desired != current:
         assert lo <= d.desired <= hi
-    if metrics.backlog > 0 and not d.failure_gate_tripped:
-        assert d.desired >= 1  # never zero while work is waiting or running
-    if d.desired > max(current, lo):
-        assert not d.failure_gate_tripped  # the gate lets no scale-up past minReplicas
+    if metrics.backlog > 0:
+        assert d.desired >= 1  # never zero while work is waiting or running, gate or not
+    if d.desired > max(current, lo, 1):
+        assert not d.failure_gate_tripped  # the gate lets no scale-up past min or the probe
