@@ -14,7 +14,7 @@ from jobqueue.client import AsyncQueue
 from jobqueue.connection import MAX_BLOCK_SECONDS, connect
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
 from jobqueue.models import JobState
-from jobqueue.protocol import CancelResult
+from jobqueue.protocol import CancelResult, QueueProtocol, cancel_requests
 from jobqueue.runtime.context import JobContext
 from jobqueue.runtime.failures import PermanentJobError
 from qhelpers import FakeClock
@@ -230,3 +230,51 @@ def test_handler_helpers_are_exported() -> None:
     assert jobqueue.JobContext is JobContext
     assert issubclass(jobqueue.PermanentJobError, Exception)
     assert jobqueue.PermanentJobError is PermanentJobError
+
+
+async def test_cancel_watch_stops_promptly_even_when_cancelled_while_subscribing(
+    redis_url: str,
+) -> None:
+    # redis-py 8.1 swallowed a cancel landing while the pub/sub connection was being made,
+    # which hung every worker that stopped right after starting (an empty burst).
+    client = connect(redis_url)
+    try:
+        for delay in (0, 0.0005, 0.001, 0.0015, 0.002, 0.005, 0.02) * 2:
+
+            async def watch() -> None:
+                async for _ in cancel_requests([QueueProtocol(client, "w")]):
+                    pass
+
+            task = asyncio.create_task(watch())
+            await asyncio.sleep(delay)
+            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=5)
+            assert done, f"the watch ignored a cancel {delay}s after starting"
+    finally:
+        await client.aclose()
+
+
+async def test_cancel_of_an_active_job_is_announced_on_the_cancel_channel(
+    redis_url: str,
+) -> None:
+    client = connect(redis_url)
+    q = AsyncQueue("ann", redis=client)
+    proto = q.protocol
+    seen: list[tuple[str, str]] = []
+
+    async def watch() -> None:
+        async for key in cancel_requests([proto]):
+            seen.append(key)
+            return
+
+    jid = await q.submit("x")
+    assert await proto.take("w1", 1, 30)
+    task = asyncio.create_task(watch())
+    try:
+        await asyncio.sleep(0.3)  # subscribed by now
+        assert await q.cancel(jid) is CancelResult.REQUESTED
+        await asyncio.wait_for(task, 10)
+        assert seen == [("ann", jid)]
+    finally:
+        task.cancel()
+        await client.aclose()

@@ -15,6 +15,7 @@ that no longer holds the lease are refused with ``LeaseStatus.STALE``: nothing i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -493,9 +494,11 @@ async def cancel_requests(protocols: Sequence[QueueProtocol]) -> AsyncIterator[t
         return
     channels = {p.keys.cancel_channel: p.queue for p in protos}
     pubsub: Any = protos[0].redis.pubsub()
+    me = asyncio.current_task()
     try:
         await pubsub.subscribe(*channels)
-        while True:
+        # redis-py can swallow a cancel that lands while it connects (8.1): honour it here.
+        while me is None or not me.cancelling():
             message = await pubsub.get_message(
                 ignore_subscribe_messages=True, timeout=protos[0].max_block
             )
@@ -503,8 +506,12 @@ async def cancel_requests(protocols: Sequence[QueueProtocol]) -> AsyncIterator[t
                 queue = channels.get(message["channel"])
                 if queue is not None:
                     yield queue, str(message["data"])
+        raise asyncio.CancelledError
     finally:
-        await pubsub.aclose()
+        # Bounded: a cancel that lands while redis-py is still subscribing can leave
+        # aclose() waiting forever (seen with redis-py 8.1), which would hang shutdown.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(pubsub.aclose()), 1.0)
 
 
 async def known_queues(redis: AnyRedis) -> list[str]:

@@ -52,6 +52,7 @@ _ERROR_BACKOFF_MIN, _ERROR_BACKOFF_MAX = 0.1, 5.0
 # The event loop must tick at least this often for /healthz to say it is alive.
 _HEALTH_TICK = 1.0
 _HEALTH_STALE_AFTER = 15.0
+_HELPER_STOP_SECONDS = 2.0
 
 Abandon = Literal["lease_lost", "released"]
 # Results of these types are JSON as they are (floats are not: NaN and infinity are not JSON).
@@ -166,7 +167,8 @@ class Worker:
             await self._drain()
             for helper in helpers:
                 helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            if helpers:  # bounded: a helper stuck in a client library must not hang shutdown
+                await asyncio.wait(helpers, timeout=_HELPER_STOP_SECONDS)
             if self._registered:
                 try:
                     await self.backend.unregister()
