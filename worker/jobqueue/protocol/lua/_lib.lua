@@ -154,6 +154,13 @@ local function promote_due(limit)
   return #due / 2
 end
 
+-- Run `cmd key items...` in chunks of `step` items (unpack has a stack limit).
+local function batched(cmd, key, items, step)
+  for i = 1, #items, step do
+    redis.call(cmd, key, unpack(items, i, math.min(i + step - 1, #items)))
+  end
+end
+
 -- Lease up to n ready jobs to a worker, highest priority (lowest score) first.
 -- Appends 9 fields per job to `out`: id, token, attempt, name, payload, max_attempts,
 -- timeout, backoff, priority. Callers return it as one JSON string (encode_jobs): one bulk
@@ -164,10 +171,11 @@ local function take(out, worker, n, lease_ms)
   promote_due(1000)
   local popped = redis.call('ZPOPMIN', K.queued, n)
   local until_ms = NOW + lease_ms
+  local ids, leases = {}, {}
   for i = 1, #popped, 2 do
     local id = popped[i]
     local jk = JOB .. id
-    redis.call('ZREM', K.enqueued, id)
+    ids[#ids + 1] = id
     local f = redis.call('HMGET', jk, 'name', 'payload', 'max_attempts', 'timeout', 'backoff',
       'priority', 'token', 'attempts')
     if f[1] then  -- a hash deleted behind the queue's back is dropped, not a poison entry
@@ -175,7 +183,8 @@ local function take(out, worker, n, lease_ms)
       local attempt = tonumber(f[8]) + 1
       redis.call('HSET', jk, 'state', 'active', 'worker', worker, 'started_at', NOW,
         'token', token, 'attempts', attempt)
-      redis.call('ZADD', K.active, until_ms, id)
+      leases[#leases + 1] = until_ms
+      leases[#leases + 1] = id
       out[#out + 1] = id
       out[#out + 1] = token
       out[#out + 1] = attempt
@@ -183,6 +192,9 @@ local function take(out, worker, n, lease_ms)
       emit(id, 'active')
     end
   end
+  -- one ZREM / ZADD per batch instead of per job (the per-command cost dominates)
+  batched('ZREM', K.enqueued, ids, 500)
+  batched('ZADD', K.active, leases, 1000)
   if #popped > 0 and redis.call('ZCARD', K.queued) > 0 then wake() end
 end
 
