@@ -48,7 +48,7 @@ def set_condition(
         "observedGeneration": generation,
         "lastTransitionTime": rfc3339(now)
         if changed or previous is None
-        else previous.get("lastTransitionTime", rfc3339(now)),
+        else previous.get("lastTransitionTime") or rfc3339(now),
         "reason": reason,
         "message": message[:1024],
     }

@@ -1,10 +1,12 @@
-"""What the handlers share: API facade, Redis pools, metrics, settings, loop heartbeats."""
+"""What the handlers share: API facade, Redis pools, Deployment cache, metrics, settings,
+loop heartbeats."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from jobqueue_operator.config import Config
+from jobqueue_operator.deployments import DeploymentCache
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
 from jobqueue_operator.sources.jobqueue import RedisPools
@@ -18,5 +20,6 @@ class OperatorContext:
     kube: Kube
     metrics: OperatorMetrics
     pools: RedisPools = field(default_factory=RedisPools)
+    deployments: DeploymentCache = field(default_factory=DeploymentCache)
     # (namespace, name) -> (last tick, allowed silence), read by the liveness probe
     heartbeats: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)

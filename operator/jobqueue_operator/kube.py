@@ -80,8 +80,9 @@ class Kube:
         except NotFound:
             return None
 
-    async def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        await self._call(
+    async def scale_deployment(self, namespace: str, name: str, replicas: int) -> str | None:
+        """Set spec.replicas through the scale subresource; the new resourceVersion."""
+        scale = await self._call(
             self._apps.patch_namespaced_deployment_scale,
             name,
             namespace,
@@ -89,6 +90,8 @@ class Kube:
             field_manager=FIELD_MANAGER,
             _content_type=MERGE,
         )
+        version: str | None = scale.get("metadata", {}).get("resourceVersion")
+        return version
 
     async def pod_deletion_costs(self, namespace: str, selector: str) -> dict[str, str | None]:
         """Live (not terminating) pods of a selector and their deletion-cost annotation."""

@@ -2,11 +2,21 @@
 
 Run by a kopf daemon (one per JobQueue, only in the active operator replica). Scaling
 state is seeded from the JobQueue status and written back, so a restart loses nothing.
+
+Cost per poll is kept to one Redis script call plus pure work: the Deployment's counts
+come from a watch-fed cache (deployments.py), the spec is parsed only when its
+generation changes, and status is written only when something changed (see below).
+
+Reaction time: a backlog appearing in an idle queue is seen at that queue's next poll,
+so it waits up to pollIntervalSeconds (half of it on average) plus one tick (a Redis
+read and the scale PATCH). Nothing wakes a loop early: that would need a notification
+from the queue system, which the adapter interface (sources/base.py) does not have.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from typing import Any, Protocol
 
@@ -16,6 +26,9 @@ from pydantic import ValidationError
 from jobqueue_operator import desired_state, events, resources, spec
 from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
+from jobqueue_operator.deployments import DeploymentView, view_of
+from jobqueue_operator.kube import NotFound
+from jobqueue_operator.metrics import QueueSeries
 from jobqueue_operator.scaling import Decision, Replicas, decide
 from jobqueue_operator.sources import Observation, SourceUnavailable
 from jobqueue_operator.sources.jobqueue import JobQueueSource
@@ -25,7 +38,7 @@ from jobqueue_operator.sources.jobqueue import JobQueueSource
 # STATUS_FIGURES_SECONDS; and a refresh every STATUS_REFRESH_SECONDS (lastPollTime). This
 # keeps API writes per JobQueue low while a queue is busy.
 STATUS_FIGURES_SECONDS = 5.0
-STATUS_REFRESH_SECONDS = 15.0
+STATUS_REFRESH_SECONDS = 60.0
 SIGNIFICANT = (
     "replicas",
     "readyReplicas",
@@ -38,6 +51,9 @@ SIGNIFICANT = (
     "windowValues",
 )
 SECRET_REFRESH_SECONDS = 60.0
+# The Deployment comes from the watch-fed cache; each loop still GETs it about this often
+# (jittered, so 1,000 loops don't do it together) in case the watch missed an event.
+VERIFY_SECONDS = 300.0
 
 
 class Waiter(Protocol):
@@ -73,7 +89,12 @@ class Poller:
         self.written: dict[str, Any] = {}
         self.written_at = 0.0
         self.queue = self.name
+        self.series: QueueSeries | None = None  # bound per (namespace, name, queue)
         self.bad_spec: str | None = None
+        # The spec is parsed again only when metadata.generation moves (kopf keeps the
+        # daemon's body up to date).
+        self.parsed: tuple[Any, spec.JobQueueSpec | None] | None = None
+        self.verify_at = time.monotonic() + random.uniform(0.5, 1.0) * VERIFY_SECONDS
 
     @property
     def key(self) -> tuple[str, str]:
@@ -100,6 +121,14 @@ class Poller:
                 await self.source.close()
 
     def _parse_spec(self) -> spec.JobQueueSpec | None:
+        generation = self.body.metadata.get("generation")
+        if generation is not None and self.parsed is not None and self.parsed[0] == generation:
+            return self.parsed[1]
+        jq = self._validate_spec()
+        self.parsed = (generation, jq)
+        return jq
+
+    def _validate_spec(self) -> spec.JobQueueSpec | None:
         try:
             jq = spec.JobQueueSpec.model_validate(dict(self.body.spec))
         except ValidationError as exc:
@@ -157,6 +186,7 @@ class Poller:
             if self.source is not None:
                 await self.source.close()
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
+            self.series = None
             self.source = JobQueueSource(
                 self.ctx.pools, jq.redis.url, queue, password=self.password, window_seconds=window
             )
@@ -167,15 +197,14 @@ class Poller:
         kube, owner = self.ctx.kube, resources.Owner(self.name, self.namespace, self.uid)
         observation, error = await self.observe(jq)
         dep_name = resources.deployment_name(self.name)
-        deployment = await kube.read_deployment(self.namespace, dep_name)
+        deployment = await self._deployment(dep_name)
         if deployment is None:
             replicas = desired_state.initial_replicas(jq)
             body = resources.build_deployment(owner, jq, replicas)
-            deployment = await kube.apply_deployment(body)
+            deployment = view_of(await kube.apply_deployment(body))
+            self.ctx.deployments.put(self.namespace, dep_name, deployment)
             events.normal(self.body, "DeploymentCreated", f"created {dep_name}")
-        current = int(deployment.get("spec", {}).get("replicas") or 0)
-        dep_status = deployment.get("status") or {}
-        ready = int(dep_status.get("readyReplicas") or 0)
+        current, ready = deployment.replicas, deployment.ready
         now = time.time()
         decision = decide(
             observation.metrics if observation else None,
@@ -188,10 +217,30 @@ class Poller:
         if decision.desired != current:
             if decision.desired < current and observation is not None:
                 await self._mark_pods(observation)
-            await kube.scale_deployment(self.namespace, dep_name, decision.desired)
+            try:
+                version = await kube.scale_deployment(self.namespace, dep_name, decision.desired)
+            except NotFound:
+                self.ctx.deployments.forget(self.namespace, dep_name)  # recreated next tick
+                raise
+            self.ctx.deployments.scaled(self.namespace, dep_name, decision.desired, version)
             self._announce_scale(current, decision, now)
         self._record_metrics(observation, decision, current, ready, lag)
-        await self._report(jq, observation, error, decision, dep_status, ready, now)
+        await self._report(jq, observation, error, decision, deployment, now)
+
+    async def _deployment(self, dep_name: str) -> DeploymentView | None:
+        """From the cache; a GET on a miss and every ~VERIFY_SECONDS."""
+        cache, now = self.ctx.deployments, time.monotonic()
+        view = cache.get(self.namespace, dep_name)
+        if view is not None and now < self.verify_at:
+            return view
+        self.verify_at = now + random.uniform(0.5, 1.0) * VERIFY_SECONDS
+        body = await self.ctx.kube.read_deployment(self.namespace, dep_name)
+        if body is None:
+            cache.forget(self.namespace, dep_name)
+            return None
+        view = view_of(body)
+        cache.put(self.namespace, dep_name, view)
+        return view
 
     async def _mark_pods(self, observation: Observation) -> None:
         """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first."""
@@ -223,13 +272,15 @@ class Poller:
         ready: int,
         lag: float,
     ) -> None:
-        m, labels = self.ctx.metrics, (self.namespace, self.name, self.queue)
-        m.polls.labels(*labels).inc()
-        m.poll_lag.labels(*labels).set(lag)
-        m.desired.labels(*labels).set(decision.desired)
-        m.current.labels(*labels).set(current)
-        m.ready.labels(*labels).set(ready)
-        m.redis_up.labels(*labels).set(1 if observation else 0)
+        if self.series is None:
+            self.series = self.ctx.metrics.series(self.namespace, self.name, self.queue)
+        m = self.series
+        m.polls.inc()
+        m.poll_lag.set(lag)
+        m.desired.set(decision.desired)
+        m.current.set(current)
+        m.ready.set(ready)
+        m.redis_up.set(1 if observation else 0)
         if observation is not None:
             q = observation.metrics
             for state, value in (
@@ -238,9 +289,9 @@ class Poller:
                 ("delayed", q.delayed),
                 ("delayed_due", q.delayed_due),
             ):
-                m.backlog.labels(*labels, state).set(value)
-            m.oldest_wait.labels(*labels).set(q.oldest_wait_seconds)
-            m.failure_ratio.labels(*labels).set(q.failure_ratio)
+                m.backlog[state].set(value)
+            m.oldest_wait.set(q.oldest_wait_seconds)
+            m.failure_ratio.set(q.failure_ratio)
 
     async def _report(
         self,
@@ -248,14 +299,14 @@ class Poller:
         observation: Observation | None,
         error: str,
         decision: Decision,
-        dep_status: dict[str, Any],
-        ready: int,
+        deployment: DeploymentView,
         now: float,
     ) -> None:
         generation = self.body.metadata.get("generation")
+        ready = deployment.ready
         transitions = self._update_conditions(observation, error, decision, ready, generation, now)
         status: dict[str, Any] = {
-            "replicas": int(dep_status.get("replicas") or 0),
+            "replicas": deployment.status_replicas,
             "readyReplicas": ready,
             "desiredReplicas": decision.desired,
             "selector": resources.selector_string(self.name),

@@ -43,11 +43,12 @@ def namespaced_rules() -> list[dict[str, Any]]:
         # JobQueues: watch, and patch for kopf's finalizer/annotations.
         {"apiGroups": [spec.GROUP], "resources": [spec.PLURAL], "verbs": [*READ, "patch"]},
         {"apiGroups": [spec.GROUP], "resources": [f"{spec.PLURAL}/status"], "verbs": ["patch"]},
-        # Worker Deployments: server-side apply (patch creates), read, scale.
+        # Worker Deployments: server-side apply (patch creates), read and watch (the
+        # in-memory cache the poll loops read), scale.
         {
             "apiGroups": ["apps"],
             "resources": ["deployments"],
-            "verbs": ["get", "create", "patch"],
+            "verbs": [*READ, "create", "patch"],
         },
         {"apiGroups": ["apps"], "resources": ["deployments/scale"], "verbs": ["patch"]},
         # Worker pods: list them and set pod-deletion-cost before a scale-down.

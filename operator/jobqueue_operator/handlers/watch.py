@@ -1,0 +1,23 @@
+"""Feeds the in-memory Deployment cache from a watch of the operator's worker Deployments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from jobqueue_operator import resources
+from jobqueue_operator.deployments import view_of
+from jobqueue_operator.handlers.lifecycle import context_of
+
+
+@kopf.on.event(
+    "apps", "v1", "deployments", labels={"app.kubernetes.io/managed-by": resources.MANAGED_BY}
+)
+async def deployment_seen(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
+    ctx = context_of(memo)
+    namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    if event.get("type") == "DELETED":
+        ctx.deployments.forget(namespace, name)
+    else:
+        ctx.deployments.put(namespace, name, view_of(dict(body)))
