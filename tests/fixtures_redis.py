@@ -16,6 +16,7 @@ import random
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -27,15 +28,12 @@ from jobqueue.client import AsyncQueue
 from jobqueue.models import QueueSettings
 from jobqueue.protocol import QueueProtocol
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
+from redisproc import RedisProcess, free_port
+
+__all__ = ["RedisProcess", "free_port"]
+
 REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-_START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bindable(port: int) -> bool:
@@ -59,64 +57,11 @@ def free_cluster_port(taken: set[int]) -> int:
     raise RuntimeError("no free port pair for a redis cluster node")
 
 
-def _start(port: int, workdir: Path, *extra: str) -> subprocess.Popen[bytes]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    args = [
-        REDIS_SERVER,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(workdir),
-        *extra,
-    ]
-    log = (workdir / "redis.log").open("wb")
-    return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
-
-
-def _wait_ping(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT
-    client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=1)
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"redis-server on port {port} exited with {proc.returncode}")
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.ConnectionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {port} did not answer PING")
-            time.sleep(0.05)
-    finally:
-        client.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=10)
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a redis-server started for this test session."""
-    port = free_port()
-    proc = _start(port, tmp_path_factory.mktemp("redis"))
-    try:
-        _wait_ping(proc, port)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        _stop(proc)
+    with RedisProcess(tmp_path_factory.mktemp("redis")) as server:
+        yield server.url
 
 
 @pytest.fixture
@@ -137,23 +82,12 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tup
     for _ in range(3):
         ports.append(free_cluster_port({*ports, *(p + 10000 for p in ports)}))
     base = tmp_path_factory.mktemp("redis-cluster")
-    procs = []
+    cluster_options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+    cluster_options += ("--cluster-node-timeout", "5000")
+    servers: list[RedisProcess] = []
     try:
         for port in ports:
-            procs.append(
-                _start(
-                    port,
-                    base / str(port),
-                    "--cluster-enabled",
-                    "yes",
-                    "--cluster-config-file",
-                    "nodes.conf",
-                    "--cluster-node-timeout",
-                    "5000",
-                )
-            )
-        for proc, port in zip(procs, ports, strict=True):
-            _wait_ping(proc, port)
+            servers.append(RedisProcess(base / str(port), port, cluster_options).start())
         subprocess.run(
             [
                 REDIS_CLI,
@@ -171,8 +105,8 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tup
         _wait_cluster_ok(ports)
         yield [("127.0.0.1", p) for p in ports]
     finally:
-        for proc in procs:
-            _stop(proc)
+        for server in servers:
+            server.stop()
 
 
 def _wait_cluster_ok(ports: list[int]) -> None:

@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,18 +25,12 @@ from typing import Any
 import httpx
 import redis
 
-from bench.redisserver import redis_server
+from bench.redisserver import free_port, redis_server
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
 NAMESPACE = "bench"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _manifest(name: str, redis_url: str, **scaling: Any) -> dict[str, Any]:
@@ -100,7 +93,7 @@ class Cluster:
 
 @contextlib.contextmanager
 def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     env = {
         **cluster.env,
         "WATCH_NAMESPACES": NAMESPACE,

@@ -431,32 +431,30 @@ async def test_a_second_stop_request_skips_the_grace_period(
 async def test_worker_waits_for_redis_and_survives_its_restart(
     tmp_path: Any, start_worker: StartWorker
 ) -> None:
-    from fixtures_redis import _start, _stop, _wait_ping, free_port
+    from fixtures_redis import RedisProcess
 
-    port = free_port()
-    url = f"redis://127.0.0.1:{port}/0"
+    server = RedisProcess(tmp_path / "redis")
+    url = server.url
     # The worker starts first: it must wait for its Redis rather than give up.
     running = await start_worker(echo_registry(), redis_url=url, lease_seconds=1.5)
     await asyncio.sleep(0.5)
     assert not running.task.done()
-    server = _start(port, tmp_path / "r1")
     try:
-        _wait_ping(server, port)
+        server.start()
         async with AsyncQueue("work", url) as q:
             first = await q.wait(await q.submit("echo.async", 1), timeout=20)
             assert first.state is JobState.COMPLETED
-        _stop(server)
+        server.stop()
         await asyncio.sleep(1.5)  # the worker's calls fail meanwhile; it must keep going
         assert not running.task.done()
-        server = _start(port, tmp_path / "r2")
-        _wait_ping(server, port)
+        server.start()
         async with AsyncQueue("work", url) as q:
             job_id = await q.submit("echo.async", 2)
             job = await wait_for_state(q, job_id, JobState.COMPLETED, within=30)
             assert job.result["echo"] == 2
         assert running.metrics.redis_errors._value.get() > 0
     finally:
-        _stop(server)
+        server.stop()
 
 
 async def test_cancel_reaches_a_running_job_long_before_the_next_renewal(

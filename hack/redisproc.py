@@ -1,0 +1,99 @@
+"""A throwaway redis-server on a loopback port: the one way tests, benchmarks and tools start one.
+
+No persistence, bound to 127.0.0.1, its files in ``workdir``. ``start`` returns once the server
+answers PING (or raises, naming the port and the exit code); ``stop`` may be followed by
+``start`` again on the same port, which is how tests take Redis away and bring it back.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+START_TIMEOUT_SECONDS = 20.0
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RedisProcess:
+    """One redis-server process; ``extra`` are further command-line options."""
+
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra: tuple[str, ...] = ()
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir), *self.extra]
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+            )
+        self._wait_ping()
+        return self
+
+    def _wait_ping(self) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        try:
+            while True:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"redis-server on port {self.port} exited with {self.proc.returncode} "
+                        f"(log: {self.workdir / 'redis.log'})"
+                    )
+                try:
+                    if client.ping():
+                        return
+                except redis.ConnectionError:
+                    pass
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+                time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 10 s; a no-op when it is not running."""
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+    def __enter__(self) -> RedisProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
