@@ -15,6 +15,7 @@ from the queue system, which the adapter interface (sources/base.py) does not ha
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -87,6 +88,9 @@ class Poller:
         self.password: str | None = None
         self.password_read_at = -SECRET_REFRESH_SECONDS
         self.written: dict[str, Any] = {}
+        # At most one status write in flight: the loop never waits on it, so a slow API
+        # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
+        self.writing: asyncio.Task[None] | None = None
         self.written_at = 0.0
         self.queue = self.name
         self.series: QueueSeries | None = None  # bound per (namespace, name, queue)
@@ -115,6 +119,8 @@ class Poller:
                 next_at = max(next_at + interval, time.monotonic())
                 await stopped.wait(max(0.0, next_at - time.monotonic()))
         finally:
+            if self.writing is not None:
+                self.writing.cancel()
             self.ctx.heartbeats.pop(self.key, None)
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             if self.source is not None:
@@ -330,13 +336,26 @@ class Poller:
             status["oldestWaitSeconds"] = round(q.oldest_wait_seconds, 3)
             status["failureRatio"] = round(q.failure_ratio, 4)
             status["workers"] = len(observation.workers)
-        written = self._status_due(status, now)
-        if written is not None:
-            status["lastPollTime"] = rfc3339(now)
-            await self.ctx.kube.patch_status(self.namespace, self.name, status)
-            self.written, self.written_at = written, now
+        # Events first: whoever sees the new condition in status finds its event too.
         for transition in transitions:
             self._announce_condition(transition)
+        written = None if self.writing is not None else self._status_due(status, now)
+        if written is not None:
+            status["lastPollTime"] = rfc3339(now)
+            self.writing = asyncio.create_task(self._write_status(status, written, now))
+
+    async def _write_status(
+        self, status: dict[str, Any], written: dict[str, Any], now: float
+    ) -> None:
+        """Patch status; remembered as written only once it is (a failure retries next poll)."""
+        try:
+            await self.ctx.kube.patch_status(self.namespace, self.name, status)
+            self.written, self.written_at = written, now
+        except Exception as exc:
+            self.ctx.metrics.reconcile_errors.labels("status").inc()
+            self.logger.warning(f"status of {self.namespace}/{self.name} not written: {exc}")
+        finally:
+            self.writing = None
 
     def _status_due(self, status: dict[str, Any], now: float) -> dict[str, Any] | None:
         """What to remember as written if this status is due now, else None (see
