@@ -4,16 +4,13 @@ manifests and API helpers (fixtures are in operator_fixtures)."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import redis
 from jobqueue_operator import spec
 
 REPO = Path(__file__).resolve().parents[2]
@@ -21,11 +18,10 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"
 OPERATOR_NS = "jobqueue-system"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+# One way to start redis-server for every test and benchmark; re-exported for the operator tests.
+sys.path.insert(0, str(REPO / "hack"))
+from redisproc import RedisProcess as RedisProcess  # noqa: E402
+from redisproc import free_port as free_port  # noqa: E402
 
 
 @dataclass
@@ -82,51 +78,6 @@ class OperatorProcess:
 
 
 OperatorFactory = Callable[..., OperatorProcess]
-
-
-@dataclass
-class RedisProcess:
-    """A redis-server a test may stop and start again on the same port."""
-
-    workdir: Path
-    port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                "/usr/bin/redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                redis.Redis(port=self.port, socket_timeout=0.5).ping()
-                return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 def jobqueue_manifest(name: str, redis_url: str, **spec_overrides: Any) -> dict[str, Any]:
