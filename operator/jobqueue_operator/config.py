@@ -41,6 +41,8 @@ class Config:
     """METRICS_PORT: Prometheus /metrics port (0 disables)."""
     health_port: int = 8081
     """HEALTH_PORT: kopf liveness endpoint /healthz (0 disables)."""
+    bind_address: str = "0.0.0.0"
+    """BIND_ADDRESS: listen address of the metrics and health servers (the chart: the pod IP)."""
     peering_name: str = "jobqueue-operator"
     """PEERING_NAME: kopf peering object; replicas sharing it elect one active operator."""
     peering_priority: int = 0
@@ -62,6 +64,7 @@ class Config:
             watch_namespaces=namespaces,
             metrics_port=_int(env.get("METRICS_PORT", "8080"), "METRICS_PORT"),
             health_port=_int(env.get("HEALTH_PORT", "8081"), "HEALTH_PORT"),
+            bind_address=env.get("BIND_ADDRESS", "").strip() or "0.0.0.0",
             peering_name=env.get("PEERING_NAME", "jobqueue-operator"),
             peering_priority=_int(
                 env.get("PEERING_PRIORITY", str(_name_priority(env))), "PEERING_PRIORITY"

@@ -15,7 +15,8 @@ def main() -> None:
     """Run until SIGINT/SIGTERM; settings come from the environment (see config.py)."""
     config = Config.from_env()
     assert handlers  # imported for its side effect: registering the handlers
-    liveness = f"http://0.0.0.0:{config.health_port}/healthz" if config.health_port else None
+    address = config.bind_address
+    liveness = f"http://{address}:{config.health_port}/healthz" if config.health_port else None
     kopf.configure(verbose=False)
     # Naming a peering makes it mandatory in kopf, so name one only when peering is wanted.
     peering: dict[str, Any] = (

@@ -39,7 +39,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     load_config()
     metrics = OperatorMetrics()
     if config.metrics_port:
-        start_http_server(config.metrics_port, registry=metrics.registry)
+        start_http_server(config.metrics_port, config.bind_address, registry=metrics.registry)
     kube = Kube()
     if not config.standalone:
         await kube.ensure_peering(config.peering_name, config.watch_namespaces)
