@@ -49,7 +49,7 @@ def run(*args: str, timeout: float = 300, check: bool = True, **kw: Any) -> str:
     out = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, **kw)
     if check and out.returncode != 0:
         raise DemoError(f"`{' '.join(args)}` failed ({out.returncode}):\n{out.stderr.strip()}")
-    return out.stdout
+    return str(out.stdout)
 
 
 def localcluster(*args: str) -> list[str]:
@@ -135,12 +135,13 @@ def redis_port(kubeconfig: Path) -> int | None:
     """The port of the Redis a previous run installed (so its data and URL stay put)."""
     from kubernetes import client, config
 
-    config.load_kube_config(str(kubeconfig))
+    config.load_kube_config(str(kubeconfig))  # type: ignore[no-untyped-call]
     try:
         svc = client.CoreV1Api().read_namespaced_service(f"{RELEASE}-redis", OPERATOR_NAMESPACE)
     except client.ApiException:
         return None
-    return int(svc.spec.ports[0].port)
+    ports = svc.spec.ports if svc.spec else None
+    return int(ports[0].port) if ports else None
 
 
 def kubectl(kubeconfig: Path, bin_dir: Path, *args: str, stdin: str | None = None) -> str:
@@ -318,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         import jobqueue
         from kubernetes import client, config
 
-        config.load_kube_config(str(kubeconfig))
+        config.load_kube_config(str(kubeconfig))  # type: ignore[no-untyped-call]
         custom = client.CustomObjectsApi()
         queue = jobqueue.Queue(QUEUE, redis_url)
         step(f"submitting {args.jobs} jobs of debug.sleep {args.seconds:g} s")
