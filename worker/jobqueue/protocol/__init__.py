@@ -1,6 +1,6 @@
 """The Redis job protocol: key names, Lua scripts and the async operations of one queue."""
 
-from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys, validate_queue_name
+from jobqueue.protocol.keys import QUEUES_KEY, WAKEUPS_CHANNEL, QueueKeys, validate_queue_name
 from jobqueue.protocol.queue import (
     AnyRedis,
     CancelResult,
@@ -16,6 +16,7 @@ from jobqueue.protocol.queue import (
 
 __all__ = [
     "QUEUES_KEY",
+    "WAKEUPS_CHANNEL",
     "AnyRedis",
     "CancelResult",
     "CompleteResult",

@@ -2,7 +2,8 @@
 
 All keys of one queue share the hash tag ``{jq:<queue>}`` so they live in one Redis Cluster
 slot and one Lua script may touch them all. The only key outside a queue's slot is the
-global set of known queues (``jq:queues``), written by clients outside the per-queue scripts.
+global set of known queues (``jq:queues``), written by clients outside the per-queue scripts;
+the submit script also publishes on the global channel ``jq:wakeups`` (a channel, not a key).
 
 Per-queue keys (suffix after ``{jq:<queue>}:``):
 
@@ -29,10 +30,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["FIXED_KEY_NAMES", "QUEUES_KEY", "QueueKeys", "validate_queue_name"]
+__all__ = [
+    "FIXED_KEY_NAMES",
+    "QUEUES_KEY",
+    "WAKEUPS_CHANNEL",
+    "QueueKeys",
+    "validate_queue_name",
+]
 
 #: Global set of known queue names (for ``jobq queues``); deliberately outside any hash tag.
 QUEUES_KEY = "jq:queues"
+
+#: Pub/sub channel on which a submit to an idle queue announces the queue's name, so an
+#: operator reacts without waiting for its next poll. Outside any hash tag on purpose: a
+#: classic PUBLISH in Redis Cluster reaches subscribers connected to any node.
+WAKEUPS_CHANNEL = "jq:wakeups"
 
 #: Order of the fixed per-queue keys passed as KEYS to every script (see lua/_lib.lua).
 FIXED_KEY_NAMES: tuple[str, ...] = (

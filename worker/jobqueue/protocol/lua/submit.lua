@@ -2,8 +2,12 @@
 -- max_attempts, backoff, timeout ('' = none), dedup_key ('' = none).
 -- Returns {id_1, created_1, ...}: created = 0 when an unfinished job already holds the dedup
 -- key (its id is returned and nothing is written for that job).
+-- The first job made ready in a call checks whether the queue was idle (nothing queued or
+-- leased: neither zset exists); if so the call publishes the queue name once on
+-- 'jq:wakeups' (keys.WAKEUPS_CHANNEL), so a busy queue never pays for a PUBLISH.
 local out = {}
 local woke = false
+local was_idle = nil  -- nil until the first ready job of this call looks
 for i = 0, tonumber(ARGV[A]) - 1 do
   local b = A + 1 + 9 * i
   local id, name, payload = ARGV[b], ARGV[b + 1], ARGV[b + 2]
@@ -36,6 +40,7 @@ for i = 0, tonumber(ARGV[A]) - 1 do
       redis.call('ZADD', K.delayed, NOW + delay_ms, id)
       emit(id, 'delayed')
     else
+      if was_idle == nil then was_idle = redis.call('EXISTS', K.queued, K.active) == 0 end
       make_ready(id, priority, NOW)
       emit(id, 'queued')
     end
@@ -45,4 +50,8 @@ for i = 0, tonumber(ARGV[A]) - 1 do
   end
 end
 if woke then wake() end
+if was_idle then
+  -- JOB is '{jq:<queue>}:job:' (keys.QueueKeys.job_prefix): the queue name sits between
+  redis.call('PUBLISH', 'jq:wakeups', string.sub(JOB, 5, -7))
+end
 return out
