@@ -77,6 +77,9 @@ class OperatorMetrics:
             registry=r,
         )
         self.polls = Counter(p + "polls", "Poll loop iterations", LABELS, registry=r)
+        self.wakeups = Counter(
+            p + "wakeups", "Polls started early by a wake-up from the queue", registry=r
+        )
 
     def series(self, namespace: str, jobqueue: str, queue: str) -> QueueSeries:
         """The per-poll series of one JobQueue (valid until ``forget``)."""

@@ -7,15 +7,17 @@ Cost per poll is kept to one Redis script call plus pure work: the Deployment's 
 come from a watch-fed cache (deployments.py), the spec is parsed only when its
 generation changes, and status is written only when something changed (see below).
 
-Reaction time: a backlog appearing in an idle queue is seen at that queue's next poll,
-so it waits up to pollIntervalSeconds (half of it on average) plus one tick (a Redis
-read and the scale PATCH). Nothing wakes a loop early: that would need a notification
-from the queue system, which the adapter interface (sources/base.py) does not have.
+Reaction time: a source with the AnnouncesWork capability (sources/base.py; ours, through
+one pub/sub subscription per Redis) wakes the loop when work appears on an idle queue, so
+it polls at once (at most once per WAKE_MIN_SECONDS) instead of at its next interval: the
+reaction is then one tick (a Redis read and the scale PATCH). Other sources, and wake-ups
+lost while the subscription reconnects, wait for the next poll: up to pollIntervalSeconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -31,7 +33,7 @@ from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
 from jobqueue_operator.metrics import QueueSeries
 from jobqueue_operator.scaling import Decision, Replicas, decide
-from jobqueue_operator.sources import Observation, SourceUnavailable
+from jobqueue_operator.sources import AnnouncesWork, Observation, SourceUnavailable
 from jobqueue_operator.sources.jobqueue import JobQueueSource
 
 # Status writes: at once when something that matters changes (replicas, conditions,
@@ -52,6 +54,9 @@ SIGNIFICANT = (
     "windowValues",
 )
 SECRET_REFRESH_SECONDS = 60.0
+# A loop woken by its queue polls at once, but never more often than this: a queue that
+# flips between idle and busy must not turn its loop into a busy loop.
+WAKE_MIN_SECONDS = 0.2
 # The Deployment comes from the watch-fed cache; each loop still GETs it about this often
 # (jittered, so 1,000 loops don't do it together) in case the watch missed an event.
 VERIFY_SECONDS = 300.0
@@ -99,6 +104,8 @@ class Poller:
         # daemon's body up to date).
         self.parsed: tuple[Any, spec.JobQueueSpec | None] | None = None
         self.verify_at = time.monotonic() + random.uniform(0.5, 1.0) * VERIFY_SECONDS
+        # Set by a wake-up from the source and by kopf's stop flag; the loop sleeps on it.
+        self.wake = asyncio.Event()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -107,24 +114,42 @@ class Poller:
     async def run(self, stopped: Waiter) -> None:
         """Loop until kopf stops the daemon (deletion, operator exit, peering pause)."""
         next_at = time.monotonic()
+        stopping = asyncio.ensure_future(stopped.wait())
+        stopping.add_done_callback(lambda _: self.wake.set())
         try:
             while not stopped:
-                lag = max(0.0, time.monotonic() - next_at)
+                started = time.monotonic()
+                lag = max(0.0, started - next_at)
                 jq = self._parse_spec()
                 interval = jq.scaling.poll_interval_seconds if jq else 5.0
                 silence = max(self.ctx.config.stall_seconds, 5 * interval)
-                self.ctx.heartbeats[self.key] = (time.monotonic(), silence)
+                self.ctx.heartbeats[self.key] = (started, silence)
                 if jq is not None:
                     await self._timed_tick(jq, lag)
                 next_at = max(next_at + interval, time.monotonic())
-                await stopped.wait(max(0.0, next_at - time.monotonic()))
+                next_at = await self._sleep(next_at, started + WAKE_MIN_SECONDS, stopped)
         finally:
+            stopping.cancel()
             if self.writing is not None:
                 self.writing.cancel()
             self.ctx.heartbeats.pop(self.key, None)
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             if self.source is not None:
                 await self.source.close()
+
+    async def _sleep(self, until: float, earliest: float, stopped: Waiter) -> float:
+        """Sleep until ``until`` or a wake-up (not before ``earliest``); returns when the
+        next tick was due."""
+        self.wake.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(_loop_time(until)):
+                await self.wake.wait()
+                if stopped:
+                    return until
+                self.ctx.metrics.wakeups.inc()
+                until = max(time.monotonic(), earliest)
+                await asyncio.sleep(until - time.monotonic())
+        return until
 
     def _parse_spec(self) -> spec.JobQueueSpec | None:
         generation = self.body.metadata.get("generation")
@@ -196,6 +221,8 @@ class Poller:
             self.source = JobQueueSource(
                 self.ctx.pools, jq.redis.url, queue, password=self.password, window_seconds=window
             )
+            if isinstance(self.source, AnnouncesWork):
+                self.source.on_work(self.wake.set)
             self.source_key, self.queue = key, queue
 
     async def tick(self, jq: spec.JobQueueSpec, lag: float) -> None:
@@ -433,6 +460,11 @@ class Poller:
             events.warning(self.body, transition.type, message)
         else:
             events.normal(self.body, transition.type, message)
+
+
+def _loop_time(monotonic: float) -> float:
+    """A time.monotonic() moment on the event loop's clock."""
+    return asyncio.get_running_loop().time() + (monotonic - time.monotonic())
 
 
 def _ratio_text(ratio: float) -> str:

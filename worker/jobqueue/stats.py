@@ -4,6 +4,9 @@ Counts per state come from ZCARD of the state indexes, the oldest queued age fro
 ``enqueued`` index (a due delayed job counts from its due time), attempt outcomes from 5 s
 buckets kept for an hour (a window covers its last ``window_seconds``, rounded up to whole
 buckets, the current partial bucket included), and workers from the heartbeat registry.
+
+``WAKEUPS_CHANNEL`` is re-exported for watchers of queue activity (the operator): a submit
+that makes an idle queue busy publishes the queue's name there.
 """
 
 from __future__ import annotations
@@ -11,9 +14,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jobqueue.models import QueueStats, WorkerInfo
+from jobqueue.protocol.keys import WAKEUPS_CHANNEL
 from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot
 
-__all__ = ["MAX_WINDOW_SECONDS", "QueueStats", "WorkerInfo", "read_stats", "stats_from_snapshot"]
+__all__ = [
+    "MAX_WINDOW_SECONDS",
+    "WAKEUPS_CHANNEL",
+    "QueueStats",
+    "WorkerInfo",
+    "read_stats",
+    "stats_from_snapshot",
+]
 
 MAX_WINDOW_SECONDS = 3600
 

@@ -3,6 +3,12 @@
 Nothing above an adapter may assume a queue system's key layout.
 """
 
-from jobqueue_operator.sources.base import Observation, QueueSource, SourceUnavailable, WorkerLoad
+from jobqueue_operator.sources.base import (
+    AnnouncesWork,
+    Observation,
+    QueueSource,
+    SourceUnavailable,
+    WorkerLoad,
+)
 
-__all__ = ["Observation", "QueueSource", "SourceUnavailable", "WorkerLoad"]
+__all__ = ["AnnouncesWork", "Observation", "QueueSource", "SourceUnavailable", "WorkerLoad"]

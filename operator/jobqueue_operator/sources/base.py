@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from jobqueue_operator.scaling import QueueMetrics
 
@@ -35,3 +36,14 @@ class QueueSource(Protocol):
     async def read(self) -> Observation: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class AnnouncesWork(Protocol):
+    """Optional capability of a source: the queue system announces work appearing on an
+    idle queue, so its loop can poll at once instead of at its next interval. Sources
+    without it are simply polled."""
+
+    def on_work(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (in the event loop; it must not block) whenever work appears on
+        the idle queue, until the source is closed."""

@@ -1,12 +1,14 @@
 """Adapter for our own protocol: reads through ``jobqueue.stats`` only (never key names).
 
 Connections are pooled per (Redis URL, password) and shared by every JobQueue that
-points at the same Redis, so hundreds of queues cost a handful of connections.
+points at the same Redis, so hundreds of queues cost a handful of connections, and so is
+the subscription to the wake-up channel (sources/wakeups.py): one per Redis, not per queue.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -16,6 +18,7 @@ from redis.exceptions import RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
 from jobqueue_operator.sources.base import Observation, SourceUnavailable, WorkerLoad
+from jobqueue_operator.sources.wakeups import WakeupListener
 
 READ_TIMEOUT_SECONDS = 2.0
 
@@ -24,6 +27,7 @@ READ_TIMEOUT_SECONDS = 2.0
 class _Pooled:
     client: aioredis.Redis
     users: int = 0
+    wakeups: WakeupListener | None = None
 
 
 @dataclass
@@ -54,6 +58,13 @@ class RedisPools:
         pooled.users += 1
         return pooled.client
 
+    def wakeups(self, url: str, password: str | None) -> WakeupListener:
+        """The wake-up listener of an acquired Redis (made on first use)."""
+        pooled = self._clients[(url, password)]
+        if pooled.wakeups is None:
+            pooled.wakeups = WakeupListener(pooled.client)
+        return pooled.wakeups
+
     async def release(self, url: str, password: str | None) -> None:
         key = (url, password)
         pooled = self._clients.get(key)
@@ -62,15 +73,21 @@ class RedisPools:
         pooled.users -= 1
         if pooled.users <= 0:
             del self._clients[key]
-            await pooled.client.aclose()
+            await _close(pooled)
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         for pooled in clients:
-            await pooled.client.aclose()
+            await _close(pooled)
 
     def __len__(self) -> int:
         return len(self._clients)
+
+
+async def _close(pooled: _Pooled) -> None:
+    if pooled.wakeups is not None:
+        await pooled.wakeups.close()
+    await pooled.client.aclose()
 
 
 class JobQueueSource:
@@ -89,6 +106,13 @@ class JobQueueSource:
         self._queue, self._window = queue, window_seconds
         self._redis = pools.acquire(url, password)
         self._closed = False
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    def on_work(self, callback: Callable[[], None]) -> None:
+        """Wake-ups for this queue (one shared subscription per Redis; see wakeups.py)."""
+        if not self._closed:
+            listener = self._pools.wakeups(self._url, self._password)
+            self._unsubscribe.append(listener.add(self._queue, callback))
 
     async def read(self) -> Observation:
         try:
@@ -113,4 +137,7 @@ class JobQueueSource:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            for unsubscribe in self._unsubscribe:
+                unsubscribe()
+            self._unsubscribe.clear()
             await self._pools.release(self._url, self._password)

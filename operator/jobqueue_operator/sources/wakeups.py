@@ -1,0 +1,109 @@
+"""One pub/sub subscription per Redis to the queue system's wake-up channel.
+
+A submit to an idle queue publishes the queue's name (see worker/jobqueue/protocol/README.md);
+every poll loop reading a queue on that Redis registers a callback for its queue name here.
+The subscription runs in its own task: when it drops it reconnects with a growing, jittered
+delay, and meanwhile the loops simply keep polling (a wake-up lost in the gap only costs
+the reaction time of a poll).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from jobqueue.stats import WAKEUPS_CHANNEL
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
+
+RETRY_FIRST_SECONDS = 0.5
+RETRY_MAX_SECONDS = 30.0
+# get_message's wait; a read that times out is not an error, it just loops (and lets the
+# client send its health-check PING on a quiet connection).
+LISTEN_SECONDS = 5.0
+
+Callback = Callable[[], None]
+
+
+class WakeupListener:
+    """Dispatches wake-ups from one Redis to the callbacks registered per queue name.
+
+    The subscription starts with the first callback and stops with the last one.
+    Callbacks run in the event loop and must not block (setting an asyncio.Event is the
+    intended use).
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self._client = client
+        self._callbacks: dict[str, set[Callback]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.connected = False
+        self.received = 0
+
+    def add(self, queue: str, callback: Callback) -> Callable[[], None]:
+        """Call ``callback`` on each wake-up for ``queue``; returns the undo."""
+        self._callbacks.setdefault(queue, set()).add(callback)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="jobqueue wake-ups")
+
+        def remove() -> None:
+            callbacks = self._callbacks.get(queue)
+            if callbacks is not None:
+                callbacks.discard(callback)
+                if not callbacks:
+                    del self._callbacks[queue]
+            if not self._callbacks and self._task is not None:
+                self._task.cancel()
+                self._task = None
+
+        return remove
+
+    async def close(self) -> None:
+        self._callbacks.clear()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _dispatch(self, queue: str) -> None:
+        self.received += 1
+        for callback in list(self._callbacks.get(queue, ())):
+            try:
+                callback()
+            except Exception:  # one bad callback must not end the subscription
+                logger.exception(f"wake-up callback for queue {queue!r} failed")
+
+    async def _run(self) -> None:
+        delay = RETRY_FIRST_SECONDS
+        while True:
+            try:
+                await self._listen()
+            except (RedisError, OSError, TimeoutError) as exc:
+                if self.connected:  # it had worked: start the backoff over
+                    delay = RETRY_FIRST_SECONDS
+                logger.warning(
+                    f"wake-up subscription lost ({type(exc).__name__}: {exc}); "
+                    f"retrying in about {delay:.1f} s, polling meanwhile"
+                )
+            finally:
+                self.connected = False
+            await asyncio.sleep(delay * random.uniform(0.75, 1.25))
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+
+    async def _listen(self) -> None:
+        async with self._client.pubsub() as pubsub:
+            await pubsub.subscribe(WAKEUPS_CHANNEL)
+            self.connected = True
+            while True:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=LISTEN_SECONDS
+                )
+                if message is not None and message.get("type") == "message":
+                    data = message["data"]
+                    self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
