@@ -12,12 +12,17 @@ Rules (issue 4, "Scaling"):
   (ready < current); that keeps it from running away;
 - clamp to [min, max]; scale-up at once; scale-down only to the highest recommendation of
   the stabilisation window; zero only when nothing is queued, active or due;
-- failure gate with minSamples and hysteresis, shaped as a circuit breaker: Hold caps the
-  count at the current one, ScaleToMin goes to minReplicas at once. While tripped, at least
-  one replica stays as a probe when work is waiting (otherwise a gate at zero replicas sees
-  no attempts and could never judge recovery), and the gate clears only on evidence: the
-  window's ratio at or below the recovery threshold with at least one attempt in it, or an
-  idle queue;
+- failure gate with minSamples and hysteresis, shaped as a circuit breaker. Backoff (the
+  default) sheds at once to the share of the fleet whose attempts succeed,
+  min(current, ceil(recommended * (1 - failure ratio))), never scaling up while tripped:
+  a dead dependency leaves only the probe, so waiting jobs keep their attempts for after
+  the recovery instead of burning them, while a partial failure keeps a matching part of
+  the fleet. Hold caps the count at the current one; ScaleToMin goes to minReplicas at once.
+  While tripped, at least one replica stays as a probe when work is waiting (otherwise a
+  gate at zero replicas sees no attempts and could never judge recovery), and the gate
+  clears only on evidence: the window's ratio at or below the recovery threshold with at
+  least one attempt in it, or an idle queue. How early it trips is set by the window the
+  outcomes are counted over (spec: failureRate.windowSeconds);
 - no metrics: hold the count as it is.
 """
 
@@ -42,6 +47,7 @@ class Reason(StrEnum):
     STEADY = "Steady"
     FAILURE_HOLD = "FailureRateHold"
     FAILURE_SCALE_TO_MIN = "FailureRateScaleToMin"
+    FAILURE_BACKOFF = "FailureRateBackoff"
     METRICS_UNAVAILABLE = "MetricsUnavailable"
     MANUAL = "Manual"
     PAUSED = "Paused"
@@ -98,7 +104,7 @@ class Policy:
     failure_threshold: float = 0.5
     failure_recovery_threshold: float = 0.25
     failure_min_samples: int = 20
-    failure_action: Literal["Hold", "ScaleToMin"] = "Hold"
+    failure_action: Literal["Backoff", "Hold", "ScaleToMin"] = "Backoff"
 
 
 @dataclass(frozen=True)
@@ -165,21 +171,22 @@ def decide(
         "failure_ratio": metrics.failure_ratio,
     }
 
-    if tripped and policy.failure_action == "ScaleToMin":
-        desired = max(policy.min_replicas, probe)
+    if tripped and policy.failure_action in ("ScaleToMin", "Backoff"):
+        floor = max(policy.min_replicas, probe)
+        ratio = f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}"
+        if policy.failure_action == "ScaleToMin":
+            desired, reason = floor, Reason.FAILURE_SCALE_TO_MIN
+            kept = " (one probe replica)" if desired > policy.min_replicas else ""
+            message = f"{ratio}; scaled to minReplicas {policy.min_replicas}{kept}"
+        else:
+            desired, reason = _backoff(metrics, current, recommended, floor), Reason.FAILURE_BACKOFF
+            message = (
+                f"{ratio}; backing off to {desired} replicas, the succeeding share of "
+                f"{recommended} (never more than the current {current} while tripped)"
+            )
+        # Shedding restarts the stabilisation window: after recovery the backlog decides.
         new_state = ScalingState(((now, desired),), True)
-        kept = " (one probe replica)" if desired > policy.min_replicas else ""
-        return Decision(
-            desired,
-            Reason.FAILURE_SCALE_TO_MIN,
-            f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}; "
-            f"scaled to minReplicas {policy.min_replicas}{kept}",
-            new_state,
-            recommended,
-            limited,
-            True,
-            details,
-        )
+        return Decision(desired, reason, message, new_state, recommended, limited, True, details)
 
     # No history (first poll, or state lost): count the current size as recommended now,
     # so a scale-down still waits out a full window.
@@ -215,6 +222,16 @@ def _failure_gate(metrics: QueueMetrics, policy: Policy, tripped: bool) -> bool:
     if metrics.backlog == 0:
         return False
     return metrics.samples == 0 or ratio > policy.failure_recovery_threshold
+
+
+def _backoff(metrics: QueueMetrics, current: int, recommended: int, floor: int) -> int:
+    """Replicas kept while tripped: the share of the recommendation whose attempts succeed
+    (none in an empty window: the probe alone judges recovery), never above the current
+    count, never below the floor (minReplicas, or the probe while work waits)."""
+    succeeding = 0
+    if metrics.samples:  # integer ceil(recommended * succeeded / samples): no float edge
+        succeeding = -(-recommended * metrics.attempts_succeeded // metrics.samples)
+    return max(floor, min(current, succeeding))
 
 
 def _latency_recommendation(metrics: QueueMetrics, replicas: Replicas, policy: Policy) -> int:

@@ -62,6 +62,7 @@ class ScalingMode(StrEnum):
 class FailureAction(StrEnum):
     """What the failure gate does while it is tripped."""
 
+    BACKOFF = "Backoff"
     HOLD = "Hold"
     SCALE_TO_MIN = "ScaleToMin"
 
@@ -170,7 +171,8 @@ class WorkerSpec(_Model):
 
 
 class FailureRatePolicy(_Model):
-    """The failure gate: stop scaling up (or go to minReplicas) while jobs fail."""
+    """The failure gate, a circuit breaker: while most attempts fail, stop feeding jobs to
+    a fleet that can only burn their attempts."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -189,13 +191,20 @@ class FailureRatePolicy(_Model):
     recovery_threshold: float | None = Field(default=None, ge=0, lt=1)
     """The gate clears once the failed share falls to or below this (hysteresis);
     defaults to half the threshold."""
-    window_seconds: int = Field(default=60, ge=5, le=3600)
-    """Window over which attempt outcomes are counted."""
+    window_seconds: int = Field(default=20, ge=5, le=3600)
+    """Window over which attempt outcomes are counted. Short, so the gate judges recent
+    outcomes and trips before a backlog of slow failures has scaled the fleet up; minSamples
+    keeps a handful of failures from tripping it."""
     min_samples: int = Field(default=20, ge=1, le=1000000)
     """Attempts needed in the window before the gate may trip."""
-    action: FailureAction = FailureAction.HOLD
-    """Hold: no scale-up while tripped (scale-down continues). ScaleToMin: go to
-    minReplicas at once."""
+    action: FailureAction = FailureAction.BACKOFF
+    """Backoff (default): shed at once to the share of the fleet whose attempts succeed
+    (ceil(recommended x (1 - failure ratio)), never more than now, at least minReplicas
+    and one probe pod while work waits). When a dependency is down that leaves the probe,
+    so waiting jobs keep their attempts and run after the recovery instead of being
+    dead-lettered; a partial failure keeps a matching part of the fleet. Hold: no scale-up
+    while tripped (scale-down continues); every job still runs and fails its attempts.
+    ScaleToMin: go to minReplicas (plus the probe) at once, whatever still succeeds."""
     enabled: bool = True
     """Turn the failure gate off."""
 

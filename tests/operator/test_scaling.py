@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pytest
 from hypothesis import given
@@ -140,7 +142,7 @@ ONE_SHOT = [
         2,
         2,
         Reason.FAILURE_HOLD,
-        Policy(target_backlog_per_replica=4, failure_min_samples=20),
+        Policy(target_backlog_per_replica=4, failure_min_samples=20, failure_action="Hold"),
     ),
     Case(
         "hold still honours a raised minReplicas",
@@ -148,7 +150,7 @@ ONE_SHOT = [
         1,
         3,
         Reason.FAILURE_HOLD,
-        Policy(target_backlog_per_replica=4, min_replicas=3),
+        Policy(target_backlog_per_replica=4, min_replicas=3, failure_action="Hold"),
     ),
     Case(
         "gate needs min samples",
@@ -188,7 +190,9 @@ ONE_SHOT = [
         2,
         2,
         Reason.FAILURE_HOLD,
-        Policy(target_backlog_per_replica=4, failure_recovery_threshold=0.25),
+        Policy(
+            target_backlog_per_replica=4, failure_recovery_threshold=0.25, failure_action="Hold"
+        ),
         state=ScalingState(failure_gate_tripped=True),
     ),
     Case(
@@ -206,7 +210,7 @@ ONE_SHOT = [
         2,
         2,
         Reason.FAILURE_HOLD,
-        Policy(target_backlog_per_replica=4),
+        Policy(target_backlog_per_replica=4, failure_action="Hold"),
         state=ScalingState(failure_gate_tripped=True),
     ),
     Case(
@@ -250,7 +254,7 @@ ONE_SHOT = [
         0,
         1,
         Reason.FAILURE_HOLD,
-        Policy(target_backlog_per_replica=4),
+        Policy(target_backlog_per_replica=4, failure_action="Hold"),
     ),
     Case(
         "hold still allows scale-down",
@@ -258,7 +262,68 @@ ONE_SHOT = [
         4,
         0,
         Reason.IDLE,
-        Policy(target_backlog_per_replica=4, scale_down_stabilization_seconds=0),
+        Policy(
+            target_backlog_per_replica=4, scale_down_stabilization_seconds=0, failure_action="Hold"
+        ),
+    ),
+    # Backoff (the default action): shed to the succeeding share, never up while tripped
+    Case(
+        "backoff is the default action",
+        m(queued=40, ok=0, failed=20),
+        8,
+        1,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4),
+    ),
+    Case(
+        "backoff keeps the succeeding share of the recommendation",
+        m(queued=32, ok=8, failed=12),
+        8,
+        4,  # ceil(8 recommended x 8/20 succeeding) = 4 (3.2 rounded up)
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4),
+    ),
+    Case(
+        "backoff never scales up while tripped",
+        m(queued=400, ok=9, failed=11),
+        3,
+        3,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4, max_replicas=100),
+    ),
+    Case(
+        "backoff keeps minReplicas",
+        m(queued=40, ok=0, failed=20),
+        8,
+        3,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4, min_replicas=3),
+    ),
+    Case(
+        "backoff at zero starts the probe replica",
+        m(queued=40),
+        0,
+        1,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4),
+        state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "backoff with an empty window keeps only the probe",
+        m(queued=40),
+        6,
+        1,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4),
+        state=ScalingState(failure_gate_tripped=True),
+    ),
+    Case(
+        "backoff share is exact in integers (3/10 of 10 is 3, not 4)",
+        m(queued=40, ok=3, failed=7),
+        10,
+        3,
+        Reason.FAILURE_BACKOFF,
+        Policy(target_backlog_per_replica=4, failure_min_samples=10),
     ),
     Case(
         "window elapsed in saved state: scale down",
@@ -296,7 +361,7 @@ def test_gate_trip_sets_flag_and_limited_flag() -> None:
 
 
 def run_sequence(
-    policy: Policy, steps: list[tuple[float, QueueMetrics | None]], start: int
+    policy: Policy, steps: Sequence[tuple[float, QueueMetrics | None]], start: int
 ) -> list[Decision]:
     """Feed decisions back as the current count, as the operator does."""
     state, current, out = ScalingState(), start, []
@@ -369,6 +434,7 @@ def test_restart_with_saved_state_keeps_stabilising() -> None:
     span=st.integers(0, 30),
     per=st.integers(1, 50),
     target=st.one_of(st.none(), st.floats(0.5, 600)),
+    action=st.sampled_from(["Backoff", "Hold", "ScaleToMin"]),
 )
 def test_invariants(
     queued: int,
@@ -382,10 +448,15 @@ def test_invariants(
     span: int,
     per: int,
     target: float | None,
+    action: Literal["Backoff", "Hold", "ScaleToMin"],
 ) -> None:
     hi = max(lo + span, 1)
     policy = Policy(
-        min_replicas=lo, max_replicas=hi, target_backlog_per_replica=per, target_wait_seconds=target
+        min_replicas=lo,
+        max_replicas=hi,
+        target_backlog_per_replica=per,
+        target_wait_seconds=target,
+        failure_action=action,
     )
     metrics = m(queued=queued, active=active, due=due, wait=wait, ok=ok, failed=failed)
     d = decide(metrics, Replicas(current, current), policy, ScalingState(), 0.0)
@@ -395,3 +466,57 @@ def test_invariants(
         assert d.desired >= 1  # never zero while work is waiting or running, gate or not
     if d.desired > max(current, lo, 1):
         assert not d.failure_gate_tripped  # the gate lets no scale-up past min or the probe
+
+
+def storm(ok: int, failed: int, queued: int = 400) -> QueueMetrics:
+    return m(queued=queued, ok=ok, failed=failed)
+
+
+def test_backoff_storm_sheds_to_the_probe_then_recovers_to_the_backlog() -> None:
+    """A dependency dies under load, then comes back: the default gate trips once failures
+    outnumber successes, sheds step by step to the probe, holds it with a tripped gate through
+    the outage (no flapping while the probe's attempts fail), and scales to the backlog at once
+    when the probe's attempts succeed."""
+    policy = Policy(target_backlog_per_replica=4, max_replicas=100)
+    steps = [
+        (0.0, storm(ok=100, failed=0, queued=160)),  # healthy: 40 replicas
+        (2.0, storm(ok=60, failed=40)),  # failures rising, below the threshold: scale up
+        (4.0, storm(ok=30, failed=70)),  # trips: keep the succeeding 30 % of 100
+        (6.0, storm(ok=5, failed=95)),  # 5 % succeed
+        (8.0, storm(ok=0, failed=40)),  # nothing succeeds: the probe alone
+        (60.0, storm(ok=0, failed=4)),  # long outage: probe stays, gate stays tripped
+        (62.0, storm(ok=2, failed=4)),  # first successes, ratio 0.67: still tripped
+        (64.0, storm(ok=12, failed=4)),  # ratio 0.25 = recovery threshold: clears
+    ]
+    decisions = run_sequence(policy, steps, 40)
+    desired = [d.desired for d in decisions]
+    tripped = [d.failure_gate_tripped for d in decisions]
+    assert desired == [40, 100, 30, 5, 1, 1, 1, 100]
+    assert tripped == [False, False, True, True, True, True, True, False]
+    assert decisions[2].reason == Reason.FAILURE_BACKOFF
+    assert decisions[-1].reason == Reason.BACKLOG
+
+
+def test_gate_needs_min_samples_even_when_everything_fails() -> None:
+    """A handful of failures never trips the gate, however high their share."""
+    policy = Policy(target_backlog_per_replica=4, failure_min_samples=20)
+    few = decide(storm(ok=0, failed=19, queued=40), Replicas(2, 2), policy, ScalingState(), 0.0)
+    assert (few.desired, few.failure_gate_tripped) == (10, False)
+    enough = decide(storm(ok=0, failed=20, queued=40), Replicas(2, 2), policy, ScalingState(), 0.0)
+    assert (enough.desired, enough.failure_gate_tripped) == (1, True)
+
+
+@pytest.mark.parametrize("action", ["Backoff", "ScaleToMin"])
+def test_shedding_restarts_the_stabilisation_window(
+    action: Literal["Backoff", "ScaleToMin"],
+) -> None:
+    """After a shed the old (higher) recommendations are gone, so once the gate clears the
+    backlog alone sets the count, up or down."""
+    policy = Policy(
+        target_backlog_per_replica=4, scale_down_stabilization_seconds=300, failure_action=action
+    )
+    state = ScalingState(recommendations=((0.0, 10),))
+    shed = decide(storm(ok=0, failed=20, queued=40), Replicas(10, 10), policy, state, 10.0)
+    assert shed.state.recommendations == ((10.0, 1),)
+    cleared = decide(storm(ok=20, failed=0, queued=8), Replicas(1, 1), policy, shed.state, 12.0)
+    assert (cleared.desired, cleared.failure_gate_tripped) == (2, False)
