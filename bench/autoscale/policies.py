@@ -127,6 +127,16 @@ class KedaHpa:
         return min(max(desired, 1), self.max_replicas)
 
 
+def default_gate() -> dict[str, object]:
+    """The failure gate of a JobQueue with defaults, as the CRD spells it (for the report)."""
+    from jobqueue_operator.spec import FailureRatePolicy
+
+    gate = FailureRatePolicy()
+    dumped: dict[str, object] = gate.model_dump(by_alias=True, mode="json")
+    dumped["recoveryThreshold"] = gate.effective_recovery_threshold
+    return dumped
+
+
 class Ours:
     """This operator's decide(), imported as it is; this shim only maps the simulator's
     observation onto QueueMetrics/Replicas and keeps the returned state between ticks."""

@@ -29,6 +29,9 @@ def policy_set(w: workload.Workload, cluster: Cluster) -> list[policies.ScalingP
     return [
         policies.Ours(cluster.concurrency, MAX_REPLICAS, name="ours"),
         policies.Ours(
+            cluster.concurrency, MAX_REPLICAS, name="ours-hold", failureRate={"action": "Hold"}
+        ),
+        policies.Ours(
             cluster.concurrency,
             MAX_REPLICAS,
             name="ours-scale-to-min",
@@ -46,7 +49,12 @@ def _downsample(samples: dict[str, list[float]], points: int = 600) -> dict[str,
 
 def run(full: bool, plot_dir: Any = None) -> dict[str, Any]:
     cluster = Cluster()
-    out: dict[str, Any] = {"seed": SEED, "cluster": asdict(cluster), "traces": {}}
+    out: dict[str, Any] = {
+        "seed": SEED,
+        "cluster": asdict(cluster),
+        "ours_gate": policies.default_gate(),
+        "traces": {},
+    }
     for trace in workload.standard_traces(full):
         w = workload.build(trace, SEED)
         print(f"autoscale: {trace.name} ({len(w.arrivals)} jobs)", flush=True)

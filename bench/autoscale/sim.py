@@ -59,6 +59,12 @@ class Result:
     killed_by_scale_down: int
     failed_attempts: int
     samples: dict[str, list[float]]
+    # Arrival to successful end; None = never (dead-lettered or unfinished at the end).
+    done_p50: float | None = None
+    done_p95: float | None = None
+    done_p99: float | None = None
+    # With an outage: the same figures for jobs that arrived before, during, after it.
+    phases: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -74,6 +80,17 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
+def finite_or_none(value: float) -> float | None:
+    """JSON has no infinity: a percentile that lands on a never-finished job is None."""
+    return value if value < math.inf else None
+
+
+def phase_of(arrival: float, outage: tuple[float, float]) -> str:
+    if arrival < outage[0]:
+        return "before"
+    return "during" if arrival < outage[1] else "after"
+
+
 # event kinds, in tie-break order at equal times
 _DONE, _READY, _DUE, _DEADLINE, _TICK, _SAMPLE = range(6)
 
@@ -86,6 +103,7 @@ class Simulation:
         self.end = workload.trace.horizon + cluster.tail_seconds
         n = len(workload.arrivals)
         self.first_start = [math.inf] * n
+        self.succeeded_at = [math.inf] * n
         self.attempts = [0] * n
         self.ready_since = [0.0] * n
         self.queue: deque[int] = deque()
@@ -160,6 +178,7 @@ class Simulation:
                 self._at(t + self.c.backoff_base * 2 ** (self.attempts[job] - 1), _DUE, job)
         else:
             self.completed += 1
+            self.succeeded_at[job] = t
         if pod.leaving:
             if not pod.running:
                 self._remove(t, pod)
@@ -253,10 +272,10 @@ class Simulation:
             if kind == _DONE:
                 self._done(t, *data)
             elif kind == _READY:
-                pod = self.pods.get(data)
-                if pod is not None and not pod.leaving and not pod.ready:
-                    pod.ready = True
-                    self.slots.extend([pod.id] * self.c.concurrency)
+                started = self.pods.get(data)
+                if started is not None and not started.leaving and not started.ready:
+                    started.ready = True
+                    self.slots.extend([started.id] * self.c.concurrency)
             elif kind == _DUE:
                 if isinstance(data, tuple):
                     self._enqueue(data[1], t)  # a cut job, back after stall detection
@@ -285,11 +304,35 @@ class Simulation:
         s["replicas"].append(self.replicas)
         s["pods"].append(len(self.pods))
 
+    def _waits(self, jobs: range | list[int]) -> tuple[list[float], list[float]]:
+        """Sorted waits (never started: up to the end) and times to success (never: inf)."""
+        arrivals = self.w.arrivals
+        waits = sorted(min(self.first_start[j], self.end) - arrivals[j] for j in jobs)
+        done = sorted(self.succeeded_at[j] - arrivals[j] for j in jobs)
+        return waits, done
+
+    def _phases(self) -> dict[str, dict[str, Any]]:
+        outage = self.w.trace.outage
+        if outage is None:
+            return {}
+        groups: dict[str, list[int]] = {"before": [], "during": [], "after": []}
+        for job, arrival in enumerate(self.w.arrivals):
+            groups[phase_of(arrival, outage)].append(job)
+        out = {}
+        for name, jobs in groups.items():
+            waits, done = self._waits(jobs)
+            out[name] = {
+                "jobs": len(jobs),
+                "wait_p50": percentile(waits, 0.50),
+                "wait_p95": percentile(waits, 0.95),
+                "done_p50": finite_or_none(percentile(done, 0.50)),
+                "done_p95": finite_or_none(percentile(done, 0.95)),
+                "never_succeeded": sum(1 for d in done if d == math.inf),
+            }
+        return out
+
     def _result(self) -> Result:
-        waits = sorted(
-            (start if start < math.inf else self.end) - arrival
-            for start, arrival in zip(self.first_start, self.w.arrivals, strict=True)
-        )
+        waits, done = self._waits(range(len(self.w.arrivals)))
         return Result(
             policy=self.policy.name,
             trace=self.w.trace.name,
@@ -306,6 +349,10 @@ class Simulation:
             killed_by_scale_down=self.killed,
             failed_attempts=self.failed_attempts,
             samples=self.samples,
+            done_p50=finite_or_none(percentile(done, 0.50)),
+            done_p95=finite_or_none(percentile(done, 0.95)),
+            done_p99=finite_or_none(percentile(done, 0.99)),
+            phases=self._phases(),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 # bench/ sits at the repository root and is not installed; `python -m pytest` from the root
 # finds it, a bare `pytest` needs the root on the path.
@@ -12,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.autoscale import policies, workload
 from bench.autoscale.policies import KedaHpa, Observation
-from bench.autoscale.sim import Cluster, simulate
+from bench.autoscale.report import verdicts
+from bench.autoscale.sim import Cluster, Result, simulate
 
 
 def obs(now: float, queued: int, replicas: int, active: int = 0) -> Observation:
@@ -102,3 +104,68 @@ def test_failure_storm_attempts_fail_and_retry_until_dead_letter() -> None:
     assert result.failed_attempts > 0
     assert result.dead_lettered > 0
     assert result.completed + result.dead_lettered == result.jobs
+
+
+def storm_results() -> dict[str, Result]:
+    """A 15 min storm (dependency down 5-10 min) at 4 jobs/s through three policies."""
+    w = small(workload.failure_storm(900, rate=4.0))
+    chosen: list[policies.ScalingPolicy] = [
+        policies.Ours(concurrency=4, max_replicas=40),
+        policies.Ours(concurrency=4, max_replicas=40, name="hold", failureRate={"action": "Hold"}),
+        KedaHpa(max_replicas=40),
+    ]
+    return {p.name: simulate(w, p, Cluster(tail_seconds=900)) for p in chosen}
+
+
+def test_default_backoff_spends_far_fewer_attempts_and_dead_letters_nothing() -> None:
+    r = storm_results()
+    ours, hold, keda = r["ours"], r["hold"], r["keda-hpa"]
+    # Backoff keeps jobs that arrive during the outage queued behind the probe pod.
+    assert ours.failed_attempts * 10 <= keda.failed_attempts
+    assert ours.failed_attempts * 5 <= hold.failed_attempts
+    assert keda.dead_lettered > 0 and hold.dead_lettered > 0
+    assert ours.dead_lettered == 0
+    assert ours.completed == ours.jobs
+    # ... so they wait for the recovery: a long first-start wait, but a finite time to success.
+    assert ours.phases["during"]["wait_p95"] > keda.phases["during"]["wait_p95"]
+    assert ours.done_p95 is not None and keda.done_p95 is None
+
+
+def test_outcome_figures_split_by_arrival_and_count_never_succeeded() -> None:
+    for result in storm_results().values():
+        phases = result.phases
+        assert sum(p["jobs"] for p in phases.values()) == result.jobs
+        never = sum(p["never_succeeded"] for p in phases.values())
+        assert never == result.jobs - result.completed
+        assert result.dead_lettered <= never
+        # Dead letters come only from jobs that met the outage (arrived during it or just before).
+        assert phases["after"]["never_succeeded"] == 0
+    calm = simulate(small(workload.poisson(300, rate=2.0)), policies.FixedFleet(20), Cluster())
+    assert calm.phases == {}  # no outage, no split
+    assert calm.done_p50 is not None and calm.done_p50 >= calm.wait_p50
+
+
+def entry(ours: dict[str, Any], keda: dict[str, Any], outage: bool) -> dict[str, Any]:
+    base = {"wait_p95": 0.0, "replica_seconds": 0.0, "failed_attempts": 0, "dead_lettered": 0,
+            "completed": 10, "done_p95": 1.0}  # fmt: skip
+    return {
+        "jobs": 10,
+        "outage": [100.0, 200.0] if outage else None,
+        "policies": {"ours": {**base, **ours}, "keda-hpa": {**base, **keda}},
+    }
+
+
+def test_report_verdicts_name_exactly_what_is_missed() -> None:
+    met, missed = verdicts("calm", entry({"wait_p95": 5.0}, {"wait_p95": 10.0}, outage=False))
+    assert missed == [] and "(met: <= half)" in met[0]
+    lines, missed = verdicts(
+        "storm",
+        entry(
+            {"wait_p95": 700.0, "replica_seconds": 5.0, "failed_attempts": 200},
+            {"wait_p95": 40.0, "replica_seconds": 9.0, "failed_attempts": 1000, "done_p95": None},
+            outage=True,
+        ),
+    )
+    assert missed == ["storm p95 wait", "storm wasted attempts"]  # 200 > 10 % of 1,000
+    assert "NOT met: <= half" in lines[0] and "(met: no more)" in lines[0]
+    assert "success p95 never" in lines[2]
