@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from typing import Any
 
@@ -41,18 +42,35 @@ NOTES = {
 }
 
 
+def selected() -> set[str]:
+    """Systems to run: all, or those named in $BENCH_SYSTEMS (comma-separated), for quick
+    loops while working on one system (e.g. BENCH_SYSTEMS=jobqueue,bullmq-node)."""
+    names = {n.strip() for n in os.environ.get("BENCH_SYSTEMS", "").split(",") if n.strip()}
+    unknown = names - set(NOTES)
+    if unknown:
+        raise SystemExit(
+            f"BENCH_SYSTEMS names unknown systems {sorted(unknown)}; known: {sorted(NOTES)}"
+        )
+    return names or set(NOTES)
+
+
 def systems() -> tuple[list[System], dict[str, str]]:
     """The systems that could be set up, and an error per system that could not."""
     failed: dict[str, str] = {}
     found: list[System] = []
+    wanted = selected()
     python, message = ensure_venv()
     for name, bulk, cap in PYTHON_SYSTEMS:
+        if name not in wanted:
+            continue
         if python is None:
             failed[name] = message
             continue
         found.append(
             harness.python_system(name, python, NOTES[name], has_bulk=bulk, max_concurrency=cap)
         )
+    if "bullmq-node" not in wanted:
+        return found, failed
     node_error = "node not installed" if shutil.which("node") is None else ensure_node()
     if node_error:
         failed["bullmq-node"] = node_error

@@ -62,12 +62,19 @@ __all__: list[str] = []
     default=None,
     help="Worker name [$JOBQUEUE_WORKER_NAME, then $POD_NAME, then the hostname].",
 )
+@click.option(
+    "--event-loop",
+    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    default=None,
+    metavar="LOOP",
+    help="auto (uvloop if installed), uvloop or asyncio [$JOBQUEUE_EVENT_LOOP, default auto].",
+)
 @click.pass_context
 def worker(
     ctx: click.Context, queues: tuple[str, ...], handlers: str | None, concurrency: int | None,
     burst: bool | None, lease: float | None, shutdown_timeout: float | None,
     metrics_port: int | None, metrics_host: str | None, log_format: str | None,
-    log_level: str | None, worker_name: str | None,
+    log_level: str | None, worker_name: str | None, event_loop: str | None,
 ) -> None:  # fmt: skip
     """Run jobs from QUEUES (default $JOBQUEUE_QUEUES) until SIGTERM/SIGINT.
 
@@ -84,7 +91,7 @@ def worker(
             concurrency=concurrency, burst=burst, lease_seconds=lease,
             shutdown_timeout=shutdown_timeout, metrics_port=metrics_port,
             metrics_host=metrics_host, log_format=log_format, log_level=log_level,
-            worker_name=worker_name,
+            worker_name=worker_name, event_loop=event_loop,
         )  # fmt: skip
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None

@@ -21,7 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
@@ -68,9 +68,9 @@ class CancelResult(StrEnum):
     ALREADY_FINISHED = "already_finished"
 
 
-@dataclass(frozen=True, slots=True)
-class LeasedJob:
-    """A job leased to a worker by ``take``; report its end with ``token``."""
+class LeasedJob(NamedTuple):
+    """A job leased to a worker by ``take``; report its end with ``token``. (Immutable; a
+    NamedTuple because one is made per job and a frozen dataclass costs far more to build.)"""
 
     id: str
     queue: str
@@ -211,18 +211,18 @@ class QueueProtocol:
             except ValueError as exc:
                 payload_error = f"stored payload is not valid JSON: {exc}"
             jobs.append(
-                LeasedJob(
-                    id=jid,
-                    queue=self.queue,
-                    token=int(token),
-                    attempt=int(attempt),
-                    name=name,
-                    payload=decoded,
-                    max_attempts=int(max_attempts),
-                    timeout=float(timeout) if timeout else None,
-                    backoff=backoff,
-                    priority=int(prio),
-                    payload_error=payload_error,
+                LeasedJob(  # positional: the field order of LeasedJob (keywords cost more)
+                    jid,
+                    self.queue,
+                    int(token),
+                    int(attempt),
+                    name,
+                    decoded,
+                    int(max_attempts),
+                    float(timeout) if timeout else None,
+                    backoff,
+                    int(prio),
+                    payload_error,
                 )
             )
         return jobs

@@ -9,16 +9,17 @@ lets the protocol evolve (more jobs per round trip, new scripts) behind one adap
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, NamedTuple, Protocol
 
 __all__ = ["LeaseStatus", "LeasedJob", "QueueBackend", "Report"]
 
 
-@dataclass(frozen=True)
-class LeasedJob:
-    """A job this worker holds a lease on.
+class LeasedJob(NamedTuple):
+    """A job this worker holds a lease on (immutable; a NamedTuple because one is made per
+    job and a frozen dataclass costs several times as much to build).
 
     ``payload_error`` is set (and ``payload`` is None) when the stored payload cannot be
     decoded; the worker then dead-letters the job instead of running it.
@@ -35,7 +36,7 @@ class LeasedJob:
     payload: Any = None
     payload_error: str | None = None
     timeout: float | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
     @property
     def key(self) -> tuple[str, str]:

@@ -22,6 +22,7 @@ ProgressReporter = Callable[[float, str | None], Awaitable[None]]
 
 # How long a thread handler's ctx.progress waits for the event loop to store the update.
 _SYNC_PROGRESS_TIMEOUT = 30.0
+_JOB_LOGGER = logging.getLogger("jobqueue.job")
 
 
 def check_progress(percent: float, message: str | None) -> float:
@@ -54,16 +55,25 @@ class JobContext:
         self.name = name
         self.attempt = attempt
         self.max_attempts = max_attempts
-        self.log = logging.LoggerAdapter(
-            logger or logging.getLogger("jobqueue.job"),
-            {"job_id": job_id, "queue": queue, "job_name": name},
-        )
+        self._logger = logger
+        self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self._reporter = reporter
         # Made on first use: most jobs never wait for a cancel, and these add up at
         # thousands of jobs per second.
         self._cancel_async: asyncio.Event | None = None
         self._cancelled = False
         self.cancel_reason: str | None = None
+
+    @property
+    def log(self) -> logging.LoggerAdapter[logging.Logger]:
+        """A logger whose records carry the job id, queue and job name (made on first use:
+        most handlers never log, and getLogger takes a lock)."""
+        if self._log is None:
+            self._log = logging.LoggerAdapter(
+                self._logger or _JOB_LOGGER,
+                {"job_id": self.job_id, "queue": self.queue, "job_name": self.name},
+            )
+        return self._log
 
     @property
     def cancelled(self) -> bool:

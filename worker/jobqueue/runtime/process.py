@@ -15,6 +15,7 @@ from typing import NoReturn
 
 from jobqueue.connection import connect
 from jobqueue.registry import DEFAULT_REGISTRY, HandlerModuleError, import_handler_modules
+from jobqueue.runtime.eventloop import UnavailableEventLoop, loop_factory, resolve
 from jobqueue.runtime.logs import configure_logging
 from jobqueue.runtime.metrics import MetricsServer, WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
@@ -77,8 +78,11 @@ def run_worker(settings: WorkerSettings) -> int:
         log.error("%s", exc)
         return 2
     try:
-        asyncio.run(serve(settings))
-    except MetricsBindError as exc:
+        factory = loop_factory(settings.event_loop)
+        log.info("event loop: %s", resolve(settings.event_loop))
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(serve(settings))
+    except (MetricsBindError, UnavailableEventLoop) as exc:
         log.error("%s", exc)
         return 1
     return 0

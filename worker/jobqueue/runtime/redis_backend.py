@@ -34,17 +34,17 @@ def new_worker_id(name: str) -> str:
 
 
 def _to_runtime(job: ProtocolJob) -> LeasedJob:
-    return LeasedJob(
-        queue=job.queue,
-        job_id=job.id,
-        name=job.name,
-        token=str(job.token),
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        payload=job.payload,
-        payload_error=job.payload_error,
-        timeout=job.timeout,
-        extra={"backoff": job.backoff, "priority": job.priority},
+    return LeasedJob(  # positional: the field order of LeasedJob (keywords cost more)
+        job.queue,
+        job.id,
+        job.name,
+        str(job.token),
+        job.attempt,
+        job.max_attempts,
+        job.payload,
+        job.payload_error,
+        job.timeout,
+        {"backoff": job.backoff, "priority": job.priority},
     )
 
 

@@ -17,6 +17,7 @@ JOBQUEUE_LOG_FORMAT        text | json (default text)
 JOBQUEUE_LOG_LEVEL         DEBUG, INFO, WARNING, ... (default INFO)
 JOBQUEUE_BURST             true/false: exit when the queues are empty
 JOBQUEUE_WORKER_NAME       defaults to $POD_NAME, then the hostname
+JOBQUEUE_EVENT_LOOP        auto (uvloop if installed) | uvloop | asyncio (default auto)
 =========================  =====================================================
 """
 
@@ -49,6 +50,7 @@ ENV_NAMES: dict[str, str] = {
     "log_level": "JOBQUEUE_LOG_LEVEL",
     "burst": "JOBQUEUE_BURST",
     "worker_name": "JOBQUEUE_WORKER_NAME",
+    "event_loop": "JOBQUEUE_EVENT_LOOP",
 }
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -90,6 +92,7 @@ class WorkerSettings(BaseModel):
     log_level: str = "INFO"
     burst: bool = False
     worker_name: str = Field(default_factory=socket.gethostname, min_length=1)
+    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
 
     @field_validator("redis_url")
     @classmethod
@@ -155,6 +158,8 @@ def _parse_env(field: str, var: str, raw: str) -> Any:
         raise SettingsError(f"{var}: expected true or false, got {raw!r}")
     if field == "redis_password":
         return raw or None
+    if field == "event_loop":
+        return raw.strip().lower()
     return raw.strip()
 
 

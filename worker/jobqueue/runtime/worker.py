@@ -59,6 +59,11 @@ Abandon = Literal["lease_lost", "released"]
 _PLAIN_JSON = frozenset({type(None), bool, int, str})
 
 
+def _log_extra(job: LeasedJob) -> dict[str, str]:
+    """Fields every log record about a job carries (built only when one is logged)."""
+    return {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
+
+
 @dataclass(eq=False)
 class _InHand:
     job: LeasedJob
@@ -262,6 +267,7 @@ class Worker:
 
     async def _run_slot(self, first: LeasedJob) -> None:
         """Run a job, then the next one handed back by complete-and-take-next, and so on."""
+        slot = asyncio.current_task()
         queue: list[LeasedJob] = [first]
         while queue:
             job = queue.pop(0)
@@ -269,12 +275,12 @@ class Worker:
                 # Taken in the same call as a completion just before the stop: hand it back.
                 await self._release([job])
                 continue
-            queue.extend(await self._run_one(job))
+            queue.extend(await self._run_one(job, slot))
 
     # --- running one job ---------------------------------------------------------------
 
-    async def _run_one(self, job: LeasedJob) -> list[LeasedJob]:
-        held = _InHand(job=job, slot=asyncio.current_task())
+    async def _run_one(self, job: LeasedJob, slot: asyncio.Task[Any] | None) -> list[LeasedJob]:
+        held = _InHand(job=job, slot=slot)
         self._in_hand[job.key] = held
         try:
             return await self._execute(held)
@@ -283,7 +289,6 @@ class Worker:
 
     async def _execute(self, held: _InHand) -> list[LeasedJob]:
         job = held.job
-        extra = {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
         try:
             handler = self.registry.get(job.name)
         except HandlerNotFound as missing:
@@ -299,7 +304,7 @@ class Worker:
 
         if held.abandoned is not None:
             self.metrics.observe(job.queue, job.name, held.abandoned, duration)
-            log.warning("job outcome not reported: %s", held.abandoned, extra=extra)
+            log.warning("job outcome not reported: %s", held.abandoned, extra=_log_extra(job))
             return []
         if timed_out:
             self.metrics.observe(job.queue, job.name, "timeout", duration)
@@ -316,7 +321,9 @@ class Worker:
             return await self._complete(held, result, duration)
         permanent = isinstance(raised, PermanentJobError)
         self.metrics.observe(job.queue, job.name, "failed", duration)
-        log.info("job attempt %d failed: %s", job.attempt, format_error(raised), extra=extra)
+        log.info(
+            "job attempt %d failed: %s", job.attempt, format_error(raised), extra=_log_extra(job)
+        )
         await self._report(
             "fail", held, self.backend.fail(job, format_error(raised), retryable=not permanent)
         )
@@ -332,10 +339,14 @@ class Worker:
         ``held.abandoned`` says it was ours. The job's timeout uses ``asyncio.timeout``.
         """
         assert held.ctx is not None
-        slot = asyncio.current_task()
-        deadline = asyncio.timeout(held.job.timeout)
+        slot = held.slot
+        # No timeout scope for jobs without a timeout (most): it costs a task lookup and a
+        # timer per job.
+        deadline = asyncio.timeout(held.job.timeout) if held.job.timeout is not None else None
         held.in_handler = True
         try:
+            if deadline is None:
+                return await self._invoke(handler, held.ctx, held.job.payload), None, False
             async with deadline:
                 return await self._invoke(handler, held.ctx, held.job.payload), None, False
         except asyncio.CancelledError:
@@ -344,7 +355,7 @@ class Worker:
             slot.uncancel()
             return None, None, False
         except Exception as exc:
-            if deadline.expired():
+            if deadline is not None and deadline.expired():
                 held.ctx.request_cancel("timeout")
                 return None, None, True
             return None, exc, False
@@ -408,7 +419,6 @@ class Worker:
         """Await a report; log refusals (stale fencing token) and errors, never raise."""
         job = held.job
         held.reporting = True
-        extra = {"job_id": job.job_id, "queue": job.queue, "job_name": job.name}
         try:
             report = await call
         except Exception as exc:
@@ -417,7 +427,7 @@ class Worker:
                 "could not report %s (the lease will lapse and the job will be retried): %s",
                 what,
                 format_error(exc),
-                extra=extra,
+                extra=_log_extra(job),
             )
             return None
         if not report.accepted:
@@ -426,7 +436,7 @@ class Worker:
                 "%s refused by the queue (lease lost; another worker owns the job): %s",
                 what,
                 report.reason or "stale fencing token",
-                extra={**extra, "token": job.token},
+                extra={**_log_extra(job), "token": job.token},
             )
         return report
 
