@@ -42,17 +42,29 @@ def _writer_loop() -> None:
 def _ensure_writer() -> None:
     # Started lazily in the process that runs handlers (some systems fork after import).
     global _writer_pid
-    if _writer_pid != os.getpid():
-        with _lock:
-            if _writer_pid != os.getpid():
-                _writer_pid = os.getpid()
-                threading.Thread(target=_writer_loop, daemon=True).start()
+    with _lock:
+        if _writer_pid != os.getpid():
+            _writer_pid = os.getpid()
+            threading.Thread(target=_writer_loop, daemon=True).start()
+
+
+def _forget_writer() -> None:
+    # A forked child has no writer thread: the next start makes one.
+    global _writer_pid
+    _writer_pid = None
+
+
+os.register_at_fork(after_in_child=_forget_writer)
 
 
 def started(payload: dict[str, Any]) -> str:
-    """Record a handler start; returns the job kind (noop, sleep, lat)."""
+    """Record a handler start; returns the job kind (noop, sleep, lat).
+
+    Kept cheap (no getpid per job: a fork hook resets the writer) because the fastest
+    systems run it tens of thousands of times a second."""
     now = time.time()
-    _ensure_writer()
+    if _writer_pid is None:
+        _ensure_writer()
     kind = str(payload.get("k", "noop"))
     with _lock:
         if _state["first_start"] is None:

@@ -121,6 +121,11 @@ class StatsSnapshot:
     workers: list[str]  # WorkerInfo JSON
 
 
+# Made once: json.dumps with options builds a new encoder on every call.
+_encode_result = json.JSONEncoder(separators=(",", ":"), default=str).encode
+_encode_batch = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def _check_decoding(redis: AnyRedis) -> None:
     try:
         encoder = redis.get_encoder()
@@ -317,10 +322,10 @@ class QueueProtocol:
         """Record results for (id, token, result) triples (result must be JSON-serialisable)
         and lease up to ``take_next`` new jobs in the same round trip."""
         lease_ms = int((lease_seconds or self.settings.lease_seconds) * 1000)
-        args: list[Any] = [worker_id, take_next, lease_ms, len(done)]
+        triples: list[str] = []
         for jid, token, result in done:
-            args += [jid, token, json.dumps(result, separators=(",", ":"), default=str)]
-        raw = await self._call("complete", *args)
+            triples += (jid, str(token), "null" if result is None else _encode_result(result))
+        raw = await self._call("complete", worker_id, take_next, lease_ms, _encode_batch(triples))
         return CompleteResult([LeaseStatus(s) for s in raw[:-1]], self._leased(raw[-1]))
 
     async def fail(
