@@ -21,6 +21,7 @@ __all__ = [
     "MAX_WINDOW_SECONDS",
     "WAKEUPS_CHANNEL",
     "QueueStats",
+    "StatsReader",
     "WorkerInfo",
     "read_stats",
     "stats_from_snapshot",
@@ -81,3 +82,18 @@ async def read_stats(
     check_window(window_seconds)
     snap = await QueueProtocol(redis, queue, clock=clock).stats(window_seconds)
     return stats_from_snapshot(queue, snap, window_seconds)
+
+
+class StatsReader:
+    """Reads one queue's statistics again and again (what a poll loop does): the protocol
+    object is built once, not per read as ``read_stats`` does."""
+
+    def __init__(self, redis: AnyRedis, queue: str, *, window_seconds: int = 60) -> None:
+        self.queue = queue
+        self.window_seconds = check_window(window_seconds)
+        self._protocol = QueueProtocol(redis, queue)
+
+    async def read(self) -> QueueStats:
+        """The statistics now (one round trip)."""
+        snap = await self._protocol.stats(self.window_seconds)
+        return stats_from_snapshot(self.queue, snap, self.window_seconds)

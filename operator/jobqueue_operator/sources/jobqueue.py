@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from jobqueue.stats import read_stats
-from redis.asyncio.connection import ConnectionPool
+from jobqueue.stats import StatsReader
+from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
 from redis.exceptions import RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
@@ -41,12 +41,15 @@ class RedisPools:
         key = (url, password)
         pooled = self._clients.get(key)
         if pooled is None:
-            pool = ConnectionPool.from_url(
+            # Blocking: when every connection is busy (1,000 loops starting together) a read
+            # waits for one instead of failing with "Too many connections".
+            pool = BlockingConnectionPool.from_url(
                 url,
                 decode_responses=True,
                 socket_connect_timeout=READ_TIMEOUT_SECONDS,
                 socket_timeout=READ_TIMEOUT_SECONDS,
                 max_connections=self.max_connections,
+                timeout=READ_TIMEOUT_SECONDS,
                 health_check_interval=30,
             )
             if password:
@@ -62,7 +65,13 @@ class RedisPools:
         """The wake-up listener of an acquired Redis (made on first use)."""
         pooled = self._clients[(url, password)]
         if pooled.wakeups is None:
-            pooled.wakeups = WakeupListener(pooled.client)
+            # Its own connection, outside the pool: reads queueing for a pooled connection
+            # (1,000 loops starting together) must not keep the subscription out.
+            shared = pooled.client.connection_pool
+            own = ConnectionPool(
+                connection_class=shared.connection_class, **shared.connection_kwargs
+            )
+            pooled.wakeups = WakeupListener(aioredis.Redis.from_pool(own))
         return pooled.wakeups
 
     async def release(self, url: str, password: str | None) -> None:
@@ -104,7 +113,9 @@ class JobQueueSource:
     ) -> None:
         self._pools, self._url, self._password = pools, url, password
         self._queue, self._window = queue, window_seconds
-        self._redis = pools.acquire(url, password)
+        self._reader = StatsReader(
+            pools.acquire(url, password), queue, window_seconds=window_seconds
+        )
         self._closed = False
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -117,7 +128,7 @@ class JobQueueSource:
     async def read(self) -> Observation:
         try:
             async with asyncio.timeout(READ_TIMEOUT_SECONDS * 2):
-                stats = await read_stats(self._redis, self._queue, window_seconds=self._window)
+                stats = await self._reader.read()
         except (RedisError, OSError, TimeoutError) as exc:
             raise SourceUnavailable(
                 f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)

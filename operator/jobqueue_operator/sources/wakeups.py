@@ -33,7 +33,8 @@ Callback = Callable[[], None]
 class WakeupListener:
     """Dispatches wake-ups from one Redis to the callbacks registered per queue name.
 
-    The subscription starts with the first callback and stops with the last one.
+    The subscription (on ``client``, which the listener owns) starts with the first
+    callback and stops with the last one.
     Callbacks run in the event loop and must not block (setting an asyncio.Event is the
     intended use).
     """
@@ -64,12 +65,14 @@ class WakeupListener:
         return remove
 
     async def close(self) -> None:
+        """Stop the subscription and close the client it was given."""
         self._callbacks.clear()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self._client.aclose()
 
     def _dispatch(self, queue: str) -> None:
         self.received += 1
