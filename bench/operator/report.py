@@ -27,20 +27,32 @@ def section(data: dict[str, Any]) -> list[str]:
         ]
     scale = data.get("scale", [])
     if scale:
-        header = ["JobQueues", "operator CPU (cores)", "RSS MB", "poll lag mean / max s",
-                  "polls/s done / due", "Redis commands/s", "window s"]  # fmt: skip
+        header = ["JobQueues", "operator CPU (cores)", "RSS MB before / start / end / peak",
+                  "poll lag mean / max s", "polls/s done / due", "Redis commands/s",
+                  "Redis commands per poll", "settled after s", "window s"]  # fmt: skip
         rows = [
             [
-                str(s["jobqueues"]), num(s.get("cpu_cores"), 3), num(s.get("rss_mb"), 0),
+                str(s["jobqueues"]), num(s.get("cpu_cores"), 3),
+                " / ".join(num(s.get(k), 0) for k in
+                           ("rss_before_mb", "rss_start_mb", "rss_end_mb", "rss_mb")),
                 f"{num(s.get('poll_lag_mean'), 3)} / {num(s.get('poll_lag_max'), 3)}",
                 f"{num(s.get('polls_per_s'), 1)} / {num(s.get('expected_polls_per_s'), 0)}",
-                num(s.get("redis_commands_per_s"), 0), num(s.get("window"), 0),
+                num(s.get("redis_commands_per_s"), 0), num(s.get("redis_commands_per_poll"), 1),
+                _settled(s), num(s.get("window"), 0),
             ]
             for s in scale
         ]  # fmt: skip
         lines += [*table(header, rows), ""]
         for s in scale:
             if s.get("note"):
-                lines.append(f"- {s['jobqueues']} JobQueues: {s['note']}")
+                deleted = f"; deleted in {s['delete_s']:.0f} s" if "delete_s" in s else ""
+                lines.append(f"- {s['jobqueues']} JobQueues: {s['note']}{deleted}")
         lines.append("")
     return lines
+
+
+def _settled(s: dict[str, Any]) -> str:
+    """Seconds until the poll rate settled (older runs did not wait: '-')."""
+    if "settle_s" not in s:
+        return "-"
+    return num(s["settle_s"], 0) + ("" if s.get("settled") else " (not settled)")

@@ -211,11 +211,38 @@ def _series(metrics_port: int, name: str) -> list[float]:
     return list(_labelled(metrics_port, name).values())
 
 
+def _total_polls(metrics_port: int) -> float:
+    return sum(_series(metrics_port, "jobqueue_operator_polls_total"))
+
+
+SETTLE_STEP = 5.0  # seconds between poll-rate samples while settling
+SETTLE_HOLD = 20.0  # the rate must hold this long
+SETTLE_CAP = 120.0  # give up waiting (the window is then measured anyway, and says so)
+
+
+def settle(metrics_port: int, due_per_s: float) -> tuple[float, bool]:
+    """Wait until the operator's poll rate is within 5 % of due for SETTLE_HOLD seconds
+    (its start-up rush over), at most SETTLE_CAP. Returns (seconds waited, settled?)."""
+    started = time.monotonic()
+    held = 0.0
+    last, last_t = _total_polls(metrics_port), time.monotonic()
+    while time.monotonic() - started < SETTLE_CAP:
+        time.sleep(SETTLE_STEP)
+        now, total = time.monotonic(), _total_polls(metrics_port)
+        rate = (total - last) / (now - last_t)
+        held = held + (now - last_t) if rate >= 0.95 * due_per_s else 0.0
+        last, last_t = total, now
+        if held >= SETTLE_HOLD:
+            return now - started, True
+    return time.monotonic() - started, False
+
+
 def scale(
     cluster: Cluster, redis_url: str, pid: int, metrics_port: int, count: int, window: float
 ) -> dict[str, Any]:
     names = [f"q{count}-{i:04d}" for i in range(count)]
     items = [_manifest(n, redis_url) for n in names]
+    rss_before = _rss_mb(pid)
     started = time.monotonic()
     cluster.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
                                                           "items": items}))  # fmt: skip
@@ -226,11 +253,13 @@ def scale(
         return expected <= have
 
     _wait(all_deployments, 120 + count, f"{count} Deployments", 1.0)
-    settle = time.monotonic() - started
-    time.sleep(min(10.0, window / 3))  # let the poll loops reach their steady rhythm
+    created = time.monotonic() - started
+    due = count / 2.0  # the default pollIntervalSeconds
+    settle_s, settled = settle(metrics_port, due)
     r = redis.Redis.from_url(redis_url)
     cmds0 = int(r.info("stats")["total_commands_processed"])
     polls0 = _labelled(metrics_port, "jobqueue_operator_polls_total")
+    rss_start = _rss_mb(pid)
     cpu0, t0 = _cpu_seconds(pid), time.monotonic()
     lags: list[float] = []
     rss: list[float] = []
@@ -240,32 +269,52 @@ def scale(
         rss.append(_rss_mb(pid))
     polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     elapsed = time.monotonic() - t0
+    cpu = (_cpu_seconds(pid) - cpu0) / elapsed
+    commands = int(r.info("stats")["total_commands_processed"]) - cmds0
+    rss_end = _rss_mb(pid)
     per_queue = sorted(v - polls0.get(k, 0.0) for k, v in polls1.items())
     polls = sum(per_queue)
     polled = sum(1 for d in per_queue if d > 0)
     median = per_queue[len(per_queue) // 2] if per_queue else 0.0
-    cpu = (_cpu_seconds(pid) - cpu0) / elapsed
-    commands = (int(r.info("stats")["total_commands_processed"]) - cmds0) / elapsed
     r.close()
-    cluster.kubectl("delete", "jq", "--all", "-n", NAMESPACE, "--wait=true", timeout=600)
-    return {
+    result: dict[str, Any] = {
         "jobqueues": count,
         "cpu_cores": cpu,
         "rss_mb": max(rss) if rss else None,
+        "rss_before_mb": rss_before,
+        "rss_start_mb": rss_start,
+        "rss_end_mb": rss_end,
         "poll_lag_mean": sum(lags) / len(lags) if lags else None,
         "poll_lag_max": max(lags) if lags else None,
-        "redis_commands_per_s": commands,
+        "redis_commands_per_s": commands / elapsed,
+        "redis_commands_per_poll": commands / polls if polls else None,
         "polls_per_s": polls / elapsed,
-        "expected_polls_per_s": count / 2.0,  # the default pollIntervalSeconds
+        "expected_polls_per_s": due,
         "window": elapsed,
+        "created_s": created,
+        "settle_s": settle_s,
+        "settled": settled,
         "queues_polled": polled,
         "median_poll_interval": elapsed / median if median else None,
         "note": (
-            f"all {count} Deployments created {settle:.0f} s after kubectl apply; "
-            f"{polled} of {count} queues polled in the window, median interval between polls "
+            f"all {count} Deployments created {created:.0f} s after kubectl apply; poll rate "
+            + (
+                f"settled {settle_s:.0f} s later"
+                if settled
+                else f"not settled after {settle_s:.0f} s (measured anyway)"
+            )
+            + f"; {polled} of {count} queues polled in the window, median interval between polls "
             + (f"{elapsed / median:.1f} s" if median else "n/a (most queues not polled)")
         ),
     }
+    # Measured first: a slow clean-up (1,000 finalizers) must not lose the figures.
+    deleting = time.monotonic()
+    try:
+        cluster.kubectl("delete", "jq", "--all", "-n", NAMESPACE, "--wait=true", timeout=300)
+        result["delete_s"] = time.monotonic() - deleting
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        result["note"] += f"; deleting the JobQueues did not finish: {str(exc)[:200]}"
+    return result
 
 
 def run(full: bool, counts: list[int] | None = None) -> dict[str, Any]:
