@@ -80,3 +80,13 @@ async def test_idle_wait_wakes_on_submit_in_a_cluster(cluster: RedisCluster) -> 
     assert not waiter.done()
     await qb.submit("job")
     assert await asyncio.wait_for(waiter, 10) is True
+
+
+async def test_wait_then_take_leaves_a_cluster_to_wait_for_any(cluster: RedisCluster) -> None:
+    from jobqueue.protocol import wait_then_take
+
+    (name,) = queues_on_different_masters(cluster, 1)
+    q = AsyncQueue(name, redis=cluster)
+    await q.submit("job")
+    assert await wait_then_take([q.protocol], "w", 5, 30, 30) is None
+    assert (await q.stats()).queued == 1  # nothing was taken

@@ -12,6 +12,8 @@ from jobqueue.protocol.queue import (
     StatsSnapshot,
     cancel_requests,
     wait_for_any,
+    wait_then_take,
+    wake_worker,
 )
 
 __all__ = [
@@ -29,4 +31,6 @@ __all__ = [
     "cancel_requests",
     "validate_queue_name",
     "wait_for_any",
+    "wait_then_take",
+    "wake_worker",
 ]

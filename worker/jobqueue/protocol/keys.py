@@ -17,6 +17,7 @@ completed     zset    finished jobs by finish ms (trimmed by count and age)
 failed        zset    the dead letter: attempts exhausted, by finish ms (trimmed)
 cancelled     zset    cancelled jobs by finish ms (trimmed)
 marker        zset    a single member idle workers block on with BZPOPMIN (wake-up hint)
+wake:<worker> zset    one worker's own wake-up (set when it stops while blocked); short-lived
 events        stream  state changes (job, event[, data]), MAXLEN ~ bounded
 dedup         hash    dedup key -> id of the unfinished job that holds it
 seq           string  FIFO sequence counter within a priority
@@ -130,6 +131,11 @@ class QueueKeys:
     @property
     def events(self) -> str:
         return self.prefix + "events"
+
+    def worker_wake(self, worker_id: str) -> str:
+        """A zset only one worker blocks on (beside the markers): adding to it ends that
+        worker's wait at once, e.g. when it is asked to stop."""
+        return self.prefix + "wake:" + worker_id
 
     @property
     def cancel_channel(self) -> str:

@@ -44,6 +44,8 @@ __all__ = [
     "cancel_requests",
     "known_queues",
     "wait_for_any",
+    "wait_then_take",
+    "wake_worker",
 ]
 
 AnyRedis = aioredis.Redis | RedisCluster
@@ -54,6 +56,7 @@ _SUBMIT_BATCH = 500  # jobs per submit script call
 _SUBMIT_BATCH_BYTES = 4 * 1024 * 1024  # payload bytes per submit script call
 _PIPELINE_DEPTH = 20  # script calls per pipelined round trip
 _BULK_LIMIT = 1000  # jobs per retry/cleanup call
+_WAKE_KEY_TTL_MS = 60_000  # a worker's own wake-up key outlives no wait
 
 
 class LeaseStatus(StrEnum):
@@ -309,6 +312,25 @@ class QueueProtocol:
         """Lease up to ``n`` jobs in priority order (FIFO within a priority). Also returns
         lapsed leases to the queue and promotes due delayed jobs first."""
         encoded = await self._call("take", worker_id, n, int(lease_seconds * 1000))
+        return self._leased(encoded)
+
+    async def take_after_block(
+        self, markers: list[str], block: float, worker_id: str, n: int, lease_seconds: float
+    ) -> list[LeasedJob]:
+        """BZPOPMIN on ``markers`` for up to ``block`` seconds and, in the same pipeline,
+        the take script, which Redis runs as soon as the BZPOPMIN returns (woken or timed
+        out). See ``wait_then_take``."""
+        keys = self._fixed_keys
+        argv = self._argv(worker_id, n, int(lease_seconds * 1000))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.bzpopmin(markers, timeout=block)
+        pipe.execute_command("EVALSHA", script_sha("take"), len(keys), *keys, *argv)
+        popped, encoded = await pipe.execute(raise_on_error=False)
+        if isinstance(encoded, NoScriptError):  # the server lost its script cache
+            return await self.take(worker_id, n, lease_seconds)
+        for reply in (popped, encoded):
+            if isinstance(reply, Exception):
+                raise reply
         return self._leased(encoded)
 
     async def complete(
@@ -580,6 +602,46 @@ async def wait_for_any(
     else:
         popped = await _first_marker(protos, block)
     return bool(popped) or soonest <= timeout
+
+
+async def wait_then_take(
+    protocols: Sequence[QueueProtocol],
+    worker_id: str,
+    n: int,
+    lease_seconds: float,
+    timeout: float,  # noqa: ASYNC109 - a deadline for BZPOPMIN, not a cancel scope
+) -> list[LeasedJob] | None:
+    """Block like ``wait_for_any``, with the first queue's take pipelined right behind the
+    BZPOPMIN: Redis leases jobs the moment the wait ends, so an idle worker gets its first
+    job one round trip after the submit instead of two. Returns the jobs taken (possibly
+    none), or None when this cannot be done in one pipeline (Redis Cluster, several
+    clients): the caller then waits with ``wait_for_any`` and takes.
+
+    Do not cancel it while it blocks (the take may already have run): to end the wait early
+    call ``wake_worker`` with the same ``worker_id``, and the jobs it took come back.
+    """
+    protos = list(protocols)
+    first = protos[0]
+    if isinstance(first.redis, RedisCluster) or len({id(p.redis) for p in protos}) != 1:
+        return None
+    hints = await asyncio.gather(*(_work_hint(p) for p in protos))
+    soonest = min(hints)
+    if soonest > 0.001:
+        block = min(timeout, soonest, *(p.max_block for p in protos))
+        if block > 0:
+            markers = [p.keys.marker for p in protos] + [first.keys.worker_wake(worker_id)]
+            return await first.take_after_block(markers, block, worker_id, n, lease_seconds)
+    return await first.take(worker_id, n, lease_seconds)
+
+
+async def wake_worker(protocols: Sequence[QueueProtocol], worker_id: str) -> None:
+    """End a ``wait_then_take`` of ``worker_id`` at once (its take still runs and returns)."""
+    first = protocols[0]
+    key = first.keys.worker_wake(worker_id)
+    pipe = first.redis.pipeline(transaction=False)
+    pipe.zadd(key, {"1": 0})
+    pipe.pexpire(key, _WAKE_KEY_TTL_MS)  # gone by itself if the wait had ended already
+    await pipe.execute()
 
 
 async def _first_marker(protos: list[QueueProtocol], block: float) -> Any:

@@ -67,6 +67,18 @@ class QueueBackend(Protocol):
         """Block (on Redis, not polling) until work may be ready or ``max_wait`` s pass."""
         ...
 
+    async def wait_and_take(
+        self, queues: Sequence[str], n: int, max_wait: float
+    ) -> list[LeasedJob] | None:
+        """Wait like ``wait_for_work`` and lease up to ``n`` jobs in the same round trip;
+        None if the backend cannot combine them (the caller waits, then takes). Never cancel
+        it while it waits (jobs may be leased already): call ``interrupt_wait`` instead."""
+        ...
+
+    async def interrupt_wait(self, queues: Sequence[str]) -> None:
+        """End a running ``wait_and_take`` now; it still returns the jobs it took."""
+        ...
+
     async def complete(
         self, done: Sequence[tuple[LeasedJob, Any]], take_next: int
     ) -> tuple[list[bool], list[LeasedJob]]:

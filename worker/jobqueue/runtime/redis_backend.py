@@ -16,7 +16,15 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from jobqueue.models import WorkerInfo, parse_backoff
-from jobqueue.protocol import AnyRedis, LeaseStatus, QueueProtocol, cancel_requests, wait_for_any
+from jobqueue.protocol import (
+    AnyRedis,
+    LeaseStatus,
+    QueueProtocol,
+    cancel_requests,
+    wait_for_any,
+    wait_then_take,
+    wake_worker,
+)
 from jobqueue.protocol import LeasedJob as ProtocolJob
 from jobqueue.runtime.backend import LeasedJob, Report
 from jobqueue.runtime.backend import LeaseStatus as Lease
@@ -85,6 +93,16 @@ class RedisBackend:
 
     async def wait_for_work(self, queues: Sequence[str], max_wait: float) -> None:
         await wait_for_any([self._protocols[q] for q in queues], max_wait)
+
+    async def wait_and_take(
+        self, queues: Sequence[str], n: int, max_wait: float
+    ) -> list[LeasedJob] | None:
+        protocols = [self._protocols[q] for q in queues]
+        jobs = await wait_then_take(protocols, self.worker_id, n, self.lease_seconds, max_wait)
+        return None if jobs is None else [_to_runtime(job) for job in jobs]
+
+    async def interrupt_wait(self, queues: Sequence[str]) -> None:
+        await wake_worker([self._protocols[q] for q in queues], self.worker_id)
 
     async def complete(
         self, done: Sequence[tuple[LeasedJob, Any]], take_next: int

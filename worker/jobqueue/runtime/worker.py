@@ -23,6 +23,7 @@ Shape of a running worker (one asyncio event loop):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -234,11 +235,42 @@ class Worker:
                 await self._until_stopped(self._slot_freed.wait())
                 continue
             try:
-                await self._until_stopped(self.backend.wait_for_work(queues, IDLE_WAIT_SECONDS))
+                woken = await self._wait_then_take(queues, free)
+                if woken is None:  # the backend cannot combine them: wait, take next turn
+                    await self._until_stopped(self.backend.wait_for_work(queues, IDLE_WAIT_SECONDS))
             except Exception as exc:
                 self.metrics.redis_errors.inc()
                 log.error("waiting for work failed: %s", format_error(exc))
                 await self._until_stopped(asyncio.sleep(backoff))
+                continue
+            if woken:
+                self.metrics.fetches.labels("jobs").inc()
+                self.metrics.fetched_jobs.inc(len(woken))
+                for job in woken:
+                    self._start_slot(job)  # hands the job back if a stop came meanwhile
+
+    async def _wait_then_take(self, queues: Sequence[str], n: int) -> list[LeasedJob] | None:
+        """Wait for work and take it in one round trip (see QueueBackend.wait_and_take). A
+        stop request ends the wait through the backend, never by cancelling it: jobs it
+        leased meanwhile come back here, and their slots hand them back."""
+        if self._stopping.is_set():
+            return []
+        waiting = asyncio.ensure_future(self.backend.wait_and_take(queues, n, IDLE_WAIT_SECONDS))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({waiting, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                with contextlib.suppress(Exception):  # Redis gone: the wait ends by itself
+                    await self.backend.interrupt_wait(queues)
+                await asyncio.wait({waiting}, timeout=IDLE_WAIT_SECONDS + _HELPER_STOP_SECONDS)
+        finally:
+            stop.cancel()
+            if not waiting.done():  # Redis did not answer in time: give up on the wait
+                waiting.cancel()
+            await asyncio.gather(waiting, stop, return_exceptions=True)
+        if waiting.cancelled():
+            return []
+        return waiting.result()
 
     async def _until_stopped(self, awaitable: Awaitable[Any]) -> None:
         """Await ``awaitable`` unless a stop request comes first (then cancel it)."""
