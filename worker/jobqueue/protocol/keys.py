@@ -47,7 +47,8 @@ QUEUES_KEY = "jq:queues"
 #: classic PUBLISH in Redis Cluster reaches subscribers connected to any node.
 WAKEUPS_CHANNEL = "jq:wakeups"
 
-#: Order of the fixed per-queue keys passed as KEYS to every script (see lua/_lib.lua).
+#: The fixed per-queue keys; scripts receive only ``queued`` as KEYS[1] (for cluster
+#: routing) and build the others from the same prefix (see lua/_lib.lua).
 FIXED_KEY_NAMES: tuple[str, ...] = (
     "queued",
     "enqueued",
@@ -109,7 +110,7 @@ class QueueKeys:
 
     @property
     def fixed(self) -> list[str]:
-        """The KEYS list every script receives, in FIXED_KEY_NAMES order."""
+        """Every fixed key of the queue, in FIXED_KEY_NAMES order."""
         return [self.prefix + name for name in FIXED_KEY_NAMES]
 
     @property

@@ -166,16 +166,20 @@ class QueueProtocol:
         self.queue = queue
         self.settings = settings or QueueSettings()
         self.clock = clock
-        self._fixed_keys = self.keys.fixed
+        # Scripts get one key (for cluster routing) and build the others (see _lib.lua).
+        self._fixed_keys = [self.keys.queued]
         s = self.settings
-        self._header_tail = [
-            str(s.events_maxlen),
-            str(int(s.result_ttl * 1000)),
-            str(s.keep_completed),
-            str(s.keep_failed),
-            str(s.keep_cancelled),
-            str(int(s.keep_age * 1000)),
-        ]
+        self._settings_arg = ",".join(
+            str(value)
+            for value in (
+                s.events_maxlen,
+                int(s.result_ttl * 1000),
+                s.keep_completed,
+                s.keep_failed,
+                s.keep_cancelled,
+                int(s.keep_age * 1000),
+            )
+        )
         self._registered = False
         self.max_block = _max_block(redis)
 
@@ -186,7 +190,7 @@ class QueueProtocol:
         return "" if self.clock is None else str(int(self.clock() * 1000))
 
     def _argv(self, *args: Any) -> list[Any]:
-        return [self.keys.job_prefix, self.now_ms(), *self._header_tail, *args]
+        return [self.keys.job_prefix, self.now_ms(), self._settings_arg, *args]
 
     async def _call(self, name: str, *args: Any) -> Any:
         # EVALSHA, loading the script once if the server does not know it (as redis-py's

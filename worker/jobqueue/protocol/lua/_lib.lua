@@ -1,18 +1,20 @@
 -- Shared prologue of every job-queue script (prepended by scripts.py at load time).
 --
--- KEYS: the fixed keys of one queue, in keys.FIXED_KEY_NAMES order.
--- ARGV[1..8]: job hash prefix, now in unix ms ('' = use Redis TIME), events MAXLEN (0 = no
--- events), finished-job TTL ms, keep completed, keep failed, keep cancelled (counts), keep age ms.
+-- KEYS[1]: the queue's `queued` key, declared so that Redis Cluster routes the call to the
+-- queue's slot. The other keys of the queue (keys.FIXED_KEY_NAMES) and its job hashes are
+-- built here from the same hash tag, so they live in that slot too; passing all of them
+-- as KEYS cost the client more to encode than the script took to run.
+-- ARGV[1..3]: job hash prefix ('{jq:<queue>}:job:'), now in unix ms ('' = use Redis TIME),
+-- and the queue's settings as one comma-separated string: events MAXLEN (0 = no events),
+-- finished-job TTL ms, keep completed, keep failed, keep cancelled (counts), keep age ms.
 -- Script-specific arguments start at ARGV[A].
--- Job hashes are not declared in KEYS (their ids are only known inside the script, e.g. on
--- take); they share the queue's hash tag, so they live in the same cluster slot.
-local K = {
-  queued = KEYS[1], enqueued = KEYS[2], delayed = KEYS[3], active = KEYS[4],
-  completed = KEYS[5], failed = KEYS[6], cancelled = KEYS[7], marker = KEYS[8],
-  events = KEYS[9], dedup = KEYS[10], seq = KEYS[11], outcomes = KEYS[12],
-  workers = KEYS[13], workerinfo = KEYS[14],
-}
 local JOB = ARGV[1]
+local P = string.sub(JOB, 1, -5)  -- '{jq:<queue>}:' (JOB ends in 'job:')
+local K = {}
+for _, name in ipairs({ 'queued', 'enqueued', 'delayed', 'active', 'completed', 'failed',
+    'cancelled', 'marker', 'events', 'dedup', 'seq', 'outcomes', 'workers', 'workerinfo' }) do
+  K[name] = P .. name
+end
 local NOW
 if ARGV[2] == '' then
   local t = redis.call('TIME')
@@ -20,11 +22,13 @@ if ARGV[2] == '' then
 else
   NOW = tonumber(ARGV[2])
 end
-local MAXLEN = tonumber(ARGV[3])
-local TTL = tonumber(ARGV[4])
-local KEEP = { completed = tonumber(ARGV[5]), failed = tonumber(ARGV[6]), cancelled = tonumber(ARGV[7]) }
-local KEEP_AGE = tonumber(ARGV[8])
-local A = 9
+local SETTINGS = {}
+for value in string.gmatch(ARGV[3], '[^,]+') do SETTINGS[#SETTINGS + 1] = tonumber(value) end
+local MAXLEN = SETTINGS[1]
+local TTL = SETTINGS[2]
+local KEEP = { completed = SETTINGS[3], failed = SETTINGS[4], cancelled = SETTINGS[5] }
+local KEEP_AGE = SETTINGS[6]
+local A = 4
 
 local PRIO_SHIFT = 4398046511104  -- 2^42: priority * 2^42 + sequence stays exact in a double
 local BUCKET_MS = 5000            -- outcome counter bucket
