@@ -130,8 +130,7 @@ class AsyncQueue:
 
     async def submit_spec(self, spec: JobSpec) -> str:
         job_id = new_job_id()
-        spec.encoded_payload(self.protocol.settings.max_payload_bytes)  # validate before I/O
-        try:
+        try:  # protocol.submit encodes (and so validates) the payload before any I/O
             jid, _ = await self.protocol.submit(spec, job_id)
             return jid
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
