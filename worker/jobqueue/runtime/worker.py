@@ -3,7 +3,8 @@
 Shape of a running worker (one asyncio event loop):
 
 * the fetch loop takes as many jobs as there are free slots in one call, and blocks on Redis
-  (``wait_for_work``) when the queues are empty, so an idle worker costs nothing;
+  when the queues are empty, so an idle worker costs nothing; the take is pipelined behind
+  that wait (``wait_and_take``), so the first job after an idle spell costs one round trip;
 * each job runs in a *slot* task; completions are reported in batches (all that finished
   while the previous report was in flight, one script call per queue) and the same call
   leases as many new jobs, each handed to a slot whose job just finished
