@@ -113,17 +113,17 @@ class RedisBackend:
         if take_next and self._first_queue not in by_queue:
             by_queue[self._first_queue] = []
         queues = list(by_queue)
-        answers = await asyncio.gather(
-            *(
-                self._protocols[q].complete(
-                    self.worker_id,
-                    [(done[i][0].job_id, int(done[i][0].token), done[i][1]) for i in by_queue[q]],
-                    take_next=take_next if q == self._first_queue else 0,
-                    lease_seconds=self.lease_seconds,
-                )
-                for q in queues
+        calls = [
+            self._protocols[q].complete(
+                self.worker_id,
+                [(done[i][0].job_id, int(done[i][0].token), done[i][1]) for i in by_queue[q]],
+                take_next=take_next if q == self._first_queue else 0,
+                lease_seconds=self.lease_seconds,
             )
-        )
+            for q in queues
+        ]
+        # One queue (the usual case): no gather, which would wrap the call in a new Task.
+        answers = [await calls[0]] if len(calls) == 1 else await asyncio.gather(*calls)
         accepted = [False] * len(done)
         next_jobs: list[LeasedJob] = []
         for queue, answer in zip(queues, answers, strict=True):
