@@ -12,7 +12,12 @@ from jobqueue_operator.handlers.lifecycle import context_of
 from jobqueue_operator.poller import Poller
 
 
-@kopf.daemon(spec.GROUP, spec.VERSION, spec.PLURAL, cancellation_timeout=10.0)
+# cancellation_backoff: kopf cancels a daemon that does not exit at once unless given a grace
+# period; the loop wakes on the stop flag and exits within it (no "cancelled" warning, no
+# tick cut in the middle).
+@kopf.daemon(
+    spec.GROUP, spec.VERSION, spec.PLURAL, cancellation_backoff=2.0, cancellation_timeout=10.0
+)
 async def poll(
     body: kopf.Body,
     memo: Any,
