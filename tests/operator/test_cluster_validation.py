@@ -81,7 +81,8 @@ def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
     )
     scaling = created["spec"]["scaling"]
     assert scaling["maxReplicas"] == 10 and scaling["pollIntervalSeconds"] == 2
-    assert scaling["failureRate"]["action"] == "Hold"
+    # The API server applies the CRD's default, which comes from the spec model.
+    assert scaling["failureRate"]["action"] == spec.FailureRatePolicy().action.value == "Backoff"
     assert created["spec"]["worker"]["concurrency"] == 4
     # Manual mode: the scale subresource (kubectl scale) sets spec.replicas.
     jq_crds.kubectl("scale", "jq/good", "--replicas=3", "-n", kube_namespace)
