@@ -79,19 +79,24 @@ async def read_stats(
 ) -> QueueStats:
     """Statistics of ``queue`` (one round trip). ``redis`` needs decode_responses=True.
     ``clock`` (tests only) replaces the Redis server's TIME as "now"."""
-    check_window(window_seconds)
-    snap = await QueueProtocol(redis, queue, clock=clock).stats(window_seconds)
-    return stats_from_snapshot(queue, snap, window_seconds)
+    return await StatsReader(redis, queue, window_seconds=window_seconds, clock=clock).read()
 
 
 class StatsReader:
     """Reads one queue's statistics again and again (what a poll loop does): the protocol
     object is built once, not per read as ``read_stats`` does."""
 
-    def __init__(self, redis: AnyRedis, queue: str, *, window_seconds: int = 60) -> None:
+    def __init__(
+        self,
+        redis: AnyRedis,
+        queue: str,
+        *,
+        window_seconds: int = 60,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self.queue = queue
         self.window_seconds = check_window(window_seconds)
-        self._protocol = QueueProtocol(redis, queue)
+        self._protocol = QueueProtocol(redis, queue, clock=clock)
 
     async def read(self) -> QueueStats:
         """The statistics now (one round trip)."""
