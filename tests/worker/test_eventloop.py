@@ -13,7 +13,9 @@ from jobqueue.runtime.settings import SettingsError, WorkerSettings
 
 def test_auto_picks_uvloop_when_it_is_installed() -> None:
     assert resolve("auto") == "uvloop"
-    loop = loop_factory("auto")()
+    name, factory = loop_factory("auto")
+    assert name == "uvloop"
+    loop = factory()
     try:
         assert isinstance(loop, uvloop.Loop)
     finally:
@@ -22,7 +24,9 @@ def test_auto_picks_uvloop_when_it_is_installed() -> None:
 
 def test_asyncio_gives_the_standard_loop() -> None:
     assert resolve("asyncio") == "asyncio"
-    loop = loop_factory("asyncio")()
+    name, factory = loop_factory("asyncio")
+    assert name == "asyncio"
+    loop = factory()
     try:
         assert not isinstance(loop, uvloop.Loop)
         assert isinstance(loop, asyncio.AbstractEventLoop)

@@ -7,6 +7,7 @@ import click
 from jobqueue.cli.app import CliState, cli
 from jobqueue.cli.parsing import DURATION
 from jobqueue.registry import HandlerModuleError
+from jobqueue.runtime.eventloop import EVENT_LOOP_CHOICES
 from jobqueue.runtime.process import exit_process, load_handlers, run_worker
 from jobqueue.runtime.settings import SettingsError, WorkerSettings, split_csv
 
@@ -64,7 +65,7 @@ __all__: list[str] = []
 )
 @click.option(
     "--event-loop",
-    type=click.Choice(["auto", "uvloop", "asyncio"]),
+    type=click.Choice(EVENT_LOOP_CHOICES),
     default=None,
     metavar="LOOP",
     help="auto (uvloop if installed), uvloop or asyncio [$JOBQUEUE_EVENT_LOOP, default auto].",

@@ -6,11 +6,18 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 from collections.abc import Callable
-from typing import Literal
+from typing import Literal, get_args
 
-__all__ = ["EventLoopChoice", "UnavailableEventLoop", "loop_factory", "resolve"]
+__all__ = [
+    "EVENT_LOOP_CHOICES",
+    "EventLoopChoice",
+    "UnavailableEventLoop",
+    "loop_factory",
+    "resolve",
+]
 
 EventLoopChoice = Literal["auto", "uvloop", "asyncio"]
+EVENT_LOOP_CHOICES: tuple[str, ...] = get_args(EventLoopChoice)
 
 
 class UnavailableEventLoop(RuntimeError):
@@ -30,10 +37,13 @@ def resolve(choice: EventLoopChoice) -> Literal["uvloop", "asyncio"]:
     return "uvloop" if available else "asyncio"
 
 
-def loop_factory(choice: EventLoopChoice) -> Callable[[], asyncio.AbstractEventLoop]:
-    """A factory for ``asyncio.Runner(loop_factory=...)``."""
-    if resolve(choice) == "uvloop":
+def loop_factory(
+    choice: EventLoopChoice,
+) -> tuple[Literal["uvloop", "asyncio"], Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop ``choice`` resolves to and a factory for ``asyncio.Runner(loop_factory=...)``."""
+    name = resolve(choice)
+    if name == "uvloop":
         import uvloop
 
-        return uvloop.new_event_loop
-    return asyncio.new_event_loop
+        return name, uvloop.new_event_loop
+    return name, asyncio.new_event_loop

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 from jobqueue.connection import connect
 from jobqueue.registry import DEFAULT_REGISTRY, HandlerModuleError, import_handler_modules
-from jobqueue.runtime.eventloop import UnavailableEventLoop, loop_factory, resolve
+from jobqueue.runtime.eventloop import UnavailableEventLoop, loop_factory
 from jobqueue.runtime.logs import configure_logging
 from jobqueue.runtime.metrics import MetricsServer, WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
@@ -78,8 +78,8 @@ def run_worker(settings: WorkerSettings) -> int:
         log.error("%s", exc)
         return 2
     try:
-        factory = loop_factory(settings.event_loop)
-        log.info("event loop: %s", resolve(settings.event_loop))
+        loop_name, factory = loop_factory(settings.event_loop)
+        log.info("event loop: %s", loop_name)
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(serve(settings))
     except (MetricsBindError, UnavailableEventLoop) as exc:

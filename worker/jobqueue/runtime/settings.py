@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobqueue.runtime.eventloop import EventLoopChoice
+
 __all__ = ["ENV_NAMES", "SettingsError", "WorkerSettings", "default_redis_url", "split_csv"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
@@ -92,7 +94,7 @@ class WorkerSettings(BaseModel):
     log_level: str = "INFO"
     burst: bool = False
     worker_name: str = Field(default_factory=socket.gethostname, min_length=1)
-    event_loop: Literal["auto", "uvloop", "asyncio"] = "auto"
+    event_loop: EventLoopChoice = "auto"
 
     @field_validator("redis_url")
     @classmethod
