@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -84,3 +85,20 @@ async def test_secret_password_wins_over_one_in_the_url(redis_url: str) -> None:
         await authed.config_set("requirepass", "")
         await authed.aclose()
         await admin.aclose()
+
+
+async def test_reads_of_queues_on_one_redis_go_out_together(redis_url: str) -> None:
+    names = [f"batch-{i}-{time.monotonic_ns()}" for i in range(3)]
+    for i, name in enumerate(names):
+        async with AsyncQueue.from_url(redis_url, name) as queue:
+            await queue.submit_many([{"name": "noop"}] * i)
+    pools = RedisPools()
+    sources = [JobQueueSource(pools, redis_url, name) for name in names]
+    # Read together, as loops woken on the same poll-grid slot do: one pipeline.
+    observations = await asyncio.gather(*(s.read() for s in sources))
+    assert [o.metrics.queued for o in observations] == [0, 1, 2]
+    assert pools.reads(redis_url, None).batches == 1
+    await sources[0].read()  # alone: goes out at once, in its own batch
+    assert pools.reads(redis_url, None).batches == 2
+    for source in sources:
+        await source.close()

@@ -10,7 +10,7 @@ import pytest
 from jobqueue.client import AsyncQueue
 from jobqueue.models import JobState, WorkerInfo
 from jobqueue.protocol import LeaseStatus
-from jobqueue.stats import read_stats
+from jobqueue.stats import StatsReader, read_many, read_stats
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
@@ -67,6 +67,12 @@ async def test_queues_on_three_masters(cluster: RedisCluster) -> None:
         assert (await q.get(failed.id)).state is JobState.QUEUED
         assert len(await q.list("completed")) == 2
     assert await cluster.smembers("jq:queues") == set(names)
+    # One pipeline over the three masters reads what each queue's own read does.
+    many = await read_many([StatsReader(cluster, name) for name in names])
+    one_by_one = [await read_stats(cluster, name) for name in names]
+    assert [(s.queue, s.queued, s.failed) for s in many] == [  # type: ignore[union-attr]
+        (s.queue, s.queued, s.failed) for s in one_by_one
+    ]
 
 
 async def test_idle_wait_wakes_on_submit_in_a_cluster(cluster: RedisCluster) -> None:

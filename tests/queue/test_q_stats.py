@@ -7,9 +7,10 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 from jobqueue.models import WorkerInfo, build_spec
-from jobqueue.protocol import QueueProtocol
-from jobqueue.stats import read_stats
+from jobqueue.protocol import QueueKeys, QueueProtocol
+from jobqueue.stats import StatsReader, read_many, read_stats
 from qhelpers import FakeClock
+from redis.exceptions import ResponseError
 
 pytestmark = pytest.mark.redis
 
@@ -148,3 +149,33 @@ async def test_worker_registry_excludes_stale_workers(
     assert await proto.unregister("a") is True
     s = await read_stats(proto.redis, "q", clock=clock)
     assert [w.id for w in s.workers] == ["c"]
+
+
+async def test_read_many_reads_every_queue_and_loads_the_script_once(
+    rclient: aioredis.Redis, clock: FakeClock
+) -> None:
+    sizes = {"a": 2, "b": 0, "c": 5}
+    for name, n in sizes.items():
+        await fill(QueueProtocol(rclient, name, clock=clock), n)
+    await rclient.script_flush()  # the batch loads the script itself
+    readers = [StatsReader(rclient, name, window_seconds=30, clock=clock) for name in sizes]
+    await rclient.config_resetstat()
+    rows = await read_many(readers)
+    calls = await rclient.info("commandstats")
+    assert [(r.queue, r.queued, r.window_seconds) for r in rows] == [  # type: ignore[union-attr]
+        ("a", 2, 30),
+        ("b", 0, 30),
+        ("c", 5, 30),
+    ]
+    # Each queue's script was refused once (NOSCRIPT), loaded once for all, then run.
+    assert (calls["cmdstat_evalsha"]["calls"], calls["cmdstat_evalsha"]["failed_calls"]) == (6, 3)
+    assert calls["cmdstat_script|load"]["calls"] == 1
+
+
+async def test_read_many_puts_a_failed_queue_read_in_its_place(rclient: aioredis.Redis) -> None:
+    await fill(QueueProtocol(rclient, "ok"), 1)
+    await rclient.hset(QueueKeys("broken").queued, "not", "a zset")  # WRONGTYPE in the script
+    rows = await read_many([StatsReader(rclient, "broken"), StatsReader(rclient, "ok")])
+    assert isinstance(rows[0], ResponseError)
+    assert not isinstance(rows[1], Exception) and rows[1].queued == 1
+    assert await read_many([]) == []

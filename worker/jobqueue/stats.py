@@ -1,4 +1,5 @@
-"""Cheap queue statistics for the operator and ``jobq stats``: one script call per read.
+"""Cheap queue statistics for the operator and ``jobq stats``: one script call per read,
+and one round trip for many queues of one Redis (``read_many``).
 
 Counts per state come from ZCARD of the state indexes, the oldest queued age from the
 ``enqueued`` index (a due delayed job counts from its due time), attempt outcomes from 5 s
@@ -11,11 +12,11 @@ that makes an idle queue busy publishes the queue's name there.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from jobqueue.models import QueueStats, WorkerInfo
 from jobqueue.protocol.keys import WAKEUPS_CHANNEL
-from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot
+from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot, stats_of_many
 
 __all__ = [
     "MAX_WINDOW_SECONDS",
@@ -23,6 +24,7 @@ __all__ = [
     "QueueStats",
     "StatsReader",
     "WorkerInfo",
+    "read_many",
     "read_stats",
     "stats_from_snapshot",
 ]
@@ -102,3 +104,14 @@ class StatsReader:
         """The statistics now (one round trip)."""
         snap = await self._protocol.stats(self.window_seconds)
         return stats_from_snapshot(self.queue, snap, self.window_seconds)
+
+
+async def read_many(readers: Sequence[StatsReader]) -> list[QueueStats | Exception]:
+    """The statistics of many queues in one round trip (a pipeline); every reader must use
+    the same Redis client. A queue whose read fails gets its error in its place; a
+    connection error raises for all."""
+    snaps = await stats_of_many([r._protocol for r in readers], [r.window_seconds for r in readers])
+    return [
+        s if isinstance(s, Exception) else stats_from_snapshot(r.queue, s, r.window_seconds)
+        for r, s in zip(readers, snaps, strict=True)
+    ]

@@ -1,31 +1,36 @@
 """Adapter for our own protocol: reads through ``jobqueue.stats`` only (never key names).
 
 Connections are pooled per (Redis URL, password) and shared by every JobQueue that
-points at the same Redis, so hundreds of queues cost a handful of connections, and so is
-the subscription to the wake-up channel (sources/wakeups.py): one per Redis, not per queue.
+points at the same Redis, so hundreds of queues cost a handful of connections; so are
+the reads, coalesced into pipelines (sources/batching.py), and the subscription to the
+wake-up channel (sources/wakeups.py): one per Redis, not per queue.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from jobqueue.stats import StatsReader
+from jobqueue.models import QueueStats
+from jobqueue.stats import StatsReader, read_many
 from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
 from redis.exceptions import RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
 from jobqueue_operator.sources.base import Observation, SourceUnavailable, WorkerLoad
+from jobqueue_operator.sources.batching import ReadBatcher
 from jobqueue_operator.sources.wakeups import WakeupListener
 
 READ_TIMEOUT_SECONDS = 2.0
+
+StatsBatcher = ReadBatcher[StatsReader, QueueStats]
 
 
 @dataclass
 class _Pooled:
     client: aioredis.Redis
+    reads: StatsBatcher
     users: int = 0
     wakeups: WakeupListener | None = None
 
@@ -57,9 +62,14 @@ class RedisPools:
                 # (from_url would let the URL's win).
                 pool.connection_kwargs["password"] = password
             client = aioredis.Redis.from_pool(pool)
-            pooled = self._clients[key] = _Pooled(client)
+            reads = StatsBatcher(read_many, timeout=READ_TIMEOUT_SECONDS * 2)
+            pooled = self._clients[key] = _Pooled(client, reads)
         pooled.users += 1
         return pooled.client
+
+    def reads(self, url: str, password: str | None) -> StatsBatcher:
+        """The read batcher of an acquired Redis."""
+        return self._clients[(url, password)].reads
 
     def wakeups(self, url: str, password: str | None) -> WakeupListener:
         """The wake-up listener of an acquired Redis (made on first use)."""
@@ -100,7 +110,8 @@ async def _close(pooled: _Pooled) -> None:
 
 
 class JobQueueSource:
-    """Reads one queue of our own protocol (``jobqueue.stats.read_stats``)."""
+    """Reads one queue of our own protocol (``jobqueue.stats``), batched with the reads of
+    the other queues on its Redis."""
 
     def __init__(
         self,
@@ -116,6 +127,7 @@ class JobQueueSource:
         self._reader = StatsReader(
             pools.acquire(url, password), queue, window_seconds=window_seconds
         )
+        self._reads = pools.reads(url, password)
         self._closed = False
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -127,8 +139,7 @@ class JobQueueSource:
 
     async def read(self) -> Observation:
         try:
-            async with asyncio.timeout(READ_TIMEOUT_SECONDS * 2):
-                stats = await self._reader.read()
+            stats = await self._reads.read(self._reader)
         except (RedisError, OSError, TimeoutError) as exc:
             raise SourceUnavailable(
                 f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)

@@ -14,7 +14,7 @@ from jobqueue.cli.parsing import DURATION
 from jobqueue.cli.render import console, echo_json, queues_table, stats_table
 from jobqueue.client import list_queues
 from jobqueue.models import QueueStats
-from jobqueue.stats import MAX_WINDOW_SECONDS, read_stats
+from jobqueue.stats import MAX_WINDOW_SECONDS, StatsReader, read_many
 
 __all__: list[str] = []
 
@@ -23,7 +23,11 @@ async def _all_stats(state: CliState) -> list[QueueStats]:
     redis = state.connect()
     try:
         names = await list_queues(redis)
-        return [await read_stats(redis, name) for name in names]
+        rows = await read_many([StatsReader(redis, name) for name in names])
+        for row in rows:
+            if isinstance(row, Exception):
+                raise row
+        return [row for row in rows if not isinstance(row, Exception)]
     finally:
         await redis.aclose()
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 from jobqueue.connection import MAX_BLOCK_SECONDS
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
@@ -43,6 +43,7 @@ __all__ = [
     "StatsSnapshot",
     "cancel_requests",
     "known_queues",
+    "stats_of_many",
     "wait_for_any",
     "wait_then_take",
     "wake_worker",
@@ -192,17 +193,20 @@ class QueueProtocol:
     def _argv(self, *args: Any) -> list[Any]:
         return [self.keys.job_prefix, self.now_ms(), self._settings_arg, *args]
 
+    def _evalsha_args(self, name: str, *args: Any) -> list[Any]:
+        keys = self._fixed_keys
+        return [script_sha(name), len(keys), *keys, *self._argv(*args)]
+
     async def _call(self, name: str, *args: Any) -> Any:
         # EVALSHA, loading the script once if the server does not know it (as redis-py's
         # Script does, but with the digest computed once per process, not per client object:
         # read_stats builds a protocol per call).
-        keys = self._fixed_keys
-        sha = script_sha(name)
+        call = self._evalsha_args(name, *args)
         try:
-            return await self.redis.evalsha(sha, len(keys), *keys, *self._argv(*args))
+            return await self.redis.evalsha(*call)
         except NoScriptError:
             await self.redis.script_load(script_source(name))
-            return await self.redis.evalsha(sha, len(keys), *keys, *self._argv(*args))
+            return await self.redis.evalsha(*call)
 
     async def _register_queue(self) -> None:
         if not self._registered:
@@ -493,26 +497,70 @@ class QueueProtocol:
                 return total
 
     async def stats(self, window_seconds: int) -> StatsSnapshot:
-        raw = await self._call("stats", int(window_seconds * 1000))
-        nums = [int(x) for x in raw[:15]]
-        return StatsSnapshot(
-            now_ms=nums[0],
-            queued=nums[1],
-            active=nums[2],
-            delayed=nums[3],
-            delayed_due=nums[4],
-            completed=nums[5],
-            failed=nums[6],
-            cancelled=nums[7],
-            oldest_ready_ms=None if nums[8] < 0 else nums[8],
-            window_succeeded=nums[9],
-            window_failed=nums[10],
-            succeeded_1m=nums[11],
-            failed_1m=nums[12],
-            succeeded_5m=nums[13],
-            failed_5m=nums[14],
-            workers=list(raw[15:]),
+        return _snapshot(await self._call("stats", int(window_seconds * 1000)))
+
+
+async def stats_of_many(
+    protocols: Sequence[QueueProtocol], window_seconds: Sequence[int]
+) -> list[StatsSnapshot | Exception]:
+    """``stats`` of many queues on one Redis client in one round trip (a pipeline, not a
+    transaction: each script is atomic on its own). A queue whose script fails gets its
+    error in its place; a connection error raises for all."""
+    if not protocols:
+        return []
+    redis = protocols[0].redis
+    if isinstance(redis, RedisCluster):
+        # redis-py refuses EVALSHA in a cluster pipeline: one call per queue, concurrently.
+        return list(
+            await asyncio.gather(
+                *(_stats_or_error(p, w) for p, w in zip(protocols, window_seconds, strict=True))
+            )
         )
+    calls = [
+        p._evalsha_args("stats", int(w * 1000))
+        for p, w in zip(protocols, window_seconds, strict=True)
+    ]
+    for first_try in (True, False):
+        pipe = redis.pipeline(transaction=False)
+        for call in calls:
+            pipe.evalsha(*call)
+        replies = await pipe.execute(raise_on_error=False)
+        if first_try and any(isinstance(r, NoScriptError) for r in replies):
+            await redis.script_load(script_source("stats"))  # a restarted or new server
+            continue
+        break
+    return [r if isinstance(r, Exception) else _snapshot(r) for r in replies]
+
+
+async def _stats_or_error(
+    protocol: QueueProtocol, window_seconds: int
+) -> StatsSnapshot | Exception:
+    try:
+        return await protocol.stats(window_seconds)
+    except ResponseError as exc:
+        return exc
+
+
+def _snapshot(raw: list[Any]) -> StatsSnapshot:
+    nums = [int(x) for x in raw[:15]]
+    return StatsSnapshot(
+        now_ms=nums[0],
+        queued=nums[1],
+        active=nums[2],
+        delayed=nums[3],
+        delayed_due=nums[4],
+        completed=nums[5],
+        failed=nums[6],
+        cancelled=nums[7],
+        oldest_ready_ms=None if nums[8] < 0 else nums[8],
+        window_succeeded=nums[9],
+        window_failed=nums[10],
+        succeeded_1m=nums[11],
+        failed_1m=nums[12],
+        succeeded_5m=nums[13],
+        failed_5m=nums[14],
+        workers=list(raw[15:]),
+    )
 
 
 async def cancel_requests(protocols: Sequence[QueueProtocol]) -> AsyncIterator[tuple[str, str]]:
