@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import kopf
+from jobqueue.runtime.eventloop import loop_factory
 
 from jobqueue_operator import handlers
 from jobqueue_operator.config import Config
@@ -24,15 +25,19 @@ def main() -> None:
         if config.standalone
         else {"peering_name": config.peering_name, "priority": config.peering_priority}
     )
-    asyncio.run(
-        kopf.operator(
-            clusterwide=not config.watch_namespaces,
-            namespaces=config.watch_namespaces,
-            liveness_endpoint=liveness,
-            memo=kopf.Memo(),
-            **peering,
+    # uvloop when installed, as `kopf run` does: the poll loops' timers and reads are
+    # mostly event-loop work.
+    _, new_loop = loop_factory("auto")
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(
+            kopf.operator(
+                clusterwide=not config.watch_namespaces,
+                namespaces=config.watch_namespaces,
+                liveness_endpoint=liveness,
+                memo=kopf.Memo(),
+                **peering,
+            )
         )
-    )
 
 
 if __name__ == "__main__":

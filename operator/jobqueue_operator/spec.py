@@ -377,7 +377,9 @@ class JobQueueStatus(_Model):
     last_scale_reason: str | None = None
     """Why the replica count last changed."""
     last_poll_time: str | None = None
-    """When the queue was last read (RFC 3339)."""
+    """When the queue was read for the status written (RFC 3339); written at once when
+    something changes, else at least every 5 minutes. Stalled loops are caught by the
+    operator's liveness probe, not by this field."""
     observed_generation: int | None = None
     """metadata.generation last acted on."""
     failure_gate_tripped: bool | None = None

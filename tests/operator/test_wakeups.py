@@ -41,6 +41,9 @@ async def test_one_subscription_per_redis_dispatches_by_queue(redis_url: str) ->
     listener = pools.wakeups(redis_url, None)
     await _until(lambda: listener.connected, "the subscription")
     assert await _subscribers(redis_url) == 1  # two queues, one subscription
+    # Once subscribed, every queue is woken once (a submit before that was not heard).
+    assert sorted(woken) == ["a", "b"] and listener.received == 0
+    woken.clear()
 
     async with aioredis.Redis.from_url(redis_url) as r:
         await r.publish(WAKEUPS_CHANNEL, f"wb-{tag}")
@@ -78,12 +81,14 @@ async def test_the_subscription_comes_back_after_the_connection_drops(redis_url:
     source.on_work(lambda: woken.append(1))
     listener = pools.wakeups(redis_url, None)
     await _until(lambda: listener.connected, "the subscription")
+    assert woken == [1]  # the catch-up once subscribed
     async with aioredis.Redis.from_url(redis_url) as r:
         killed = await r.client_kill_filter(_type="pubsub")
         assert killed >= 1
         await _until(lambda: not listener.connected, "the drop to be noticed")
         await _until(lambda: listener.connected, "the resubscription", within=20)
+        assert woken == [1, 1]  # wake-ups published in the gap are made up for
         await r.publish(WAKEUPS_CHANNEL, name)
-    await _until(lambda: woken == [1], "a wake-up after reconnecting")
+    await _until(lambda: woken == [1, 1, 1], "a wake-up after reconnecting")
     await source.close()
     await pools.close()

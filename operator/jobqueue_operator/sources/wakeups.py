@@ -3,8 +3,9 @@
 A submit to an idle queue publishes the queue's name (see worker/jobqueue/protocol/README.md);
 every poll loop reading a queue on that Redis registers a callback for its queue name here.
 The subscription runs in its own task: when it drops it reconnects with a growing, jittered
-delay, and meanwhile the loops simply keep polling (a wake-up lost in the gap only costs
-the reaction time of a poll).
+delay, and meanwhile the loops simply keep polling. Once the server confirms a
+subscription, every registered queue is woken once, so a wake-up lost in the gap costs
+no more than the reconnection.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ class WakeupListener:
                 await task
         await self._client.aclose()
 
-    def _dispatch(self, queue: str) -> None:
-        self.received += 1
+    def _dispatch(self, queue: str, *, counted: bool = True) -> None:
+        self.received += counted
         for callback in list(self._callbacks.get(queue, ())):
             try:
                 callback()
@@ -102,7 +103,16 @@ class WakeupListener:
     async def _listen(self) -> None:
         async with self._client.pubsub() as pubsub:
             await pubsub.subscribe(WAKEUPS_CHANNEL)
+            async with asyncio.timeout(LISTEN_SECONDS):
+                while (await pubsub.get_message(timeout=LISTEN_SECONDS) or {}).get(
+                    "type"
+                ) != "subscribe":
+                    pass
             self.connected = True
+            # A wake-up published before the server took the SUBSCRIBE (at start, or while
+            # reconnecting) is lost: every queue polls once now instead of at its interval.
+            for queue in list(self._callbacks):
+                self._dispatch(queue, counted=False)
             while True:
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=LISTEN_SECONDS
