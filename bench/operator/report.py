@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobqueue_operator.poller import STATUS_REFRESH_SECONDS
+
 from bench.render import meta, num, table
+
+TARGET_QUEUES, TARGET_CORES, TARGET_MB = 1000, 0.25, 250.0
 
 
 def section(data: dict[str, Any]) -> list[str]:
@@ -28,7 +32,8 @@ def section(data: dict[str, Any]) -> list[str]:
     scale = data.get("scale", [])
     if scale:
         header = ["JobQueues", "operator CPU (cores)", "RSS MB before / start / end / peak",
-                  "poll lag mean / max s", "polls/s done / due", "Redis commands/s",
+                  "poll lag mean / max s", "polls/s done / due", "status writes/s",
+                  "Redis commands/s",
                   "Redis commands per poll", "settled after s", "window s"]  # fmt: skip
         rows = [
             [
@@ -37,6 +42,7 @@ def section(data: dict[str, Any]) -> list[str]:
                            ("rss_before_mb", "rss_start_mb", "rss_end_mb", "rss_mb")),
                 f"{num(s.get('poll_lag_mean'), 3)} / {num(s.get('poll_lag_max'), 3)}",
                 f"{num(s.get('polls_per_s'), 1)} / {num(s.get('expected_polls_per_s'), 0)}",
+                num(s.get("status_writes_per_s"), 1),
                 num(s.get("redis_commands_per_s"), 0), num(s.get("redis_commands_per_poll"), 1),
                 _settled(s), num(s.get("window"), 0),
             ]
@@ -47,8 +53,30 @@ def section(data: dict[str, Any]) -> list[str]:
             if s.get("note"):
                 deleted = f"; deleted in {s['delete_s']:.0f} s" if "delete_s" in s else ""
                 lines.append(f"- {s['jobqueues']} JobQueues: {s['note']}{deleted}")
-        lines.append("")
+        lines += ["", *_verdict(scale), ""]
     return lines
+
+
+def _verdict(scale: list[dict[str, Any]]) -> list[str]:
+    refresh = (
+        f"An idle JobQueue's status is refreshed every {0.8 * STATUS_REFRESH_SECONDS:.0f}-"
+        f"{STATUS_REFRESH_SECONDS:.0f} s, a few minutes after it was created: a window "
+        "this soon after creation may hold none of those writes (the status writes/s column "
+        f"says); at steady state they add JobQueues / {0.9 * STATUS_REFRESH_SECONDS:.0f} "
+        "writes/s."
+    )
+    row = next((s for s in scale if s["jobqueues"] == TARGET_QUEUES), None)
+    if row is None:
+        return [refresh]
+    cores, mb = row.get("cpu_cores") or 99.0, row.get("rss_mb") or 9999.0
+    met = cores <= TARGET_CORES and mb <= TARGET_MB
+    return [
+        f"Target for {TARGET_QUEUES:,} JobQueues, at most {TARGET_CORES} core and "
+        f"{TARGET_MB:.0f} MB: {'met' if met else 'NOT met'} ({cores:.3f} core, {mb:.0f} MB "
+        "peak).",
+        "",
+        refresh,
+    ]
 
 
 def _settled(s: dict[str, Any]) -> str:

@@ -215,6 +215,11 @@ def _total_polls(metrics_port: int) -> float:
     return sum(_series(metrics_port, "jobqueue_operator_polls_total"))
 
 
+def _status_writes(metrics_port: int) -> float:
+    counts = _labelled(metrics_port, "jobqueue_operator_reconcile_duration_seconds_count")
+    return sum(v for k, v in counts.items() if 'step="status"' in k)
+
+
 SETTLE_STEP = 5.0  # seconds between poll-rate samples while settling
 SETTLE_HOLD = 20.0  # the rate must hold this long
 SETTLE_CAP = 120.0  # give up waiting (the window is then measured anyway, and says so)
@@ -259,6 +264,7 @@ def scale(
     r = redis.Redis.from_url(redis_url)
     cmds0 = int(r.info("stats")["total_commands_processed"])
     polls0 = _labelled(metrics_port, "jobqueue_operator_polls_total")
+    writes0 = _status_writes(metrics_port)
     rss_start = _rss_mb(pid)
     cpu0, t0 = _cpu_seconds(pid), time.monotonic()
     lags: list[float] = []
@@ -268,6 +274,7 @@ def scale(
         lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
         rss.append(_rss_mb(pid))
     polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
+    writes = _status_writes(metrics_port) - writes0
     elapsed = time.monotonic() - t0
     cpu = (_cpu_seconds(pid) - cpu0) / elapsed
     commands = int(r.info("stats")["total_commands_processed"]) - cmds0
@@ -289,6 +296,7 @@ def scale(
         "redis_commands_per_s": commands / elapsed,
         "redis_commands_per_poll": commands / polls if polls else None,
         "polls_per_s": polls / elapsed,
+        "status_writes_per_s": writes / elapsed,
         "expected_polls_per_s": due,
         "window": elapsed,
         "created_s": created,

@@ -446,14 +446,16 @@ class Poller:
         self, status: dict[str, Any], written: dict[str, Any], now: float
     ) -> None:
         """Patch status; remembered as written only once it is (a failure retries next poll)."""
+        metrics, started = self.ctx.metrics, time.monotonic()
         try:
             await self.ctx.kube.patch_status(self.namespace, self.name, status)
             self.written, self.written_at = written, now
         except Exception as exc:
-            self.ctx.metrics.reconcile_errors.labels("status").inc()
+            metrics.reconcile_errors.labels("status").inc()
             self.logger.warning(f"status of {self.namespace}/{self.name} not written: {exc}")
         finally:
             self.writing = None
+            metrics.reconcile_duration.labels("status").observe(time.monotonic() - started)
 
     def _comparable(self, status: dict[str, Any]) -> dict[str, Any]:
         """The status as compared with the one written (what is remembered as written)."""
