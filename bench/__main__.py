@@ -23,7 +23,9 @@ OUT = BENCH / "out"
 SECTIONS = ("queues", "autoscale", "operator")
 
 
-def _run_section(name: str, full: bool, counts: list[int] | None) -> dict[str, Any]:
+def _run_section(
+    name: str, full: bool, counts: list[int] | None, window: float | None
+) -> dict[str, Any]:
     if name == "queues":
         from bench.queues import run as queues
 
@@ -34,7 +36,7 @@ def _run_section(name: str, full: bool, counts: list[int] | None) -> dict[str, A
         return autoscale.run(full)
     from bench.operator import run as operator
 
-    return operator.run(full, counts)
+    return operator.run(full, counts, window)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,11 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="operator section: JobQueue counts (default 10,100; 10,100,1000 with --full)",
     )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="operator section: seconds measured per JobQueue count (default 30; 60 with "
+        "--full; over 300 includes the idle status refresh)",
+    )
     args = parser.parse_args(argv)
     try:
         counts = [int(c) for c in args.jobqueues.split(",")] if args.jobqueues else None
     except ValueError:
         parser.error(f"--jobqueues takes comma-separated integers, got {args.jobqueues!r}")
+    if args.window is not None and args.window <= 0:
+        parser.error(f"--window takes a positive number of seconds, got {args.window}")
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
@@ -72,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         try:
-            result = _run_section(name, args.full, counts)
+            result = _run_section(name, args.full, counts, args.window)
         except Exception as exc:  # a broken section is reported, the others still run
             traceback.print_exc()
             result = {"error": f"{type(exc).__name__}: {exc}"}

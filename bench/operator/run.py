@@ -325,7 +325,7 @@ def scale(
     return result
 
 
-def run(full: bool, counts: list[int] | None = None) -> dict[str, Any]:
+def run(full: bool, counts: list[int] | None = None, window: float | None = None) -> dict[str, Any]:
     sys.path.insert(0, str(REPO / "hack"))
     try:
         from localcluster import cli as localcluster
@@ -353,8 +353,9 @@ def run(full: bool, counts: list[int] | None = None) -> dict[str, Any]:
                     out["reaction_fast_poll"] = reaction(cluster, url, 30 if full else 10, 0.5)
                     for count in counts:
                         print(f"operator: {count} JobQueues", flush=True)
+                        seconds = window or (60 if full else 30)
                         out["scale"].append(
-                            scale(cluster, url, proc.pid, metrics_port, count, 60 if full else 30)
+                            scale(cluster, url, proc.pid, metrics_port, count, seconds)
                         )
                 except (TimeoutError, RuntimeError) as exc:
                     tail = log.read_text(errors="replace")[-1500:]
