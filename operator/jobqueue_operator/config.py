@@ -8,6 +8,8 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from jobqueue_operator.spec import DEFAULT_WORKER_IMAGE
+
 
 def _bool(value: str, name: str) -> bool:
     lowered = value.strip().lower()
@@ -51,6 +53,9 @@ class Config:
     """STANDALONE: run without peering (a single replica, or tests)."""
     stall_seconds: float = 60.0
     """STALL_SECONDS: liveness fails when a poll loop has not ticked for this long."""
+    worker_image: str = DEFAULT_WORKER_IMAGE
+    """WORKER_IMAGE: the image of JobQueues that set no spec.worker.image (a private
+    registry's copy of the bundled worker, say)."""
     annotation_prefix: str = "jobqueue.dev"
     """Prefix of kopf's own annotations (progress and last-handled state)."""
 
@@ -71,4 +76,5 @@ class Config:
             ),
             standalone=_bool(env.get("STANDALONE", "false"), "STANDALONE"),
             stall_seconds=float(_int(env.get("STALL_SECONDS", "60"), "STALL_SECONDS")),
+            worker_image=env.get("WORKER_IMAGE", "").strip() or DEFAULT_WORKER_IMAGE,
         )

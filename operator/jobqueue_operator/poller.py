@@ -273,7 +273,9 @@ class Poller:
         deployment = await self._deployment(dep_name)
         if deployment is None:
             replicas = desired_state.initial_replicas(jq)
-            body = resources.build_deployment(owner, jq, replicas)
+            body = resources.build_deployment(
+                owner, jq, replicas, default_image=self.ctx.config.worker_image
+            )
             deployment = view_of(await kube.apply_deployment(body))
             self.ctx.deployments.put(self.namespace, dep_name, deployment)
             events.normal(self.body, "DeploymentCreated", f"created {dep_name}")

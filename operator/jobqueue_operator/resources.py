@@ -136,12 +136,12 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
     return [e for e in ours if e["name"] not in overridden] + user
 
 
-def _container(jobqueue_name: str, jq: spec.JobQueueSpec) -> dict[str, Any]:
+def _container(jobqueue_name: str, jq: spec.JobQueueSpec, default_image: str) -> dict[str, Any]:
     worker = jq.worker
     probe = {"httpGet": {"path": "/healthz", "port": "metrics"}}
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": worker.image or spec.DEFAULT_WORKER_IMAGE,
+        "image": worker.image or default_image,
         "command": list(worker.command or spec.DEFAULT_WORKER_COMMAND),
         "env": worker_env(jobqueue_name, jq),
         "ports": [{"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}],
@@ -159,8 +159,15 @@ def _container(jobqueue_name: str, jq: spec.JobQueueSpec) -> dict[str, Any]:
     return container
 
 
-def build_deployment(owner: Owner, jq: spec.JobQueueSpec, replicas: int) -> dict[str, Any]:
-    """The worker Deployment of one JobQueue, ready for server-side apply."""
+def build_deployment(
+    owner: Owner,
+    jq: spec.JobQueueSpec,
+    replicas: int,
+    *,
+    default_image: str = spec.DEFAULT_WORKER_IMAGE,
+) -> dict[str, Any]:
+    """The worker Deployment of one JobQueue, ready for server-side apply; ``default_image``
+    serves a spec without worker.image (the operator's WORKER_IMAGE)."""
     worker = jq.worker
     labels = common_labels(owner.name)
     pod_labels = {**(worker.pod_labels or {}), **labels}
@@ -171,7 +178,7 @@ def build_deployment(owner: Owner, jq: spec.JobQueueSpec, replicas: int) -> dict
         **(worker.pod_annotations or {}),
     }
     pod_spec: dict[str, Any] = {
-        "containers": [_container(owner.name, jq)],
+        "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
         "securityContext": worker.pod_security_context or default_pod_security_context(),
         "volumes": [{"name": "tmp", "emptyDir": {}}],

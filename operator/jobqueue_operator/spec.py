@@ -127,7 +127,8 @@ class WorkerSpec(_Model):
     """The worker Deployment the operator runs."""
 
     image: str | None = Field(default=None, min_length=1)
-    """Container image; defaults to the bundled worker image."""
+    """Container image; defaults to the operator's worker image (the chart's workerImage;
+    the bundled worker image unless changed)."""
     image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = None
     """Image pull policy; the Kubernetes default when unset."""
     command: list[str] | None = Field(default=None, min_length=1)

@@ -73,6 +73,8 @@ def test_config_from_env_and_bad_values() -> None:
     assert Config.from_env({}).watch_namespaces == ()
     assert Config.from_env({}).bind_address == "0.0.0.0"
     assert Config.from_env({"BIND_ADDRESS": "127.0.3.4"}).bind_address == "127.0.3.4"
+    assert Config.from_env({}).worker_image == spec.DEFAULT_WORKER_IMAGE
+    assert Config.from_env({"WORKER_IMAGE": " reg.local/w:1 "}).worker_image == "reg.local/w:1"
     one, two = (Config.from_env({"POD_NAME": n}).peering_priority for n in ("op-a", "op-b"))
     assert one != two  # replicas get distinct peering priorities by default
     assert Config.from_env({"POD_NAME": "op-a"}).peering_priority == one

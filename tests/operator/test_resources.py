@@ -141,3 +141,12 @@ def test_deletion_costs_rank_busy_pods_high_and_patch_only_changes() -> None:
     assert resources.deletion_cost_patches({"x": "4"}, []) == {
         "x": {"metadata": {"annotations": {resources.DELETION_COST: "0"}}}
     }
+
+
+def test_the_operator_default_image_serves_specs_without_one() -> None:
+    def image(jq: spec.JobQueueSpec) -> str:
+        dep = resources.build_deployment(OWNER, jq, 1, default_image="reg.local/w:1")
+        return str(dep["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert image(make_spec()) == "reg.local/w:1"
+    assert image(make_spec(worker={"image": "mine:2"})) == "mine:2"  # the spec's own wins

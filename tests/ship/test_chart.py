@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from jobqueue_operator import spec
 from ship_helpers import CHART, KUBE_VERSION, RENDER_SCRIPT, REPO, Render, containers, find
 
 pytest_plugins = ["ship_fixtures"]
@@ -108,6 +110,20 @@ def test_operator_pod_is_hardened_and_probed(render: Render) -> None:
     assert container["livenessProbe"]["httpGet"]["port"] == "health"
     assert container["readinessProbe"]["httpGet"]["port"] == "health"
     assert container["resources"]["requests"]["memory"]
+
+
+def worker_image_env(objects: list[dict[str, Any]]) -> str:
+    (deployment,) = find(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    return str(next(e["value"] for e in container["env"] if e["name"] == "WORKER_IMAGE"))
+
+
+def test_worker_image_defaults_to_the_bundled_one_and_can_be_moved(render: Render) -> None:
+    assert worker_image_env(render()) == spec.DEFAULT_WORKER_IMAGE  # chart and code agree
+    moved = render("workerImage.repository=registry.local/jq-worker", "workerImage.tag=7")
+    assert worker_image_env(moved) == "registry.local/jq-worker:7"
+    digest = "sha256:" + "a" * 64
+    assert worker_image_env(render(f"workerImage.digest={digest}")).endswith(f"@{digest}")
 
 
 def test_crds_are_templated_for_upgrades(render: Render) -> None:

@@ -42,11 +42,21 @@ app.kubernetes.io/part-of: jobqueue-operator
 {{- end -}}
 
 {{- define "jobqueue-operator.image" -}}
-{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
-{{- if .Values.image.digest -}}
-{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- include "jobqueue-operator.imageRef" (dict "image" .Values.image "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* The default worker image (the operator's WORKER_IMAGE). */}}
+{{- define "jobqueue-operator.workerImage" -}}
+{{- include "jobqueue-operator.imageRef" (dict "image" .Values.workerImage "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
+{{/* repository@digest, else repository:tag (tag defaults to the appVersion). */}}
+{{- define "jobqueue-operator.imageRef" -}}
+{{- $tag := default .appVersion .image.tag -}}
+{{- if .image.digest -}}
+{{- printf "%s@%s" .image.repository .image.digest -}}
 {{- else -}}
-{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- printf "%s:%s" .image.repository $tag -}}
 {{- end -}}
 {{- end -}}
 

@@ -50,7 +50,10 @@ async def ensure_deployment(
         else:
             replicas = desired_state.initial_replicas(jq)
         owner = resources.Owner(name, namespace, uid)
-        await ctx.kube.apply_deployment(resources.build_deployment(owner, jq, replicas))
+        body = resources.build_deployment(
+            owner, jq, replicas, default_image=ctx.config.worker_image
+        )
+        await ctx.kube.apply_deployment(body)
     except Exception:
         ctx.metrics.reconcile_errors.labels("deployment").inc()
         raise
