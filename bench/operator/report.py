@@ -65,18 +65,18 @@ def _verdict(scale: list[dict[str, Any]]) -> list[str]:
         f"says); at steady state they add JobQueues / {0.9 * STATUS_REFRESH_SECONDS:.0f} "
         "writes/s."
     )
-    row = next((s for s in scale if s["jobqueues"] == TARGET_QUEUES), None)
-    if row is None:
-        return [refresh]
-    cores, mb = row.get("cpu_cores") or 99.0, row.get("rss_mb") or 9999.0
-    met = cores <= TARGET_CORES and mb <= TARGET_MB
-    return [
-        f"Target for {TARGET_QUEUES:,} JobQueues, at most {TARGET_CORES} core and "
-        f"{TARGET_MB:.0f} MB: {'met' if met else 'NOT met'} ({cores:.3f} core, {mb:.0f} MB "
-        "peak).",
-        "",
-        refresh,
-    ]
+    rows = [s for s in scale if s["jobqueues"] == TARGET_QUEUES]
+    verdicts = []
+    for row in rows:
+        cores, mb = row.get("cpu_cores") or 99.0, row.get("rss_mb") or 9999.0
+        met = cores <= TARGET_CORES and mb <= TARGET_MB
+        verdicts.append(
+            f"Target for {TARGET_QUEUES:,} JobQueues, at most {TARGET_CORES} core and "
+            f"{TARGET_MB:.0f} MB: {'met' if met else 'NOT met'} ({cores:.3f} core, {mb:.0f} MB "
+            f"peak, {num(row.get('window'), 0)} s window, "
+            f"{num(row.get('status_writes_per_s'), 1)} status writes/s)."
+        )
+    return [*verdicts, "", refresh] if verdicts else [refresh]
 
 
 def _settled(s: dict[str, Any]) -> str:

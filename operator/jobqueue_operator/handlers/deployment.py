@@ -50,10 +50,10 @@ async def ensure_deployment(
         else:
             replicas = desired_state.initial_replicas(jq)
         owner = resources.Owner(name, namespace, uid)
-        body = resources.build_deployment(
+        deployment = resources.build_deployment(
             owner, jq, replicas, default_image=ctx.config.worker_image
         )
-        await ctx.kube.apply_deployment(body)
+        await ctx.kube.apply_deployment(deployment)
     except Exception:
         ctx.metrics.reconcile_errors.labels("deployment").inc()
         raise
