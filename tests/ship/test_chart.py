@@ -120,8 +120,8 @@ def worker_image_env(objects: list[dict[str, Any]]) -> str:
 
 def test_worker_image_defaults_to_the_bundled_one_and_can_be_moved(render: Render) -> None:
     assert worker_image_env(render()) == spec.DEFAULT_WORKER_IMAGE  # chart and code agree
-    moved = render("workerImage.repository=registry.local/jq-worker", "workerImage.tag=7")
-    assert worker_image_env(moved) == "registry.local/jq-worker:7"
+    moved = render("workerImage.repository=registry.local/jq-worker", "workerImage.tag=v7")
+    assert worker_image_env(moved) == "registry.local/jq-worker:v7"
     digest = "sha256:" + "a" * 64
     assert worker_image_env(render(f"workerImage.digest={digest}")).endswith(f"@{digest}")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
+from collections.abc import Callable
 
 import click
 from rich.live import Live
@@ -12,7 +12,7 @@ from jobqueue.cli.app import CliState, cli
 from jobqueue.cli.jobs import QUEUE, run_on_queue
 from jobqueue.cli.parsing import DURATION
 from jobqueue.cli.render import console, echo_json, queues_table, stats_table
-from jobqueue.client import list_queues
+from jobqueue.client import AsyncQueue, list_queues
 from jobqueue.models import QueueStats
 from jobqueue.stats import MAX_WINDOW_SECONDS, StatsReader, read_many
 
@@ -68,14 +68,24 @@ def stats(
             console().print(stats_table(snapshot))
         return
     interval = max(interval, 0.2)
+
+    async def watching(show: Callable[[QueueStats], object]) -> None:
+        # One event loop and one connection for the whole watch: Ctrl-C cancels it wherever
+        # it is (a fresh asyncio.run per read could lose the interrupt while connecting).
+        redis = state.connect()
+        try:
+            aq = AsyncQueue(queue, redis=redis)
+            while True:
+                show(await aq.stats(window))
+                await asyncio.sleep(interval)
+        finally:
+            await redis.aclose()
+
     try:
         if as_json:  # one JSON document per line, for piping
-            while True:
-                click.echo(read().model_dump_json())
-                time.sleep(interval)
-        with Live(stats_table(read()), console=console(), auto_refresh=False) as live:
-            while True:
-                time.sleep(interval)
-                live.update(stats_table(read()), refresh=True)
+            asyncio.run(watching(lambda s: click.echo(s.model_dump_json())))
+        else:
+            with Live(stats_table(read()), console=console(), auto_refresh=False) as live:
+                asyncio.run(watching(lambda s: live.update(stats_table(s), refresh=True)))
     except KeyboardInterrupt:
         return
