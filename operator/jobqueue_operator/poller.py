@@ -3,15 +3,17 @@
 Run by a kopf daemon (one per JobQueue, only in the active operator replica). Scaling
 state is seeded from the JobQueue status and written back, so a restart loses nothing.
 
-Cost per poll is kept to one Redis script call plus pure work: the Deployment's counts
-come from a watch-fed cache (deployments.py), the spec is parsed only when its
-generation changes, and status is written only when something changed (see below).
+Cost per poll is kept to one Redis script call, pipelined with the other loops' reads
+(POLL_GRID_SECONDS), plus pure work: the Deployment's counts come from a watch-fed cache
+(deployments.py), the spec is parsed only when its generation changes, and status is
+written only when something changed (see below).
 
 Reaction time: a source with the AnnouncesWork capability (sources/base.py; ours, through
 one pub/sub subscription per Redis) wakes the loop when work appears on an idle queue, so
 it polls at once (at most once per WAKE_MIN_SECONDS) instead of at its next interval: the
-reaction is then one tick (a Redis read and the scale PATCH). Other sources, and wake-ups
-lost while the subscription reconnects, wait for the next poll: up to pollIntervalSeconds.
+reaction is then one tick (a Redis read and the scale PATCH). Wake-ups lost while the
+subscription reconnects are made up once it is back; other sources wait for the next
+poll: up to pollIntervalSeconds.
 """
 
 from __future__ import annotations

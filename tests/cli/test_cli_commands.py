@@ -188,12 +188,19 @@ def test_stats_and_queues(jobq: Jobq) -> None:
     assert jobq("queues").stdout.count("\n") >= 3
 
 
+def _default_sigint() -> None:
+    # A suite started in the background without job control inherits SIGINT ignored, and so
+    # would the CLI (a Ctrl-C it is told to ignore); the test wants an interactive terminal's.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_stats_watch_prints_until_interrupted(redis_url: str) -> None:
     env = {**os.environ, "JOBQUEUE_REDIS_URL": redis_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobqueue.cli", "stats", "q", "--json", "--watch",
          "--interval", "0.2"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
