@@ -15,6 +15,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from jobqueue.stats import WAKEUPS_CHANNEL
@@ -76,7 +77,8 @@ class WakeupListener:
         await self._client.aclose()
 
     def _dispatch(self, queue: str, *, counted: bool = True) -> None:
-        self.received += counted
+        if counted:
+            self.received += 1
         for callback in list(self._callbacks.get(queue, ())):
             try:
                 callback()
@@ -103,11 +105,7 @@ class WakeupListener:
     async def _listen(self) -> None:
         async with self._client.pubsub() as pubsub:
             await pubsub.subscribe(WAKEUPS_CHANNEL)
-            async with asyncio.timeout(LISTEN_SECONDS):
-                while (await pubsub.get_message(timeout=LISTEN_SECONDS) or {}).get(
-                    "type"
-                ) != "subscribe":
-                    pass
+            await _confirmed(pubsub)
             self.connected = True
             # A wake-up published before the server took the SUBSCRIBE (at start, or while
             # reconnecting) is lost: every queue polls once now instead of at its interval.
@@ -120,3 +118,13 @@ class WakeupListener:
                 if message is not None and message.get("type") == "message":
                     data = message["data"]
                     self._dispatch(data.decode() if isinstance(data, bytes) else str(data))
+
+
+async def _confirmed(pubsub: Any) -> None:
+    """Wait for the server's confirmation of the SUBSCRIBE (TimeoutError after
+    LISTEN_SECONDS): from then on no wake-up published is missed."""
+    async with asyncio.timeout(LISTEN_SECONDS):
+        while True:
+            message = await pubsub.get_message(timeout=LISTEN_SECONDS)
+            if message is not None and message.get("type") == "subscribe":
+                return
