@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobqueue_operator.poller import STATUS_REFRESH_SECONDS
+from jobqueue_operator.poller import STATUS_REFRESH_MIN_FRACTION, STATUS_REFRESH_SECONDS
 
 from bench.render import meta, num, table
 
@@ -58,11 +58,13 @@ def section(data: dict[str, Any]) -> list[str]:
 
 
 def _verdict(scale: list[dict[str, Any]]) -> list[str]:
+    shortest = STATUS_REFRESH_MIN_FRACTION * STATUS_REFRESH_SECONDS
+    mean = (shortest + STATUS_REFRESH_SECONDS) / 2
     refresh = (
-        f"An idle JobQueue's status is refreshed every {0.8 * STATUS_REFRESH_SECONDS:.0f}-"
+        f"An idle JobQueue's status is refreshed every {shortest:.0f}-"
         f"{STATUS_REFRESH_SECONDS:.0f} s, a few minutes after it was created: a window "
         "this soon after creation may hold none of those writes (the status writes/s column "
-        f"says); at steady state they add JobQueues / {0.9 * STATUS_REFRESH_SECONDS:.0f} "
+        f"says); at steady state they add JobQueues / {mean:.0f} "
         "writes/s."
     )
     rows = [s for s in scale if s["jobqueues"] == TARGET_QUEUES]

@@ -47,6 +47,7 @@ from jobqueue_operator.sources.jobqueue import JobQueueSource
 # JobQueues created together don't refresh together.
 STATUS_FIGURES_SECONDS = 5.0
 STATUS_REFRESH_SECONDS = 300.0
+STATUS_REFRESH_MIN_FRACTION = 0.8  # each loop's refresh: this to 1.0 x the interval
 SIGNIFICANT = (
     "replicas",
     "readyReplicas",
@@ -106,7 +107,9 @@ class Poller:
         # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
         self.writing: asyncio.Task[None] | None = None
         self.written_at = 0.0
-        self.refresh_seconds = STATUS_REFRESH_SECONDS * random.uniform(0.8, 1.0)
+        self.refresh_seconds = STATUS_REFRESH_SECONDS * random.uniform(
+            STATUS_REFRESH_MIN_FRACTION, 1.0
+        )
         # What the last tick saw when its status matched the one written: a tick seeing the
         # same again skips the gauges and the status (see tick).
         self.quiet: tuple[Any, ...] | None = None

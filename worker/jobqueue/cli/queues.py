@@ -23,11 +23,12 @@ async def _all_stats(state: CliState) -> list[QueueStats]:
     redis = state.connect()
     try:
         names = await list_queues(redis)
-        rows = await read_many([StatsReader(redis, name) for name in names])
-        for row in rows:
+        rows: list[QueueStats] = []
+        for row in await read_many([StatsReader(redis, name) for name in names]):
             if isinstance(row, Exception):
                 raise row
-        return [row for row in rows if not isinstance(row, Exception)]
+            rows.append(row)
+        return rows
     finally:
         await redis.aclose()
 
@@ -56,12 +57,8 @@ def stats(
     state: CliState, queue: str, as_json: bool, watch: bool, interval: float, window: int
 ) -> None:
     """Show a queue's statistics (counts, oldest age, failure ratio, workers)."""
-
-    def read() -> QueueStats:
-        return run_on_queue(state, queue, lambda q: q.stats(window))
-
     if not watch:
-        snapshot = read()
+        snapshot = run_on_queue(state, queue, lambda q: q.stats(window))
         if as_json:
             echo_json(snapshot.model_dump(mode="json"))
         else:
@@ -69,23 +66,20 @@ def stats(
         return
     interval = max(interval, 0.2)
 
-    async def watching(show: Callable[[QueueStats], object]) -> None:
-        # One event loop and one connection for the whole watch: Ctrl-C cancels it wherever
-        # it is (a fresh asyncio.run per read could lose the interrupt while connecting).
-        redis = state.connect()
-        try:
-            aq = AsyncQueue(queue, redis=redis)
+    def keep_showing(show: Callable[[QueueStats], object]) -> None:
+        # One client for the whole watch, not a new connection per refresh.
+        async def refresh(aq: AsyncQueue) -> None:
             while True:
                 show(await aq.stats(window))
                 await asyncio.sleep(interval)
-        finally:
-            await redis.aclose()
+
+        run_on_queue(state, queue, refresh)
 
     try:
         if as_json:  # one JSON document per line, for piping
-            asyncio.run(watching(lambda s: click.echo(s.model_dump_json())))
+            keep_showing(lambda s: click.echo(s.model_dump_json()))
         else:
-            with Live(stats_table(read()), console=console(), auto_refresh=False) as live:
-                asyncio.run(watching(lambda s: live.update(stats_table(s), refresh=True)))
+            with Live(console=console(), auto_refresh=False) as live:
+                keep_showing(lambda s: live.update(stats_table(s), refresh=True))
     except KeyboardInterrupt:
         return

@@ -520,16 +520,18 @@ async def stats_of_many(
         p._evalsha_args("stats", int(w * 1000))
         for p, w in zip(protocols, window_seconds, strict=True)
     ]
-    for first_try in (True, False):
-        pipe = redis.pipeline(transaction=False)
-        for call in calls:
-            pipe.evalsha(*call)
-        replies = await pipe.execute(raise_on_error=False)
-        if first_try and any(isinstance(r, NoScriptError) for r in replies):
-            await redis.script_load(script_source("stats"))  # a restarted or new server
-            continue
-        break
+    replies = await _evalsha_pipelined(redis, calls)
+    if any(isinstance(r, NoScriptError) for r in replies):  # a restarted or new server
+        await redis.script_load(script_source("stats"))
+        replies = await _evalsha_pipelined(redis, calls)
     return [r if isinstance(r, Exception) else _snapshot(r) for r in replies]
+
+
+async def _evalsha_pipelined(redis: aioredis.Redis, calls: list[list[Any]]) -> list[Any]:
+    pipe = redis.pipeline(transaction=False)
+    for call in calls:
+        pipe.evalsha(*call)
+    return list(await pipe.execute(raise_on_error=False))
 
 
 async def _stats_or_error(
