@@ -1,8 +1,11 @@
 # jobqueue-operator: run `make help` for the targets.
 SHELL := /bin/bash
-PYTHON ?= python3
+# Everything runs in the project virtualenv that `make bootstrap` creates (never the system
+# interpreter); its bin/ comes first on PATH, so `jobq` and pods of the local cluster use it.
+VENV := $(CURDIR)/.venv
+PYTHON ?= $(VENV)/bin/python
 TOOLS_BIN := $(shell hack/build-tools.sh --print-bin)
-export PATH := $(TOOLS_BIN):$(PATH)
+export PATH := $(VENV)/bin:$(TOOLS_BIN):$(PATH)
 KIND_CLUSTER ?= jobqueue
 IMAGE_REGISTRY ?= ghcr.io/jobqueue-operator
 IMAGE_TAG ?= dev
@@ -14,7 +17,7 @@ IMAGE_TAG ?= dev
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-bootstrap: ## install Debian packages, this package with dev extras, and the Go-built tools
+bootstrap: ## install Debian packages, a .venv with this package and its dev extras, and the Go-built tools
 	hack/bootstrap.sh
 
 tools: ## build kube-apiserver, etcd, kubectl, helm, kind once into ~/.cache (cached)
@@ -26,10 +29,10 @@ demo: bootstrap ## bring up the local cluster, Redis and the operator; run a bur
 test: bootstrap ## run the whole test suite (real redis-server, real kube-apiserver)
 	$(PYTHON) -m pytest
 
-test-fast: ## unit and Redis tests only (no Kubernetes)
+test-fast: bootstrap ## unit and Redis tests only (no Kubernetes)
 	$(PYTHON) -m pytest -m "not cluster"
 
-lint: ## ruff, mypy, helm lint, promtool
+lint: bootstrap ## ruff, mypy, helm lint, promtool
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m ruff format --check .
 	$(PYTHON) -m mypy
@@ -61,7 +64,7 @@ images: ## build the worker and operator images (machines with Docker only)
 	docker build -f worker/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-worker:$(IMAGE_TAG) .
 	docker build -f operator/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-operator:$(IMAGE_TAG) .
 
-crds: ## regenerate crds/ and the JobQueue reference from the pydantic spec
+crds: bootstrap ## regenerate crds/ and the JobQueue reference from the pydantic spec
 	$(PYTHON) -m jobqueue_operator.crdgen
 
 manifests: crds ## regenerate manifests/install.yaml from the chart

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine,
-# idempotently: Debian packages (only when missing), this project with its dev
-# extras, and the Go-built Kubernetes tools (cached per version, see
-# build-tools.sh). Safe to run again; a warm machine takes seconds.
+# idempotently: Debian packages (only when missing), a project virtualenv (.venv)
+# holding this project with its dev extras (never the system interpreter), and
+# the Go-built Kubernetes tools (cached per version, see build-tools.sh). Safe to
+# run again; a warm machine takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,10 +19,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The project virtualenv; the Makefile runs everything with .venv/bin/python and puts
+# .venv/bin first on PATH (pods of the local cluster find `jobq` there too).
+venv=.venv
+if [ ! -x "$venv/bin/python" ]; then
+  echo "bootstrap: creating the project virtualenv $venv" >&2
+  "${BOOTSTRAP_PYTHON:-python3}" -m venv "$venv"
+fi
 # The package and its dev extras; pip is quick when everything is satisfied.
-stamp=.bootstrap-stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! command -v jobq >/dev/null; then
-  python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+stamp=$venv/.bootstrap-stamp
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$venv/bin/jobq" ]; then
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
   touch "$stamp"
 fi
 
