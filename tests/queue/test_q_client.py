@@ -105,7 +105,7 @@ async def test_retry_one_and_all(aq: AsyncQueue) -> None:
     assert (await aq.get(ids[0])).state is JobState.QUEUED
     with pytest.raises(InvalidState, match="queued"):
         await aq.retry(ids[0])
-    assert await aq.retry_all() == 2
+    assert (await aq.retry_all()).retried == 2
     assert (await aq.stats()).queued == 3
 
 

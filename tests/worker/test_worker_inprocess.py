@@ -172,7 +172,7 @@ async def test_malformed_jobs_go_to_the_dead_letter_and_the_worker_keeps_running
     assert job_corrupt.attempts == 1
     assert job_corrupt.corrupt_fields == ("payload",) and job_corrupt.payload == "{not json"
     assert job_corrupt.error is not None
-    assert job_corrupt.error.startswith("MalformedPayload: stored payload is not valid JSON")
+    assert job_corrupt.error.startswith("MalformedJobRecord: stored payload is not valid JSON")
     later = await queue.wait(await queue.submit("echo.async", 7), timeout=20)
     assert later.state is JobState.COMPLETED
 

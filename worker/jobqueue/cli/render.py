@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -21,7 +22,7 @@ def console() -> Console:
 
     Off a terminal, tables get all the width they need: ids must not be cut in pipes.
     """
-    stream = click.get_text_stream("stdout")
+    stream = sys.stdout  # looked up per call: CliRunner swaps it
     width = None if stream.isatty() else 1000
     return Console(file=stream, width=width, soft_wrap=True, highlight=False)
 

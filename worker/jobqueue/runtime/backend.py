@@ -21,7 +21,7 @@ class LeasedJob(NamedTuple):
     """A job this worker holds a lease on (immutable; a NamedTuple because one is made per
     job and a frozen dataclass costs several times as much to build).
 
-    ``payload_error`` is set (and ``payload`` is None) when the stored payload cannot be
+    ``record_error`` is set (and ``payload`` is None) when the stored record cannot be
     decoded; the worker then dead-letters the job instead of running it.
     ``token`` is the lease's fencing token: every report carries it, and the queue refuses
     reports whose token is no longer the job's current one.
@@ -34,7 +34,7 @@ class LeasedJob(NamedTuple):
     attempt: int
     max_attempts: int
     payload: Any = None
-    payload_error: str | None = None
+    record_error: str | None = None
     timeout: float | None = None
     extra: Mapping[str, Any] = MappingProxyType({})
 

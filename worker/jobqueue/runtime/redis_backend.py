@@ -50,7 +50,7 @@ def _to_runtime(job: ProtocolJob) -> LeasedJob:
         job.attempt,
         job.max_attempts,
         job.payload,
-        job.payload_error,
+        job.record_error,
         job.timeout,
         {"backoff": job.backoff, "priority": job.priority},
     )

@@ -327,8 +327,8 @@ class Worker:
         except HandlerNotFound as missing:
             await self._dead_letter(held, f"HandlerNotFound: {missing}")
             return []
-        if job.payload_error is not None:
-            await self._dead_letter(held, f"MalformedPayload: {job.payload_error}")
+        if job.record_error is not None:
+            await self._dead_letter(held, f"MalformedJobRecord: {job.record_error}")
             return []
 
         held.ctx = self._make_context(job, handler)
