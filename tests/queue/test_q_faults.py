@@ -166,3 +166,28 @@ async def test_a_completed_job_does_not_keep_an_earlier_attempts_error(
     [job] = await proto.take("w", 1, 30)
     await proto.complete("w", [(jid, job.token, "ok")], lease_seconds=30)
     assert "error" not in await proto.get_fields(jid)
+
+
+# --- hand-backs ------------------------------------------------------------------------------
+
+
+async def test_a_handed_back_job_waits_then_returns_and_has_a_bound(
+    make_proto: ProtoFactory, clock: FakeClock
+) -> None:
+    proto = make_proto("q", max_handbacks=2)
+    jid = await submit(proto, attempts=1)
+    for n, delay in ((1, 2), (2, 4)):
+        [job] = await proto.take("old-worker", 1, 30)
+        assert job.attempt == 1  # a hand-back is not an attempt
+        answer = await proto.defer(jid, job.token, "no handler for 'work'")
+        assert answer.state is not None and answer.state.value == "delayed"
+        fields = await proto.get_fields(jid)
+        assert (fields["handbacks"], fields["attempts"]) == (str(n), "0")
+        clock.advance(delay - 0.5)
+        assert await proto.take("old-worker", 1, 30) == []  # not before its delay
+        clock.advance(0.6)
+    [job] = await proto.take("old-worker", 1, 30)
+    answer = await proto.defer(jid, job.token, "no handler for 'work'")
+    assert answer.state is not None and answer.state.value == "failed"
+    fields = await proto.get_fields(jid)
+    assert fields["error"].startswith("NotServed: no handler for 'work' (handed back 2 times")

@@ -1,7 +1,8 @@
 """The Redis job protocol: key names, Lua scripts and the async operations of one queue."""
 
+from jobqueue.protocol.batched import stats_of_many
 from jobqueue.protocol.keys import QUEUES_KEY, WAKEUPS_CHANNEL, QueueKeys, validate_queue_name
-from jobqueue.protocol.queue import AnyRedis, QueueProtocol, known_queues, stats_of_many
+from jobqueue.protocol.queue import AnyRedis, QueueProtocol, known_queues
 from jobqueue.protocol.replies import (
     CancelResult,
     CompleteResult,

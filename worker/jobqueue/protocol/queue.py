@@ -18,7 +18,6 @@ a protocol built with ``settings`` stores their explicitly given fields on its f
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -44,7 +43,7 @@ from jobqueue.protocol.replies import (
 )
 from jobqueue.protocol.scripts import SCRIPT_NAMES, script_info, script_sha, script_source
 
-__all__ = ["AnyRedis", "QueueProtocol", "known_queues", "stats_of_many"]
+__all__ = ["AnyRedis", "QueueProtocol", "known_queues"]
 
 AnyRedis = aioredis.Redis | RedisCluster
 
@@ -404,6 +403,13 @@ class QueueProtocol:
             pipe.hgetall(self.keys.job(jid))
         return cast(list[dict[str, str]], await pipe.execute())
 
+    async def states(self, job_ids: Sequence[str]) -> list[str | None]:
+        """The stored state field of each job (None for a job that does not exist)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for jid in job_ids:
+            pipe.hget(self.keys.job(jid), "state")
+        return cast(list[str | None], await pipe.execute())
+
     async def index_of(self, job_id: str) -> JobState | None:
         """The state index that lists ``job_id`` (for a record whose state is damaged)."""
         pipe = self.redis.pipeline(transaction=False)
@@ -485,49 +491,6 @@ def _submit_error(exc: ResponseError) -> Exception:
     if message.startswith("invalid payload: "):
         return InvalidJob("payload", message.removeprefix("invalid payload: "))
     return exc
-
-
-async def stats_of_many(
-    protocols: Sequence[QueueProtocol], window_seconds: Sequence[int]
-) -> list[StatsSnapshot | Exception]:
-    """``stats`` of many queues on one Redis client in one round trip (a pipeline, not a
-    transaction: each script is atomic on its own). A queue whose script fails gets its
-    error in its place; a connection error raises for all."""
-    if not protocols:
-        return []
-    redis = protocols[0].redis
-    if isinstance(redis, RedisCluster):
-        # redis-py refuses EVALSHA in a cluster pipeline: one call per queue, concurrently.
-        return list(
-            await asyncio.gather(
-                *(_stats_or_error(p, w) for p, w in zip(protocols, window_seconds, strict=True))
-            )
-        )
-    calls = [
-        p._evalsha_args("stats", int(w * 1000))
-        for p, w in zip(protocols, window_seconds, strict=True)
-    ]
-    replies = await _evalsha_pipelined(redis, calls)
-    if any(isinstance(r, NoScriptError) for r in replies):  # a restarted or new server
-        await redis.script_load(script_source("stats"))
-        replies = await _evalsha_pipelined(redis, calls)
-    return [r if isinstance(r, Exception) else decode_snapshot(r) for r in replies]
-
-
-async def _evalsha_pipelined(redis: aioredis.Redis, calls: list[list[Any]]) -> list[Any]:
-    pipe = redis.pipeline(transaction=False)
-    for call in calls:
-        pipe.evalsha(*call)
-    return list(await pipe.execute(raise_on_error=False))
-
-
-async def _stats_or_error(
-    protocol: QueueProtocol, window_seconds: int
-) -> StatsSnapshot | Exception:
-    try:
-        return await protocol.stats(window_seconds)
-    except ResponseError as exc:
-        return exc
 
 
 async def known_queues(redis: AnyRedis) -> list[str]:

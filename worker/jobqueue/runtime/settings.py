@@ -18,6 +18,10 @@ JOBQUEUE_LOG_LEVEL         DEBUG, INFO, WARNING, ... (default INFO)
 JOBQUEUE_BURST             true/false: exit when the queues are empty
 JOBQUEUE_WORKER_NAME       defaults to $POD_NAME, then the hostname
 JOBQUEUE_EVENT_LOOP        auto (uvloop if installed) | uvloop | asyncio (default auto)
+JOBQUEUE_SYNC_POOL         thread | process: where plain ``def`` handlers run (default
+                           thread; process kills an attempt at its timeout)
+JOBQUEUE_ALLOW_EVICTION    true: start even when Redis may evict keys (its
+                           maxmemory-policy is not noeviction); default false
 =========================  =====================================================
 """
 
@@ -53,7 +57,10 @@ ENV_NAMES: dict[str, str] = {
     "burst": "JOBQUEUE_BURST",
     "worker_name": "JOBQUEUE_WORKER_NAME",
     "event_loop": "JOBQUEUE_EVENT_LOOP",
+    "sync_pool": "JOBQUEUE_SYNC_POOL",
+    "allow_eviction": "JOBQUEUE_ALLOW_EVICTION",
 }
+_BOOLEANS = {"burst", "allow_eviction"}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -95,6 +102,11 @@ class WorkerSettings(BaseModel):
     burst: bool = False
     worker_name: str = Field(default_factory=socket.gethostname, min_length=1)
     event_loop: EventLoopChoice = "auto"
+    # Plain (blocking) handlers: in a thread pool (a thread cannot be stopped: an attempt
+    # past its timeout keeps its slot until it returns), or in child processes that are
+    # killed at the attempt's timeout, a lost lease, a hand-back or a cancel request.
+    sync_pool: Literal["thread", "process"] = "thread"
+    allow_eviction: bool = False
 
     @field_validator("redis_url")
     @classmethod
@@ -151,7 +163,7 @@ class WorkerSettings(BaseModel):
 def _parse_env(field: str, var: str, raw: str) -> Any:
     if field in {"queues", "handlers"}:
         return split_csv(raw)
-    if field == "burst":
+    if field in _BOOLEANS:
         lowered = raw.strip().lower()
         if lowered in _TRUE:
             return True
@@ -160,7 +172,7 @@ def _parse_env(field: str, var: str, raw: str) -> Any:
         raise SettingsError(f"{var}: expected true or false, got {raw!r}")
     if field == "redis_password":
         return raw or None
-    if field == "event_loop":
+    if field in {"event_loop", "sync_pool"}:
         return raw.strip().lower()
     return raw.strip()
 
