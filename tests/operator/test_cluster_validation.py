@@ -45,6 +45,16 @@ BAD_SPECS = [
     ("poll too fast", with_(scaling={"pollIntervalSeconds": 0.01}), "pollIntervalSeconds"),
     ("window too long", with_(scaling={"failureRate": {"windowSeconds": 7200}}), "windowSeconds"),
     ("bad queue name", with_(queue="-x y"), "spec.queue"),
+    (
+        "no lease lapse allowed",
+        with_(queueSettings={"maxLeaseLapses": 0}),
+        "spec.queueSettings.maxLeaseLapses",
+    ),
+    (
+        "retention past any date",
+        with_(queueSettings={"resultTtlSeconds": 1e12}),
+        "spec.queueSettings.resultTtlSeconds",
+    ),
 ]
 
 

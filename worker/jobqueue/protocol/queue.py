@@ -154,8 +154,11 @@ class QueueProtocol:
 
     async def read_settings(self) -> QueueSettings:
         """The queue's settings as stored (defaults for fields never set)."""
-        stored: Any = await self.redis.hgetall(self.keys.key("settings"))
-        return QueueSettings.from_stored(stored)
+        return QueueSettings.from_stored(await self.read_stored_settings())
+
+    async def read_stored_settings(self) -> dict[str, str]:
+        """The settings fields stored with the queue, as stored (name -> text)."""
+        return cast(dict[str, str], await self.redis.hgetall(self.keys.key("settings")))
 
     # --- submitting ----------------------------------------------------------------------
 
