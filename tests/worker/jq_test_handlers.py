@@ -65,3 +65,19 @@ def progress_then_wait(ctx: SyncJobContext, payload: Any) -> None:
     go_on = Path(payload["go_on"])
     while not go_on.exists():
         time.sleep(0.02)
+
+
+@task("test.stall")
+async def stall(ctx: JobContext, payload: Any) -> str:
+    """Blocks the worker's whole event loop (no renewals, no reports) for a while, on its
+    first lease only (one that always outlived its lease would be a poison job)."""
+    if ctx.fencing_token == 1:
+        time.sleep(float(payload.get("seconds", 3.0)))  # noqa: ASYNC251 - stalls on purpose
+    return "stalled"
+
+
+@task("test.echo_after")
+async def echo_after(ctx: JobContext, payload: Any) -> Any:
+    """Return the payload after ``ms`` milliseconds (a quick job that is not instant)."""
+    await asyncio.sleep(payload.get("ms", 10) / 1000)
+    return payload
