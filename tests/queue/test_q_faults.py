@@ -38,7 +38,7 @@ async def test_a_refused_key_fails_complete_before_it_writes(
         "partial", enabled=True, passwords=["+pw"], commands=["+@all"],
         keys=[f"{prefix}job:*", *(prefix + k for k in (
             "queued", "enqueued", "delayed", "active", "failed", "cancelled", "marker",
-            "events", "dedup", "seq", "outcomes", "settings", "workers", "workerinfo"))],
+            "events", "dedup", "seq", "outcomes", "settings", "workers", "workerinfo", "guard"))],
         channels=["*"],
     )  # fmt: skip
     limited = aioredis.Redis.from_url(redis_url, username="partial", password="pw",

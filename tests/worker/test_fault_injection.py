@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from jobqueue.client import AsyncQueue
-from jobqueue.models import FINISHED_STATES, JobState
+from jobqueue.models import FINISHED_STATES
 from jobqueue.protocol import QueueKeys
 from worker_waits import wait_until
 
@@ -64,7 +64,9 @@ class Workers:
         )  # fmt: skip
 
     def grep(self, text: str) -> list[str]:
-        return [line for name in self.procs for line in self.log(name).splitlines() if text in line][:40]
+        return [
+            line for name in self.procs for line in self.log(name).splitlines() if text in line
+        ][:40]
 
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
@@ -200,7 +202,8 @@ async def test_every_job_ends_once_under_corruption_stalls_and_kill_9(
     # the surviving workers keep running, and the statistics count what the records say
     assert workers.procs["b"].poll() is None, workers.log("b")
     assert workers.procs["c"].poll() is None, workers.log("c")
-    shown = subprocess.run(
+    shown = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "jobqueue.cli", "--redis", redis_url, "stats", QUEUE, "--json"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip

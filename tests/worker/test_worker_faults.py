@@ -271,7 +271,7 @@ async def test_jobs_taken_from_one_queue_survive_an_error_on_the_next(
         *(f"~{{jq:b}}:{k}" for k in (
             "enqueued", "delayed", "active", "completed", "failed", "cancelled", "marker",
             "events", "dedup", "seq", "outcomes", "workers", "workerinfo", "settings", "job:*",
-            "wake:*", "taken:*")),
+            "wake:*", "taken:*", "guard")),
     )  # fmt: skip
     qa = AsyncQueue("a", redis_url)
     jid = await qa.submit("echo", 1)
@@ -308,7 +308,7 @@ async def test_completions_of_one_queue_survive_a_refused_completion_on_another(
         *(f"~{{jq:b}}:{k}" for k in (
             "queued", "enqueued", "delayed", "active", "failed", "cancelled", "marker",
             "events", "dedup", "seq", "outcomes", "workers", "workerinfo", "settings",
-            "job:*", "wake:*", "taken:*")),
+            "job:*", "wake:*", "taken:*", "guard")),
     )  # fmt: skip
     qa, qb = AsyncQueue("a", redis_url), AsyncQueue("b", redis_url)
     release = asyncio.Event()

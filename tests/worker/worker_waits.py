@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-
 from jobqueue.client import AsyncQueue
 from jobqueue.models import Job, JobState
+from waits import wait_until
 
-
-async def wait_until(
-    predicate: Callable[[], Awaitable[bool]], within: float = 20.0, every: float = 0.02
-) -> None:
-    """Poll ``predicate`` until true; fail the test after ``within`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not await predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(every)
+__all__ = ["wait_for_state", "wait_until"]
 
 
 async def wait_for_state(

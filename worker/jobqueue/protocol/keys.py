@@ -26,6 +26,11 @@ workers       zset    worker id -> unix ms after which its entry is stale
 workerinfo    hash    worker id -> JSON of ``jobqueue.stats.WorkerInfo``
 settings      hash    the queue's stored settings (``jobqueue.models.QueueSettings``
                       fields that were set; the others take their defaults)
+guard         -       never written: every script that reads job records declares it,
+                      so while the queue's slot migrates between Redis Cluster nodes
+                      (the key is missing on both) Redis refuses the script with
+                      TRYAGAIN before it runs, instead of letting it read a job hash
+                      that has not moved yet as missing
 taken:<req>   string  the jobs one take call leased (worker, id, token...), kept
                       for the lease's length so a lost reply can be recovered
 ============  ======  ==========================================================
@@ -69,6 +74,7 @@ FIXED_KEY_NAMES: tuple[str, ...] = (
     "workers",
     "workerinfo",
     "settings",
+    "guard",
 )
 
 _MAX_QUEUE_NAME = 200

@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed cancelled events dedup settings
+--! keys: queued enqueued delayed cancelled events dedup settings guard
 -- Cancel a job. ARGV[A]: id, ARGV[A + 1]: the queue's cancel channel.
 -- Returns 'cancelled' (queued or delayed: it will never run), 'requested' (active: the
 -- cancel flag is set and the job id published on the cancel channel; the worker holding it

@@ -1,4 +1,4 @@
---! keys: completed failed cancelled
+--! keys: completed failed cancelled guard
 -- Delete finished jobs of one state that finished before a cutoff.
 -- ARGV[A..]: state ('completed', 'failed' or 'cancelled'), cutoff_ms, limit.
 -- Returns how many index entries it looked at (call again while it returns `limit`).

@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed active completed failed cancelled marker events dedup seq outcomes settings journal
+--! keys: queued enqueued delayed active completed failed cancelled marker events dedup seq outcomes settings guard journal
 -- Complete jobs and (optionally) lease the next ones in the same call.
 -- ARGV[A..]: worker_id, take_n, lease_ms, request_id, done_json: a JSON array of k triples
 -- flattened (id, token, result_json: all strings). One argument for the whole batch, because

@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings
+--! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings guard
 -- Hand a leased job back for another worker: this one cannot serve it (no handler for its
 -- name, as during a rolling deploy that brings new job types). Not a handler failure: the
 -- attempt is given back. It waits a growing delay (2 s doubling up to 60 s) and is handed

@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings
+--! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings guard
 -- A leased attempt failed (or ended by a cancel request).
 -- ARGV[A..]: id, token, error, retry_delay_ms (-1 = do not retry), outcome ('failed' or
 -- 'cancelled').

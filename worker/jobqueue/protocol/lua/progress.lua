@@ -1,4 +1,4 @@
---! keys: events settings
+--! keys: events settings guard
 -- Record progress. ARGV[A..]: id, token, percent, message ('' = none).
 -- Returns 'ok', 'cancel' (recorded; cancellation requested) or 'stale' (refused).
 local id, token, percent, message = ARGV[A], ARGV[A + 1], ARGV[A + 2], ARGV[A + 3]

@@ -1,4 +1,4 @@
---! keys: active journal
+--! keys: active guard journal
 -- The jobs a take call leased to this worker and it still holds, for a worker whose reply
 -- was lost. ARGV[A..]: worker_id, lease_ms. Their leases are renewed from now. Returns the
 -- jobs as take does (attempt = the current one); [] when the journal is gone or not ours.

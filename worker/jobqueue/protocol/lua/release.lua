@@ -1,4 +1,4 @@
---! keys: queued enqueued active failed cancelled marker events dedup seq settings
+--! keys: queued enqueued active failed cancelled marker events dedup seq settings guard
 -- Hand leased jobs back at once (worker shutdown). ARGV[A..]: pairs (id, token).
 -- The attempt is given back (a release is not a failure) and the job returns to its old
 -- place in its priority; a job with a pending cancel ends cancelled.

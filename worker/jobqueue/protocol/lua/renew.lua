@@ -1,4 +1,4 @@
---! keys: active
+--! keys: active guard
 -- Extend leases. ARGV[A..]: lease_ms, then pairs (id, token).
 -- Returns one status per pair: 'ok', 'cancel' (renewed, but cancellation was requested:
 -- the handler should stop and report it through fail.lua with outcome 'cancelled'),

@@ -1,4 +1,4 @@
---! keys: queued enqueued failed cancelled marker events dedup seq settings
+--! keys: queued enqueued failed cancelled marker events dedup seq settings guard
 -- Run failed (or cancelled) jobs again with a fresh set of attempts (and lapses).
 -- ARGV[A..]: mode ('one' or 'all'), then the id (mode one) or offset, limit (mode all).
 -- Mode one returns 'ok', 'missing', the job's state when it is not failed or cancelled,

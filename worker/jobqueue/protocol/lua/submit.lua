@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed active marker events dedup seq settings
+--! keys: queued enqueued delayed active marker events dedup seq settings guard
 -- Submit jobs. ARGV[A]: k, then k groups of 9: id, name, payload, priority, delay_ms,
 -- max_attempts, backoff, timeout ('' = none), dedup_key ('' = none).
 -- Returns {id_1, created_1, ...}: created = 0 when an unfinished job already holds the dedup

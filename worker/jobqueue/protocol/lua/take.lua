@@ -1,4 +1,4 @@
---! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings journal
+--! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings guard journal
 -- Lease up to n jobs. ARGV[A..]: worker_id, n, lease_ms, request_id ('' = not journaled).
 -- First returns lapsed leases and promotes due delayed jobs. Returns a JSON array of 9
 -- fields per job (see append_leased in _lib.lua).
