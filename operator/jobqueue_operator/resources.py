@@ -127,6 +127,8 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
     ]
     if worker.handlers:
         ours.append({"name": "JOBQUEUE_HANDLERS", "value": ",".join(worker.handlers)})
+    if worker.http_allow:
+        ours.append({"name": "JOBQUEUE_HTTP_ALLOW", "value": ",".join(worker.http_allow)})
     ref = jq.redis.password_secret_ref
     if ref is not None:
         secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}

@@ -9,9 +9,10 @@ API server must enforce are attached as CEL ``x-kubernetes-validations`` through
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from jobqueue.egress import AllowList
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -123,6 +124,11 @@ class ResourceRequirements(_Model):
     """Minimum resources the scheduler reserves."""
 
 
+# An allow-list host name: DNS labels, optionally under "*." (jobqueue.egress reads it the same).
+_LABEL_RE = r"[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?"
+_ALLOW_HOST_RE = rf"^(\\*\\.)?{_LABEL_RE}(\\.{_LABEL_RE})*\\.?$"
+
+
 class WorkerSpec(_Model):
     """The worker Deployment the operator runs."""
 
@@ -148,6 +154,26 @@ class WorkerSpec(_Model):
     """Worker log format."""
     env: list[EnvVar] = Field(default_factory=list)
     """Extra environment variables, passed through like a container's env."""
+    http_allow: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.all(e, (isCIDR(e) && cidr(e) == cidr(e).masked()) || isIP(e) || "
+                    f"e.matches('{_ALLOW_HOST_RE}'))",
+                    "spec.worker.httpAllow entries must be networks (10.0.0.0/8, "
+                    "fd00::/8), addresses or host names (api.internal, *.svc.cluster.local)",
+                )
+            ],
+        },
+    )
+    """Networks and host names the built-in http.request may reach although they are not
+    public (JOBQUEUE_HTTP_ALLOW). By default loopback, link-local (cloud metadata),
+    private and reserved addresses are refused, so a job cannot read the cluster's
+    internals; list here what this queue's jobs need, e.g. 10.20.0.0/16,
+    billing.internal, *.shop.svc.cluster.local (a name allows every address it
+    resolves to)."""
     resources: ResourceRequirements | None = None
     """Compute resources of the worker container."""
     termination_grace_period_seconds: int = Field(default=60, ge=0, le=86400)
@@ -169,6 +195,12 @@ class WorkerSpec(_Model):
     """Extra labels on worker pods."""
     pod_annotations: dict[str, str] | None = None
     """Extra annotations on worker pods."""
+
+    @field_validator("http_allow")
+    @classmethod
+    def _check_http_allow(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)
+        return value
 
 
 class FailureRatePolicy(_Model):

@@ -45,6 +45,8 @@ BAD_SPECS = [
     ("poll too fast", with_(scaling={"pollIntervalSeconds": 0.01}), "pollIntervalSeconds"),
     ("window too long", with_(scaling={"failureRate": {"windowSeconds": 7200}}), "windowSeconds"),
     ("bad queue name", with_(queue="-x y"), "spec.queue"),
+    ("allow host bits", with_(worker={"httpAllow": ["10.0.0.1/8"]}), "spec.worker.httpAllow"),
+    ("allow a URL", with_(worker={"httpAllow": ["http://x"]}), "spec.worker.httpAllow"),
 ]
 
 
@@ -74,7 +76,10 @@ def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
         "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
         "kind": spec.KIND,
         "metadata": {"name": "good"},
-        "spec": with_(scaling={"mode": "Manual"}),
+        "spec": with_(
+            scaling={"mode": "Manual"},
+            worker={"httpAllow": ["10.0.0.0/8", "fd00::/8", "192.0.2.7", "*.svc.cluster.local"]},
+        ),
     }
     created = jq_crds.custom.create_namespaced_custom_object(
         spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, manifest

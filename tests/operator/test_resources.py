@@ -150,3 +150,10 @@ def test_the_operator_default_image_serves_specs_without_one() -> None:
 
     assert image(make_spec()) == "reg.local/w:1"
     assert image(make_spec(worker={"image": "mine:2"})) == "mine:2"  # the spec's own wins
+
+
+def test_the_http_allow_list_reaches_the_workers() -> None:
+    jq = make_spec(worker={"httpAllow": ["10.20.0.0/16", "*.shop.svc.cluster.local"]})
+    env = env_of(resources.build_deployment(OWNER, jq, 1))
+    assert env["JOBQUEUE_HTTP_ALLOW"] == "10.20.0.0/16,*.shop.svc.cluster.local"
+    assert "JOBQUEUE_HTTP_ALLOW" not in env_of(resources.build_deployment(OWNER, make_spec(), 1))
