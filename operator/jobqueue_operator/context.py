@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobqueue_operator.config import Config
+from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.deployments import DeploymentCache
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
@@ -19,6 +20,7 @@ class OperatorContext:
     config: Config
     kube: Kube
     metrics: OperatorMetrics
+    secrets: SecretCache
     pools: RedisPools = field(default_factory=RedisPools)
     deployments: DeploymentCache = field(default_factory=DeploymentCache)
     # (namespace, name) -> (last tick, allowed silence), read by the liveness probe

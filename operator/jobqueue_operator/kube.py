@@ -6,7 +6,6 @@ The official client is synchronous; calls run in worker threads and return plain
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from typing import Any
 
@@ -24,6 +23,10 @@ REQUEST_TIMEOUT = 15.0
 
 class NotFound(Exception):
     """The object does not exist."""
+
+
+class Conflict(Exception):
+    """The object changed since it was read (a resourceVersion precondition failed)."""
 
 
 def load_config() -> None:
@@ -57,12 +60,15 @@ class Kube:
             except ApiException as exc:
                 if exc.status == 404:
                     raise NotFound(str(exc.reason)) from exc
+                if exc.status == 409:
+                    raise Conflict(str(exc.reason)) from exc
                 raise
 
         return await asyncio.to_thread(run)
 
     async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply (creates or updates; the name is deterministic)."""
+        """Server-side apply (creates or updates; the name is deterministic). A
+        metadata.resourceVersion in ``body`` is a precondition (Conflict when it moved)."""
         meta = body["metadata"]
         return await self._call(
             self._apps.patch_namespaced_deployment,
@@ -112,12 +118,9 @@ class Kube:
             self._core.patch_namespaced_pod, name, namespace, patch, _content_type=MERGE
         )
 
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
-        secret = await self._call(self._core.read_namespaced_secret, name, namespace)
-        data = secret.get("data") or {}
-        if key not in data:
-            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        """A Secret as a dict (the caller checks that it opted in: credentials.py)."""
+        return await self._call(self._core.read_namespaced_secret, name, namespace)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self._call(

@@ -28,14 +28,19 @@ from typing import Any, Protocol
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import desired_state, events, resources, spec
+from jobqueue_operator import credentials, desired_state, events, resources, spec, workers
 from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
 from jobqueue_operator.metrics import QueueSeries
 from jobqueue_operator.scaling import Decision, Policy, Replicas, decide
-from jobqueue_operator.sources import AnnouncesWork, Observation, SourceUnavailable
+from jobqueue_operator.sources import (
+    AnnouncesWork,
+    CredentialsRejected,
+    Observation,
+    SourceUnavailable,
+)
 from jobqueue_operator.sources.jobqueue import JobQueueSource
 
 # Status writes: at once when something that matters changes (replicas, conditions,
@@ -59,7 +64,6 @@ SIGNIFICANT = (
     "failureGateTripped",
     "windowValues",
 )
-SECRET_REFRESH_SECONDS = 60.0
 # A loop woken by its queue polls at once, but never more often than this: a queue that
 # flips between idle and busy must not turn its loop into a busy loop.
 WAKE_MIN_SECONDS = 0.2
@@ -100,8 +104,11 @@ class Poller:
         self.last_scale_reason: str | None = status.get("lastScaleReason")
         self.source: JobQueueSource | None = None
         self.source_key: tuple[str, str | None, str, int] | None = None
-        self.password: str | None = None
-        self.password_read_at = -SECRET_REFRESH_SECONDS
+        # The credentials of the last successful resolve; None while a Secret is refused
+        # (then no worker Deployment is made or changed: see credentials.py).
+        self.credentials: credentials.Credentials | None = None
+        self.refusal: credentials.CredentialsRefused | None = None
+        self.credentials_stale = False  # Redis refused them: read the Secrets again
         self.written: dict[str, Any] = {}
         # At most one status write in flight: the loop never waits on it, so a slow API
         # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
@@ -233,38 +240,38 @@ class Poller:
             await self._ensure_source(jq)
             assert self.source is not None
             return await self.source.read(), ""
-        except SourceUnavailable as exc:
-            self.password_read_at = -SECRET_REFRESH_SECONDS  # re-read: it may have rotated
+        except credentials.CredentialsRefused as exc:
+            self._refused(exc)
             return None, str(exc)
-        except Exception as exc:  # a missing Secret, a bad URL: same outcome, say why
+        except CredentialsRejected as exc:
+            self.credentials_stale = True  # rotated, maybe: the next tick reads them again
+            return None, str(exc)
+        except SourceUnavailable as exc:
+            return None, str(exc)
+        except Exception as exc:  # a bad URL, say: same outcome, say why
             return None, f"{type(exc).__name__}: {exc}"
 
+    def _refused(self, refusal: credentials.CredentialsRefused) -> None:
+        """A Secret the JobQueue names cannot be used: say so once per new refusal."""
+        self.credentials = None
+        if self.refusal is None or str(self.refusal) != str(refusal):
+            events.warning(self.body, refusal.reason, str(refusal))
+        self.refusal = refusal
+
     async def _ensure_source(self, jq: spec.JobQueueSpec) -> None:
-        ref = jq.redis.password_secret_ref
-        now = time.monotonic()
-        if ref is None:
-            self.password = None
-        elif now - self.password_read_at >= SECRET_REFRESH_SECONDS:
-            try:
-                self.password = await self.ctx.kube.read_secret_key(
-                    self.namespace, ref.name, ref.key
-                )
-            except Exception as exc:
-                raise SourceUnavailable(
-                    f"cannot read key {ref.key!r} of Secret {self.namespace}/{ref.name} "
-                    f"(spec.redis.passwordSecretRef): {type(exc).__name__}: {exc}"
-                ) from exc
-            self.password_read_at = now
+        stale, self.credentials_stale = self.credentials_stale, False
+        creds = await credentials.resolve(self.ctx.secrets, self.namespace, jq.redis, stale=stale)
+        self.credentials, self.refusal = creds, None
         queue = jq.queue_name(self.name)
         window = jq.scaling.failure_rate.window_seconds
-        key = (jq.redis.url, self.password, queue, window)
+        key = (jq.redis.url, creds.password, queue, window)
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             self.series = None
             self.source = JobQueueSource(
-                self.ctx.pools, jq.redis.url, queue, password=self.password, window_seconds=window
+                self.ctx.pools, jq.redis.url, queue, password=creds.password, window_seconds=window
             )
             if isinstance(self.source, AnnouncesWork):
                 self.source.on_work(self.wake.set)
@@ -276,14 +283,17 @@ class Poller:
         observation, error = await self.observe(jq)
         dep_name = resources.deployment_name(self.name)
         deployment = await self._deployment(dep_name)
+        creds = self.credentials
         if deployment is None:
-            replicas = desired_state.initial_replicas(jq)
-            body = resources.build_deployment(
-                owner, jq, replicas, default_image=self.ctx.config.worker_image
-            )
-            deployment = view_of(await kube.apply_deployment(body))
-            self.ctx.deployments.put(self.namespace, dep_name, deployment)
+            if creds is None:  # refused credentials: no worker gets them; the status says why
+                self._report_refused(error, time.time())
+                return
+            deployment = await workers.apply(self.ctx, owner, jq, creds, created=True)
             events.normal(self.body, "DeploymentCreated", f"created {dep_name}")
+        elif creds is not None and deployment.credentials_version != creds.version:
+            # A Secret in use changed: the pods read it only when they start, so roll them.
+            deployment = await workers.apply(self.ctx, owner, jq, creds)
+            events.normal(self.body, "CredentialsRotated", f"rolling {dep_name}: a Secret changed")
         current, ready = deployment.replicas, deployment.ready
         now = time.time()
         decision = decide(
@@ -512,7 +522,8 @@ class Poller:
 
         types = spec.ConditionType
         if observation is None:
-            put(types.REDIS_REACHABLE, "False", "ReadFailed", error or "queue unreadable")
+            reason = self.refusal.reason if self.refusal else "ReadFailed"
+            put(types.REDIS_REACHABLE, "False", reason, error or "queue unreadable")
         else:
             put(types.REDIS_REACHABLE, "True", "Connected", f"read queue {self.queue}")
             if decision.failure_gate_tripped:
@@ -534,6 +545,27 @@ class Poller:
         else:
             put(types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
         return found
+
+    def _report_refused(self, error: str, now: float) -> None:
+        """Conditions and status of a JobQueue whose credentials are refused before it has
+        a worker Deployment (written when they change, and at the refresh interval)."""
+        generation, reason = self._generation(), self.refusal.reason if self.refusal else ""
+        transitions = []
+        for type_, why in (
+            (spec.ConditionType.REDIS_REACHABLE, reason),
+            (spec.ConditionType.READY, "CredentialsRefused"),
+        ):
+            self.conditions, transition = set_condition(
+                self.conditions, type_.value, "False", why, error, generation=generation, now=now
+            )
+            if transition is not None:
+                transitions.append(transition)
+        for transition in transitions:
+            self._announce_condition(transition)
+        if self.writing is None and (transitions or now - self.written_at >= self.refresh_seconds):
+            status = {"conditions": self.conditions, "observedGeneration": generation,
+                      "lastPollTime": rfc3339(now)}  # fmt: skip
+            self.writing = asyncio.create_task(self._write_status(status, {}, now))
 
     def _announce_condition(self, transition: Transition) -> None:
         bad = (transition.type == spec.ConditionType.FAILURE_RATE_HIGH) == (

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobqueue_operator import spec
+from jobqueue_operator.deployments import CREDENTIALS_VERSION
 
 MANAGED_BY = "jobqueue-operator"
 JOBQUEUE_LABEL = "jobqueue.dev/jobqueue"
@@ -167,9 +168,11 @@ def build_deployment(
     replicas: int,
     *,
     default_image: str = spec.DEFAULT_WORKER_IMAGE,
+    credentials_version: str = "",
 ) -> dict[str, Any]:
     """The worker Deployment of one JobQueue, ready for server-side apply; ``default_image``
-    serves a spec without worker.image (the operator's WORKER_IMAGE)."""
+    serves a spec without worker.image (the operator's WORKER_IMAGE); a new
+    ``credentials_version`` (the Secrets in use changed) rolls the pods."""
     worker = jq.worker
     labels = common_labels(owner.name)
     pod_labels = {**(worker.pod_labels or {}), **labels}
@@ -179,6 +182,8 @@ def build_deployment(
         "prometheus.io/path": "/metrics",
         **(worker.pod_annotations or {}),
     }
+    if credentials_version:
+        pod_annotations[CREDENTIALS_VERSION] = credentials_version
     pod_spec: dict[str, Any] = {
         "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,

@@ -55,6 +55,17 @@ def operator_identity(jq_crds: Any, tmp_path_factory: pytest.TempPathFactory) ->
     cluster = jq_crds
     cluster.kubectl("create", "namespace", OPERATOR_NS, check=False)
     cluster.apply(yaml.safe_dump_all(rbac.manifests(namespace=OPERATOR_NS)))
+    # The tests' operators watch one namespace each, so kopf matches it against the list.
+    scan = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "jobqueue-operator-namespace-scan"},
+            "rules": rbac.namespace_scan_rules()}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "jobqueue-operator-namespace-scan"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "jobqueue-operator-namespace-scan"},
+               "subjects": [{"kind": "ServiceAccount", "name": "jobqueue-operator",
+                             "namespace": OPERATOR_NS}]}  # fmt: skip
+    cluster.apply(yaml.safe_dump_all([scan, binding]))
     try:
         result = cluster.kubectl(
             "create", "token", "jobqueue-operator", "-n", OPERATOR_NS, "--duration=2h"

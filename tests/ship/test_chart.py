@@ -71,8 +71,11 @@ def test_cluster_wide_by_default(render: Render) -> None:
     objects = render()
     (role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert {"jobqueues", "deployments"} <= resources
-    assert not find(objects, "Role")
+    assert {"jobqueues", "deployments", "secrets"} <= resources
+    # The only Role: leader election's Lease, in the release namespace.
+    (lease_role,) = find(objects, "Role")
+    assert lease_role["metadata"]["namespace"] == "jobqueue-system"
+    assert [r["resources"] for r in lease_role["rules"]] == [["leases"]]
     (binding,) = find(objects, "ClusterRoleBinding", "jq-jobqueue-operator")
     (account,) = find(objects, "ServiceAccount", "jq-jobqueue-operator")
     assert binding["subjects"][0]["name"] == account["metadata"]["name"]
@@ -94,6 +97,35 @@ def test_watch_namespaces_gives_namespaced_roles_only(render: Render) -> None:
     (deployment,) = find(objects, "Deployment")
     env = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
     assert env["WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+def secret_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
+    return [r for r in role["rules"] if "secrets" in r["resources"]]
+
+
+def test_secret_access_can_be_restricted_as_keda_does(render: Render) -> None:
+    (default,) = secret_rules(render())
+    assert default["verbs"] == ["get"] and "resourceNames" not in default
+    assert secret_rules(render("rbac.secrets.restrict=true")) == []
+    (named,) = secret_rules(
+        render("rbac.secrets.restrict=true", "rbac.secrets.namesAllowList={redis-auth,redis-ca}")
+    )
+    assert named["resourceNames"] == ["redis-auth", "redis-ca"] and named["verbs"] == ["get"]
+
+
+def test_jobqueue_permissions_aggregate_into_view_and_edit(render: Render) -> None:
+    objects = render()
+    (viewer,) = find(objects, "ClusterRole", "jq-jobqueue-operator-jobqueue-viewer")
+    (editor,) = find(objects, "ClusterRole", "jq-jobqueue-operator-jobqueue-editor")
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    labels = editor["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "create" in editor["rules"][0]["verbs"]
+    assert not {"create", "patch", "delete"} & {v for r in viewer["rules"] for v in r["verbs"]}
+    assert not find(render("rbac.aggregateToDefaultRoles=false"), "ClusterRole",
+                    "jq-jobqueue-operator-jobqueue-viewer")  # fmt: skip
 
 
 def test_operator_pod_is_hardened_and_probed(render: Render) -> None:

@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 
 from jobqueue_operator.config import Config
 from jobqueue_operator.context import OperatorContext
+from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.kube import Kube, load_config
 from jobqueue_operator.metrics import OperatorMetrics
 
@@ -43,7 +44,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     kube = Kube()
     if not config.standalone:
         await kube.ensure_peering(config.peering_name, config.watch_namespaces)
-    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics)
+    secrets = SecretCache(kube.read_secret)
+    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
 
 
 @kopf.on.cleanup()

@@ -5,10 +5,18 @@ Nothing above an adapter may assume a queue system's key layout.
 
 from jobqueue_operator.sources.base import (
     AnnouncesWork,
+    CredentialsRejected,
     Observation,
     QueueSource,
     SourceUnavailable,
     WorkerLoad,
 )
 
-__all__ = ["AnnouncesWork", "Observation", "QueueSource", "SourceUnavailable", "WorkerLoad"]
+__all__ = [
+    "AnnouncesWork",
+    "CredentialsRejected",
+    "Observation",
+    "QueueSource",
+    "SourceUnavailable",
+    "WorkerLoad",
+]
