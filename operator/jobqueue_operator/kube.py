@@ -50,6 +50,7 @@ class Kube:
         self._apps = client.AppsV1Api(self._api)
         self._core = client.CoreV1Api(self._api)
         self._custom = client.CustomObjectsApi(self._api)
+        self._coordination = client.CoordinationV1Api(self._api)
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -134,32 +135,22 @@ class Kube:
             _content_type=MERGE,
         )
 
-    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
-        """Create kopf's peering objects if missing (kopf waits for them when peering is on)."""
-        body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            if not namespaces:
-                body["kind"] = "ClusterKopfPeering"
-                await self._call(
-                    self._custom.create_cluster_custom_object,
-                    "kopf.dev",
-                    "v1",
-                    "clusterkopfpeerings",
-                    body,
-                )
-            for namespace in namespaces:
-                body["kind"] = "KopfPeering"
-                await self._call(
-                    self._custom.create_namespaced_custom_object,
-                    "kopf.dev",
-                    "v1",
-                    namespace,
-                    "kopfpeerings",
-                    body,
-                )
-        except ApiException as exc:
-            if exc.status != 409:  # already there
-                raise
+            return await self._call(self._coordination.read_namespaced_lease, name, namespace)
+        except NotFound:
+            return None
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self._coordination.create_namespaced_lease, namespace, body)
+
+    async def replace_lease(
+        self, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An update carrying the resourceVersion read: Conflict when someone wrote first."""
+        return await self._call(
+            self._coordination.replace_namespaced_lease, name, namespace, body
+        )
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

@@ -338,6 +338,8 @@ class Poller:
             self._record_poll(lag)
             return
         self._record_metrics(observation, decision, current, ready, lag)
+        if self.series is not None:  # bound by _record_metrics
+            self.series.failure_threshold.set(jq.scaling.failure_rate.threshold)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
     async def _deployment(self, dep_name: str) -> DeploymentView | None:

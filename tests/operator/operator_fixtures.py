@@ -30,8 +30,8 @@ from operator_helpers import (
 
 @pytest.fixture(scope="session")
 def jq_crds(kube_cluster: Any) -> Any:
-    """The JobQueue and kopf peering CRDs, installed and established."""
-    for name in ("jobqueue.dev_jobqueues.yaml", "kopf.dev_peerings.yaml"):
+    """The JobQueue CRD, installed and established."""
+    for name in ("jobqueue.dev_jobqueues.yaml",):
         try:
             kube_cluster.apply((REPO / "crds" / name).read_text())
         except subprocess.CalledProcessError as exc:
@@ -104,7 +104,9 @@ def operator_factory(
             **cluster.env,
             "KUBECONFIG": str(operator_identity.kubeconfig),
             "WATCH_NAMESPACES": kube_namespace,
-            "STANDALONE": "true",
+            # Each test's operators elect their leader on a Lease of their own.
+            "LEASE_NAMESPACE": OPERATOR_NS,
+            "LEASE_NAME": f"jq-{kube_namespace}",
             "METRICS_PORT": str(free_port()),
             "HEALTH_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",

@@ -21,7 +21,8 @@ from redisproc import free_port
 def secret(name: str, opted_in: bool = True, version: str = "1", **data: str) -> dict[str, Any]:
     labels = {credentials.OPT_IN_LABEL: "true"} if opted_in else {}
     return {
-        "metadata": {"name": name, "labels": labels, "uid": "u-" + name, "resourceVersion": version},
+        "metadata": {"name": name, "labels": labels, "uid": f"u-{name}",
+                     "resourceVersion": version},  # fmt: skip
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
@@ -64,7 +65,7 @@ async def test_only_opted_in_secrets_are_used() -> None:
     cache = SecretCache(fake.read_secret)
     creds = await credentials.resolve(cache, "ns", redis_spec(**PASSWORD_REF))
     assert creds.password == "pw" and creds.version
-    with pytest.raises(CredentialsRefused, match="jobqueue.dev/redis-credentials") as refused:
+    with pytest.raises(CredentialsRefused, match=r"jobqueue\.dev/redis-credentials") as refused:
         await credentials.resolve(
             cache, "ns", redis_spec(passwordSecretRef={"name": "other", "key": "password"})
         )

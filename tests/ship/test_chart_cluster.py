@@ -20,7 +20,7 @@ pytest_plugins = ["ship_fixtures"]
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-CRDS = ("jobqueues.jobqueue.dev", "kopfpeerings.kopf.dev", "clusterkopfpeerings.kopf.dev")
+CRDS = ("jobqueues.jobqueue.dev",)
 EXAMPLES = sorted((REPO / "manifests" / "examples").rglob("*.yaml"))
 
 

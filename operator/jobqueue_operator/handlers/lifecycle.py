@@ -6,12 +6,11 @@ import logging
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from jobqueue_operator.config import Config
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.credentials import SecretCache
-from jobqueue_operator.kube import Kube, load_config
+from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
 
 
@@ -37,13 +36,9 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
-    load_config()
-    metrics = OperatorMetrics()
-    if config.metrics_port:
-        start_http_server(config.metrics_port, config.bind_address, registry=metrics.registry)
-    kube = Kube()
-    if not config.standalone:
-        await kube.ensure_peering(config.peering_name, config.watch_namespaces)
+    # Made by main() before the election: /metrics is served by standby replicas too.
+    metrics: OperatorMetrics = memo.metrics
+    kube: Kube = memo.kube
     secrets = SecretCache(kube.read_secret)
     memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
 
@@ -52,4 +47,3 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
 async def close(memo: kopf.Memo, **_: Any) -> None:
     ctx = context_of(memo)
     await ctx.pools.close()
-    ctx.kube.close()
