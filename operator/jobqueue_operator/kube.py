@@ -148,9 +148,7 @@ class Kube:
         self, namespace: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         """An update carrying the resourceVersion read: Conflict when someone wrote first."""
-        return await self._call(
-            self._coordination.replace_namespaced_lease, name, namespace, body
-        )
+        return await self._call(self._coordination.replace_namespaced_lease, name, namespace, body)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

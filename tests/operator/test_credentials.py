@@ -21,8 +21,12 @@ from redisproc import free_port
 def secret(name: str, opted_in: bool = True, version: str = "1", **data: str) -> dict[str, Any]:
     labels = {credentials.OPT_IN_LABEL: "true"} if opted_in else {}
     return {
-        "metadata": {"name": name, "labels": labels, "uid": f"u-{name}",
-                     "resourceVersion": version},  # fmt: skip
+        "metadata": {
+            "name": name,
+            "labels": labels,
+            "uid": f"u-{name}",
+            "resourceVersion": version,
+        },
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
