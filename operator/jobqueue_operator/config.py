@@ -47,6 +47,9 @@ class Config:
     """LEASE_NAMESPACE, else POD_NAMESPACE: where the Lease lives (the operator's own)."""
     identity: str = ""
     """POD_NAME plus a random suffix: this process's name in the Lease."""
+    secret_refresh_seconds: float = 60.0
+    """SECRET_REFRESH_SECONDS: how often a Secret in use is read again (a rotated password
+    reaches the operator, and rolls the workers, within this)."""
     log_level: str = "INFO"
     """LOG_LEVEL: DEBUG, INFO, WARNING or ERROR."""
     log_format: str = "text"
@@ -79,6 +82,9 @@ class Config:
             identity=f"{env.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}",
             stall_seconds=float(_int(env.get("STALL_SECONDS", "60"), "STALL_SECONDS")),
             worker_image=env.get("WORKER_IMAGE", "").strip() or DEFAULT_WORKER_IMAGE,
+            secret_refresh_seconds=float(
+                _int(env.get("SECRET_REFRESH_SECONDS", "60"), "SECRET_REFRESH_SECONDS")
+            ),
             log_level=_choice(env.get("LOG_LEVEL", "INFO").upper(), "LOG_LEVEL", _LEVELS),
             log_format=_choice(env.get("LOG_FORMAT", "text").lower(), "LOG_FORMAT", _FORMATS),
         )

@@ -69,16 +69,17 @@ class SecretCache:
 
     read: SecretReader
     clock: Callable[[], float] = time.monotonic
+    refresh_seconds: float = SECRET_REFRESH_SECONDS
     _entries: dict[tuple[str, str], _Entry] = field(default_factory=dict)
 
     async def get(self, namespace: str, name: str, *, stale: bool = False) -> dict[str, Any]:
-        """The Secret, read again when older than SECRET_REFRESH_SECONDS, or when ``stale``
+        """The Secret, read again when older than ``refresh_seconds``, or when ``stale``
         (Redis refused what it holds) and older than SECRET_RETRY_SECONDS."""
         now = self.clock()
         entry = self._entries.get((namespace, name))
         # A refused Secret is looked at again sooner: its owner may be fixing it now.
         retry = stale or (entry is not None and entry.error is not None)
-        max_age = SECRET_RETRY_SECONDS if retry else SECRET_REFRESH_SECONDS
+        max_age = min(SECRET_RETRY_SECONDS, self.refresh_seconds) if retry else self.refresh_seconds
         if entry is None or now - entry.read_at >= max_age:
             entry = await self._fetch(namespace, name, now)
         if entry.error is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import redis as redis_lib
+from jobqueue_operator.deployments import CREDENTIALS_VERSION
 from operator_helpers import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
 
 pytest_plugins = ["operator_fixtures"]
@@ -61,5 +62,48 @@ def test_a_secret_that_did_not_opt_in_is_refused_and_no_worker_gets_it(
         dep = jobqueues.wait(lambda: jobqueues.deployment("optin"), 60, "the worker Deployment")
         env = {e.name: e for e in dep.spec.template.spec.containers[0].env}
         assert env["JOBQUEUE_REDIS_PASSWORD"].value_from.secret_key_ref.name == "plain"
+    finally:
+        redis.stop()
+
+
+def test_a_rotated_password_reaches_the_operator_and_rolls_the_workers(
+    operator_factory: Any, jobqueues: JobQueues, tmp_path: Path
+) -> None:
+    operator_factory(SECRET_REFRESH_SECONDS="3")
+    redis = RedisProcess(tmp_path / "redis")
+    redis.start()
+    try:
+        admin = redis_lib.Redis.from_url(redis.url)
+        admin.config_set("requirepass", "old-pw")
+        admin = redis_lib.Redis.from_url(redis.url, password="old-pw")
+        core, ns = jobqueues.cluster.core, jobqueues.namespace
+        core.create_namespaced_secret(ns, secret("auth", OPT_IN, password="old-pw"))
+        manifest = jobqueue_manifest("rotate", redis.url, queue="rotate")
+        manifest["spec"]["redis"]["passwordSecretRef"] = {"name": "auth", "key": "password"}
+        jobqueues.create(manifest)
+        jobqueues.wait(
+            lambda: condition(jobqueues, "rotate", "RedisReachable", "True"), 60, "connected"
+        )
+
+        def version() -> str:
+            annotations = jobqueues.deployment("rotate").spec.template.metadata.annotations
+            return str(annotations.get(CREDENTIALS_VERSION, ""))
+
+        before = jobqueues.wait(version, 30, "the credentials version on the pod template")
+        # Rotate: Redis first, dropping every connection (the operator's reconnect with the
+        # old password is refused), then the Secret.
+        admin.config_set("requirepass", "new-pw")
+        admin.client_kill_filter(_type="normal", skipme=False)
+        admin.close()
+        jobqueues.wait(
+            lambda: condition(jobqueues, "rotate", "RedisReachable", "False"), 60, "refused"
+        )
+        core.patch_namespaced_secret("auth", ns, {"stringData": {"password": "new-pw"}})
+        jobqueues.wait(
+            lambda: condition(jobqueues, "rotate", "RedisReachable", "True"), 60, "reconnected"
+        )
+        # The workers roll: a new pod template (so new pods, which read the new password).
+        jobqueues.wait(lambda: version() not in ("", before), 60, "the workers rolled")
+        assert jobqueues.events("CredentialsRotated")
     finally:
         redis.stop()

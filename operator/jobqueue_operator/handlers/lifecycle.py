@@ -39,7 +39,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     # Made by main() before the election: /metrics is served by standby replicas too.
     metrics: OperatorMetrics = memo.metrics
     kube: Kube = memo.kube
-    secrets = SecretCache(kube.read_secret)
+    secrets = SecretCache(kube.read_secret, refresh_seconds=config.secret_refresh_seconds)
     memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
 
 
