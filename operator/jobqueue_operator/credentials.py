@@ -129,15 +129,30 @@ async def resolve(
     cache: SecretCache, namespace: str, redis: spec.RedisSpec, *, stale: bool = False
 ) -> Credentials:
     """The credentials ``redis`` names; raises CredentialsRefused naming the Secret."""
-    found: dict[str, str | None] = {}
     versions: list[str] = []
-    refs = {"password": redis.password_secret_ref}
-    for field_name, ref in refs.items():
-        if ref is None:
-            continue
-        secret = await cache.get(namespace, ref.name, stale=stale)
-        found[field_name] = _value(secret, ref.key, "spec.redis", "passwordSecretRef")
+
+    async def value(name: str, key: str, field_path: str) -> str:
+        secret = await cache.get(namespace, name, stale=stale)
         meta = secret.get("metadata") or {}
-        versions.append(f"{ref.name}@{meta.get('uid', '')}/{meta.get('resourceVersion', '')}")
-    digest = hashlib.sha256(",".join(sorted(versions)).encode()).hexdigest()[:16]
-    return Credentials(password=found.get("password"), version=digest if versions else "")
+        versions.append(f"{name}@{meta.get('uid', '')}/{meta.get('resourceVersion', '')}")
+        return _value(secret, key, "spec.redis", field_path)
+
+    password = ca = cert = key = None
+    if redis.password_secret_ref is not None:
+        ref = redis.password_secret_ref
+        password = await value(ref.name, ref.key, "passwordSecretRef")
+    if redis.ca_secret_ref is not None:
+        ref = redis.ca_secret_ref
+        ca = await value(ref.name, ref.key, "caSecretRef")
+    if redis.client_cert_secret_ref is not None:
+        tls = redis.client_cert_secret_ref
+        cert = await value(tls.name, tls.cert_key, "clientCertSecretRef")
+        key = await value(tls.name, tls.key_key, "clientCertSecretRef")
+    digest = hashlib.sha256(",".join(sorted(set(versions))).encode()).hexdigest()[:16]
+    return Credentials(
+        password=password,
+        ca_pem=ca,
+        client_cert_pem=cert,
+        client_key_pem=key,
+        version=digest if versions else "",
+    )

@@ -28,7 +28,15 @@ from typing import Any, Protocol
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import credentials, desired_state, events, resources, spec, workers
+from jobqueue_operator import (
+    credentials,
+    desired_state,
+    events,
+    redisurl,
+    resources,
+    spec,
+    workers,
+)
 from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
@@ -109,6 +117,7 @@ class Poller:
         self.credentials: credentials.Credentials | None = None
         self.refusal: credentials.CredentialsRefused | None = None
         self.credentials_stale = False  # Redis refused them: read the Secrets again
+        self.url_for: tuple[Any, str] | None = None  # (spec.redis, version) -> client URL
         self.written: dict[str, Any] = {}
         # At most one status write in flight: the loop never waits on it, so a slow API
         # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
@@ -264,18 +273,35 @@ class Poller:
         self.credentials, self.refusal = creds, None
         queue = jq.queue_name(self.name)
         window = jq.scaling.failure_rate.window_seconds
-        key = (jq.redis.url, creds.password, queue, window)
+        url = self._connection_url(jq, creds)
+        key = (url, creds.password, queue, window)
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             self.series = None
             self.source = JobQueueSource(
-                self.ctx.pools, jq.redis.url, queue, password=creds.password, window_seconds=window
+                self.ctx.pools, url, queue, password=creds.password, window_seconds=window
             )
             if isinstance(self.source, AnnouncesWork):
                 self.source.on_work(self.wake.set)
             self.source_key, self.queue = key, queue
+
+    def _connection_url(self, jq: spec.JobQueueSpec, creds: credentials.Credentials) -> str:
+        """spec.redis.url with the user name and the operator's copies of the TLS files."""
+        key = (jq.redis, creds.version)
+        if self.url_for is None or self.url_for[0] != key:
+            tls = self.ctx.tls
+            ca, cert, pem_key = creds.ca_pem, creds.client_cert_pem, creds.client_key_pem
+            url = redisurl.connection_url(
+                jq.redis.url,
+                username=jq.redis.username,
+                ca_file=tls.path_for(ca, ".crt") if ca else None,
+                cert_file=tls.path_for(cert, ".crt") if cert else None,
+                key_file=tls.path_for(pem_key, ".key") if pem_key else None,
+            )
+            self.url_for = (key, url)
+        return self.url_for[1]
 
     async def tick(self, jq: spec.JobQueueSpec, lag: float) -> None:
         """One poll: observe, decide, act, report."""

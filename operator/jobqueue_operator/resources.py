@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobqueue_operator import spec
+from jobqueue_operator import redisurl, spec
 from jobqueue_operator.deployments import CREDENTIALS_VERSION
 
 MANAGED_BY = "jobqueue-operator"
@@ -103,6 +103,41 @@ def _field_ref(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
 
+def worker_redis_url(redis: spec.RedisSpec) -> str:
+    """The URL workers connect with: the user name, and the TLS files where they are
+    mounted (redis_volumes)."""
+    client = redis.client_cert_secret_ref
+    return redisurl.connection_url(
+        redis.url,
+        username=redis.username,
+        ca_file=f"{redisurl.WORKER_CA_DIR}/{redisurl.CA_FILE}" if redis.ca_secret_ref else None,
+        cert_file=f"{redisurl.WORKER_CLIENT_DIR}/{redisurl.CERT_FILE}" if client else None,
+        key_file=f"{redisurl.WORKER_CLIENT_DIR}/{redisurl.KEY_FILE}" if client else None,
+    )
+
+
+def redis_volumes(redis: spec.RedisSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes and mounts of the Secrets of spec.redis.caSecretRef and clientCertSecretRef
+    (read-only, only the keys needed, readable by the pod's group only)."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    ca, client = redis.ca_secret_ref, redis.client_cert_secret_ref
+    if ca is not None:
+        items = [{"key": ca.key, "path": redisurl.CA_FILE}]
+        volumes.append({"name": "redis-ca", "secret": {
+            "secretName": ca.name, "items": items, "defaultMode": 0o440}})  # fmt: skip
+        mounts.append({"name": "redis-ca", "mountPath": redisurl.WORKER_CA_DIR, "readOnly": True})
+    if client is not None:
+        items = [{"key": client.cert_key, "path": redisurl.CERT_FILE},
+                 {"key": client.key_key, "path": redisurl.KEY_FILE}]  # fmt: skip
+        volumes.append({"name": "redis-client", "secret": {
+            "secretName": client.name, "items": items, "defaultMode": 0o440}})  # fmt: skip
+        mounts.append(
+            {"name": "redis-client", "mountPath": redisurl.WORKER_CLIENT_DIR, "readOnly": True}
+        )
+    return volumes, mounts
+
+
 def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]]:
     """The worker's configuration (contract: worker configuration by environment).
 
@@ -115,7 +150,7 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
         _field_ref("POD_NAME", "metadata.name"),
         _field_ref("POD_NAMESPACE", "metadata.namespace"),
         _field_ref("POD_IP", "status.podIP"),
-        {"name": "JOBQUEUE_REDIS_URL", "value": jq.redis.url},
+        {"name": "JOBQUEUE_REDIS_URL", "value": worker_redis_url(jq.redis)},
         {"name": "JOBQUEUE_QUEUES", "value": jq.queue_name(jobqueue_name)},
         {"name": "JOBQUEUE_CONCURRENCY", "value": str(worker.concurrency)},
         {"name": "JOBQUEUE_LEASE_SECONDS", "value": str(worker.lease_seconds)},
@@ -151,7 +186,7 @@ def _container(jobqueue_name: str, jq: spec.JobQueueSpec, default_image: str) ->
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
         "securityContext": worker.security_context or default_container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *redis_volumes(jq.redis)[1]],
     }
     if worker.args is not None:
         container["args"] = list(worker.args)
@@ -188,7 +223,7 @@ def build_deployment(
         "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
         "securityContext": worker.pod_security_context or default_pod_security_context(),
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, *redis_volumes(jq.redis)[0]],
         "enableServiceLinks": False,
     }
     if worker.service_account_name:

@@ -77,8 +77,35 @@ class SecretKeyRef(_Model):
     """Key within the Secret whose value is used."""
 
 
+class TlsSecretRef(_Model):
+    """A Secret in the JobQueue's namespace holding a certificate and its key (the
+    kubernetes.io/tls layout: tls.crt and tls.key)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret."""
+    cert_key: str = Field(default="tls.crt", min_length=1, max_length=253)
+    """Key holding the PEM certificate (chain)."""
+    key_key: str = Field(default="tls.key", min_length=1, max_length=253)
+    """Key holding the PEM private key."""
+
+
 class RedisSpec(_Model):
-    """Where the queue lives."""
+    """Where the queue lives. Every Secret named here must be labelled
+    jobqueue.dev/redis-credentials: "true" by its owner, or it is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "(!has(self.caSecretRef) && !has(self.clientCertSecretRef)) || "
+                    "self.url.startsWith('rediss://')",
+                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a "
+                    "rediss:// (TLS) URL",
+                    ".url",
+                )
+            ]
+        }
+    )
 
     url: str = Field(
         min_length=1,
@@ -93,14 +120,27 @@ class RedisSpec(_Model):
                     "!self.matches('^rediss?://[^/@]*:[^/@]+@')",
                     "spec.redis.url must not contain a password; use spec.redis.passwordSecretRef",
                 ),
+                _cel(
+                    "!self.matches('[?&](password|ssl_keyfile|ssl_certfile|ssl_ca_certs)=')",
+                    "spec.redis.url must not carry a password or TLS files in its query; use "
+                    "spec.redis.passwordSecretRef, caSecretRef and clientCertSecretRef",
+                ),
             ]
         },
     )
     """Redis URL, redis:// or rediss:// (TLS), e.g. redis://redis:6379/0. Never put a
     password here: use passwordSecretRef."""
+    username: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^\S+$")
+    """Redis ACL user name (AUTH username password); the default user when unset."""
     password_secret_ref: SecretKeyRef | None = None
     """Secret key holding the Redis password; passed to workers via secretKeyRef and
     read by the operator from the Secret."""
+    ca_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the PEM CA bundle that signed the Redis server's certificate (a
+    private CA); the operator reads it, workers mount it. Needs a rediss:// URL."""
+    client_cert_secret_ref: TlsSecretRef | None = None
+    """Secret holding the client certificate and key, for a Redis that requires client
+    certificates (tls-auth-clients); the operator reads it, workers mount it."""
 
 
 class EnvVar(_Model):

@@ -124,3 +124,21 @@ async def test_a_redis_outage_does_not_read_the_secret_on_every_poll() -> None:
     finally:
         if poller.source is not None:
             await poller.source.close()
+
+
+async def test_tls_material_comes_from_opted_in_secrets_and_changes_the_version() -> None:
+    fake = FakeSecrets(
+        secret("ca", **{"ca.crt": "CA"}),
+        secret("client", **{"tls.crt": "CERT", "tls.key": "KEY"}),
+    )
+    cache = SecretCache(fake.read_secret)
+    redis = redis_spec(
+        url="rediss://r/0",
+        caSecretRef={"name": "ca", "key": "ca.crt"},
+        clientCertSecretRef={"name": "client"},
+    )
+    creds = await credentials.resolve(cache, "ns", redis)
+    assert (creds.ca_pem, creds.client_cert_pem, creds.client_key_pem) == ("CA", "CERT", "KEY")
+    fake.secrets["client"] = secret("client", version="2", **{"tls.crt": "C2", "tls.key": "K2"})
+    cache.forget("ns", "client")
+    assert (await credentials.resolve(cache, "ns", redis)).version != creds.version

@@ -157,3 +157,35 @@ def test_the_http_allow_list_reaches_the_workers() -> None:
     env = env_of(resources.build_deployment(OWNER, jq, 1))
     assert env["JOBQUEUE_HTTP_ALLOW"] == "10.20.0.0/16,*.shop.svc.cluster.local"
     assert "JOBQUEUE_HTTP_ALLOW" not in env_of(resources.build_deployment(OWNER, make_spec(), 1))
+
+
+def test_redis_tls_and_acl_user_reach_the_workers() -> None:
+    jq = make_spec(
+        redis={
+            "url": "rediss://redis.shop:6380/2?socket_timeout=5",
+            "username": "jobs@shop",
+            "passwordSecretRef": {"name": "redis-auth", "key": "password"},
+            "caSecretRef": {"name": "redis-ca", "key": "ca.pem"},
+            "clientCertSecretRef": {"name": "redis-client"},
+        }
+    )
+    dep = resources.build_deployment(OWNER, jq, 1)
+    url = env_of(dep)["JOBQUEUE_REDIS_URL"]
+    assert url == (
+        "rediss://jobs%40shop@redis.shop:6380/2?socket_timeout=5"
+        "&ssl_ca_certs=/etc/jobqueue/redis-ca/ca.crt"
+        "&ssl_certfile=/etc/jobqueue/redis-client/tls.crt"
+        "&ssl_keyfile=/etc/jobqueue/redis-client/tls.key"
+    )
+    pod = dep["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["redis-ca"]["secret"] == {
+        "secretName": "redis-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}],
+        "defaultMode": 0o440,
+    }  # fmt: skip
+    assert [i["key"] for i in volumes["redis-client"]["secret"]["items"]] == ["tls.crt", "tls.key"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/etc/jobqueue/redis-ca"]["readOnly"] is True
+    assert mounts["/etc/jobqueue/redis-client"]["readOnly"] is True
+    plain = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    assert [v["name"] for v in plain["volumes"]] == ["tmp"]
