@@ -62,6 +62,14 @@ class Config:
     annotation_prefix: str = "jobqueue.dev"
     """Prefix of kopf's own annotations (progress and last-handled state)."""
 
+    @property
+    def liveness_url(self) -> str | None:
+        """kopf's liveness endpoint; an IPv6 address (an IPv6-only pod IP) in brackets."""
+        if not self.health_port:
+            return None
+        host = f"[{self.bind_address}]" if ":" in self.bind_address else self.bind_address
+        return f"http://{host}:{self.health_port}/healthz"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
         env = os.environ if env is None else env

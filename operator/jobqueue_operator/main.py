@@ -85,12 +85,11 @@ async def run(config: Config) -> int:
         return 0
     stop_waiter.cancel()
     holding = asyncio.ensure_future(elector.hold(on_lost=_exit_lost))
-    liveness = f"http://{config.bind_address}:{config.health_port}/healthz"
     try:
         await kopf.operator(
             clusterwide=not config.watch_namespaces,
             namespaces=config.watch_namespaces,
-            liveness_endpoint=liveness if config.health_port else None,
+            liveness_endpoint=config.liveness_url,
             memo=kopf.Memo(metrics=metrics, kube=kube),
             standalone=True,  # the Lease elects the one active replica, not kopf's peering
         )

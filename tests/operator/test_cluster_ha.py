@@ -86,3 +86,22 @@ def test_a_clean_stop_hands_the_lease_over_at_once(
     print(f"handover {handover:.1f} s after the leader stopped")
     assert handover < LEASE_DURATION  # it did not wait for the Lease to lapse
     jobqueues.wait(lambda: leader_gauge(second) == 1, 10, "the new leader's gauge")
+
+
+def test_an_ipv6_only_operator_serves_health_and_metrics(
+    operator_factory: OperatorFactory, jobqueues: JobQueues
+) -> None:
+    # On an IPv6-only cluster the pod IP the chart binds to (BIND_ADDRESS) is an IPv6 one.
+    op = operator_factory(BIND_ADDRESS="::1")
+    jobqueues.wait(lambda: HOLDS in op.log(), 60, "leading")
+
+    def healthy() -> bool:
+        url = f"http://[::1]:{op.env['HEALTH_PORT']}/healthz"
+        try:
+            return httpx.get(url, timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    jobqueues.wait(healthy, 60, "/healthz on [::1]")
+    metrics = httpx.get(f"http://[::1]:{op.env['METRICS_PORT']}/metrics", timeout=5).text
+    assert "jobqueue_operator_leader 1.0" in metrics

@@ -83,6 +83,12 @@ def test_config_from_env_and_bad_values() -> None:
     one, two = (Config.from_env({"POD_NAME": "op-a"}).identity for _ in range(2))
     assert one != two and one.startswith("op-a_")
     assert Config.from_env({"LOG_LEVEL": "debug", "LOG_FORMAT": "JSON"}).log_format == "json"
+    ipv6 = Config.from_env({"BIND_ADDRESS": "fd00::7", "HEALTH_PORT": "8081"})
+    assert ipv6.liveness_url == "http://[fd00::7]:8081/healthz"
+    assert Config.from_env({"BIND_ADDRESS": "10.0.0.7"}).liveness_url == (
+        "http://10.0.0.7:8081/healthz"
+    )
+    assert Config.from_env({"HEALTH_PORT": "0"}).liveness_url is None
     with pytest.raises(ValueError, match="METRICS_PORT"):
         Config.from_env({"METRICS_PORT": "many"})
     with pytest.raises(ValueError, match="LOG_LEVEL"):
