@@ -386,7 +386,13 @@ class Poller:
     async def _mark_pods(self, observation: Observation) -> None:
         """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first."""
         kube = self.ctx.kube
-        pods = await kube.pod_deletion_costs(self.namespace, resources.selector_string(self.name))
+        try:
+            pods = await kube.pod_deletion_costs(
+                self.namespace, resources.selector_string(self.name)
+            )
+        except Exception as exc:  # a hint for the ReplicaSet only: scale down all the same
+            self.logger.warning(f"pods of {self.namespace}/{self.name} not listed: {exc}")
+            return
         loads = [(w.name, w.jobs_in_hand) for w in observation.workers]
         for pod, patch in resources.deletion_cost_patches(pods, loads).items():
             try:

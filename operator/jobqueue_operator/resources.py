@@ -40,12 +40,14 @@ class Owner:
 
 
 def deployment_name(jobqueue_name: str) -> str:
-    """Deterministic, so a restarted operator finds (never duplicates) the Deployment."""
+    """Deterministic, so a restarted operator finds (never duplicates) the Deployment. At
+    most 63 characters (pods are named after it); a cut name may not end in '.' or '-',
+    which the API server refuses before the '-' that follows."""
     base = f"{jobqueue_name}-worker"
     if len(base) <= 63:
         return base
     digest = hashlib.sha256(jobqueue_name.encode()).hexdigest()[:8]
-    return f"{jobqueue_name[:46]}-{digest}-worker"
+    return f"{jobqueue_name[:46].rstrip('.-')}-{digest}-worker"
 
 
 def _label_value(value: str) -> str:
@@ -76,8 +78,20 @@ def common_labels(jobqueue_name: str) -> dict[str, str]:
     }
 
 
+def merged(default: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """``override`` over ``default``, nested objects merged key by key: a user's one field
+    (runAsUser, say) must not drop the hardened rest (drop ALL, read-only root, seccomp)."""
+    out = dict(default)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def default_container_security_context() -> dict[str, Any]:
-    """Hardened container defaults; spec.worker.securityContext replaces them."""
+    """Hardened container defaults; spec.worker.securityContext is merged over them."""
     return {
         "runAsNonRoot": True,
         "readOnlyRootFilesystem": True,
@@ -89,7 +103,7 @@ def default_container_security_context() -> dict[str, Any]:
 
 
 def default_pod_security_context() -> dict[str, Any]:
-    """Pod defaults; spec.worker.podSecurityContext replaces them."""
+    """Pod defaults; spec.worker.podSecurityContext is merged over them."""
     return {
         "runAsNonRoot": True,
         "runAsUser": 65532,
@@ -185,7 +199,7 @@ def _container(jobqueue_name: str, jq: spec.JobQueueSpec, default_image: str) ->
         "ports": [{"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-        "securityContext": worker.security_context or default_container_security_context(),
+        "securityContext": merged(default_container_security_context(), worker.security_context),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *redis_volumes(jq.redis)[1]],
     }
     if worker.args is not None:
@@ -222,9 +236,10 @@ def build_deployment(
     pod_spec: dict[str, Any] = {
         "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
-        "securityContext": worker.pod_security_context or default_pod_security_context(),
+        "securityContext": merged(default_pod_security_context(), worker.pod_security_context),
         "volumes": [{"name": "tmp", "emptyDir": {}}, *redis_volumes(jq.redis)[0]],
         "enableServiceLinks": False,
+        "automountServiceAccountToken": worker.automount_service_account_token,
     }
     if worker.service_account_name:
         pod_spec["serviceAccountName"] = worker.service_account_name
@@ -232,6 +247,17 @@ def build_deployment(
         pod_spec["nodeSelector"] = dict(worker.node_selector)
     if worker.tolerations:
         pod_spec["tolerations"] = list(worker.tolerations)
+    if worker.affinity:
+        pod_spec["affinity"] = dict(worker.affinity)
+    if worker.topology_spread_constraints:
+        selector = {"matchLabels": selector_labels(owner.name)}
+        pod_spec["topologySpreadConstraints"] = [
+            {"labelSelector": selector, **c} for c in worker.topology_spread_constraints
+        ]
+    if worker.priority_class_name:
+        pod_spec["priorityClassName"] = worker.priority_class_name
+    if worker.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in worker.image_pull_secrets]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -192,8 +192,12 @@ class WorkerSpec(_Model):
     """Port of the worker's /metrics and /healthz endpoint."""
     log_format: Literal["text", "json"] = "json"
     """Worker log format."""
-    env: list[EnvVar] = Field(default_factory=list)
-    """Extra environment variables, passed through like a container's env."""
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Extra environment variables, passed through like a container's env; each name at
+    most once (they replace the operator's variables of the same name)."""
     http_allow: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
         default_factory=list,
         max_length=64,
@@ -220,21 +224,48 @@ class WorkerSpec(_Model):
     """Time a worker gets to finish its jobs after SIGTERM; the worker's shutdown
     timeout is set a little below it."""
     service_account_name: str | None = None
-    """Service account of the worker pods."""
+    """Service account of the worker pods. Whoever may create a JobQueue may run pods
+    under any service account of its namespace: creating a JobQueue is as powerful as
+    creating pods."""
+    automount_service_account_token: bool = False
+    """Mount the service account's API token in the worker pods. Off: the bundled worker
+    never talks to the Kubernetes API, and a token a job could read is a token it could
+    use. Turn it on for handlers that call the API."""
     security_context: dict[str, Any] | None = None
-    """Container securityContext; replaces the hardened default (non-root, read-only
+    """Container securityContext, merged over the hardened default (non-root, read-only
     root filesystem, no privilege escalation, all capabilities dropped, RuntimeDefault
-    seccomp)."""
+    seccomp): a field set here wins, the defaults you do not mention stay (set one
+    explicitly to change it, e.g. readOnlyRootFilesystem: false)."""
     pod_security_context: dict[str, Any] | None = None
-    """Pod securityContext; replaces the default (runAsNonRoot, RuntimeDefault seccomp)."""
+    """Pod securityContext, merged over the default (runAsNonRoot, user/group 65532,
+    RuntimeDefault seccomp) the same way."""
     node_selector: dict[str, str] | None = None
     """Node selector of the worker pods."""
     tolerations: list[dict[str, Any]] | None = None
     """Tolerations of the worker pods."""
+    affinity: dict[str, Any] | None = None
+    """Affinity of the worker pods (node, pod and anti-affinity), as a pod's."""
+    topology_spread_constraints: list[dict[str, Any]] | None = None
+    """Topology spread of the worker pods, as a pod's; a constraint without a
+    labelSelector gets the worker pods' selector."""
+    priority_class_name: str | None = Field(default=None, min_length=1, max_length=253)
+    """PriorityClass of the worker pods."""
+    image_pull_secrets: list[str] | None = None
+    """Names of Secrets to pull the worker image with."""
     pod_labels: dict[str, str] | None = None
     """Extra labels on worker pods."""
     pod_annotations: dict[str, str] | None = None
     """Extra annotations on worker pods."""
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, value: list[EnvVar]) -> list[EnvVar]:
+        seen: set[str] = set()
+        for var in value:
+            if var.name in seen:
+                raise ValueError(f"duplicate name {var.name!r}: each variable at most once")
+            seen.add(var.name)
+        return value
 
     @field_validator("http_allow")
     @classmethod

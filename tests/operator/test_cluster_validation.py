@@ -54,6 +54,11 @@ BAD_SPECS = [
     ("poll too fast", with_(scaling={"pollIntervalSeconds": 0.01}), "pollIntervalSeconds"),
     ("window too long", with_(scaling={"failureRate": {"windowSeconds": 7200}}), "windowSeconds"),
     ("bad queue name", with_(queue="-x y"), "spec.queue"),
+    (
+        "duplicate env names",
+        with_(worker={"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}),
+        "spec.worker.env",
+    ),
     ("allow host bits", with_(worker={"httpAllow": ["10.0.0.1/8"]}), "spec.worker.httpAllow"),
     ("allow a URL", with_(worker={"httpAllow": ["http://x"]}), "spec.worker.httpAllow"),
 ]
