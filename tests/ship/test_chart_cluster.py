@@ -55,8 +55,25 @@ def server_dry_run(cluster: Any, manifest: str) -> subprocess.CompletedProcess[s
     [
         (),
         ("watchNamespaces={NS}", "redis.enabled=true", "grafanaDashboard.enabled=true"),
+        (
+            "watchNamespaces={NS}",
+            "replicaCount=2",
+            "podDisruptionBudget.minAvailable=1",
+            "networkPolicy.operator.enabled=true",
+            "networkPolicy.workers.enabled=true",
+            "topologySpreadConstraints[0].maxSkew=1",
+            "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+            "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway",
+            "extraVolumes[0].name=certs",
+            "extraVolumes[0].secret.secretName=certs",
+            "extraVolumeMounts[0].name=certs",
+            "extraVolumeMounts[0].mountPath=/etc/certs",
+            "logFormat=json",
+            "priorityClassName=system-cluster-critical",
+            "imagePullSecrets[0].name=regcred",
+        ),
     ],
-    ids=["defaults", "namespaced-with-redis-and-dashboard"],
+    ids=["defaults", "namespaced-with-redis-and-dashboard", "production-options"],
 )
 def test_helm_template_is_accepted_by_the_api_server(
     kube_cluster: Any, kube_namespace: str, helm: Path, sets: tuple[str, ...]
