@@ -147,7 +147,7 @@ class Poller:
         return (self.namespace, self.name)
 
     async def run(self, stopped: Waiter) -> None:
-        """Loop until kopf stops the daemon (deletion, operator exit, peering pause)."""
+        """Loop until kopf stops the daemon (deletion, operator exit)."""
         next_at = time.monotonic()
         # The first poll runs at once; the rest at a random phase of the interval, so loops
         # started together (an operator restart resumes all of them) don't poll in bursts.
