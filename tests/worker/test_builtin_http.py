@@ -7,6 +7,7 @@ Loopback is refused by default, so most tests open it with the allow list the wo
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
 import time
@@ -281,6 +282,17 @@ async def test_credentials_in_urls_never_reach_errors(
     with pytest.raises(RefusedDestination) as refused:
         await request(ctx(), {"url": secret_url})
     assert "s3cret" not in str(refused.value) and "t0k3n" not in str(refused.value)
+
+
+async def test_credentials_in_urls_never_reach_the_logs(
+    server: str, local: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    url = f"http://alice:s3cret@127.0.0.1:{local.port}/text?api_key=k3y"
+    await request(ctx(), {"url": url})
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "HTTP Request" in logged  # httpx did log the request ...
+    assert "s3cret" not in logged and "k3y" not in logged  # ... without the credentials
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ import asyncio
 import functools
 import ipaddress
 import json
+import logging
 import os
 import socket
 import ssl
@@ -31,7 +32,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from jobqueue.builtins.redact import redact_text, redact_url
+from jobqueue.builtins.redact import RedactingFilter, redact_text, redact_url
 from jobqueue.egress import (
     AllowList,
     DestinationRefused,
@@ -74,6 +75,10 @@ _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _ORIGIN_BOUND_HEADERS = ("authorization", "cookie", "proxy-authorization")
 
 Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+# httpx logs each request's URL (INFO) and httpcore its connections (DEBUG): mask credentials.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(RedactingFilter())
 
 
 class HttpStatusError(RuntimeError):

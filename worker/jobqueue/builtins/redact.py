@@ -1,14 +1,16 @@
 """Credentials out of URLs before they reach an error, a log line or a job's result.
 
 A job's error is stored in Redis and shown to whoever reads the job (``jobq show``, the
-dashboard), so ``https://user:pass@host/?token=...`` must not appear there as it was sent.
+dashboard), and worker logs go wherever logs go, so ``https://user:pass@host/?token=...`` must
+appear in neither as it was sent.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
-__all__ = ["redact_text", "redact_url"]
+__all__ = ["RedactingFilter", "redact_text", "redact_url"]
 
 MASK = "***"
 # user:password@ (or a bare token@) right after a scheme.
@@ -28,3 +30,15 @@ def redact_text(text: str) -> str:
 def redact_url(url: str) -> str:
     """``url`` with its user info and secret-looking query values masked."""
     return redact_text(url)
+
+
+class RedactingFilter(logging.Filter):
+    """Masks URL credentials in the records of a logger it is added to (httpx logs every
+    request's URL at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = redact_text(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
