@@ -160,8 +160,9 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     notes = f"in: {ns}." if scope == "namespaced" else "in every namespace."
     assert f"It handles JobQueues {notes}" in installed.stdout  # NOTES.txt rendered
     rbac = client.RbacAuthorizationV1Api(kube_cluster.api_client)
-    roles = rbac.list_namespaced_role(ns).items
-    assert [r.metadata.name for r in roles] == ([f"{name}-jobqueue-operator"] if watch else [])
+    roles = sorted(r.metadata.name for r in rbac.list_namespaced_role(ns).items)
+    lease_role = f"{name}-jobqueue-operator-leader-election"  # the Lease, in the release namespace
+    assert roles == ([f"{name}-jobqueue-operator", lease_role] if watch else [lease_role])
 
     # The operator runs as a pod of the chart's Deployment under the chart's ServiceAccount.
     apps, core = kube_cluster.apps, kube_cluster.core

@@ -78,7 +78,13 @@ def main() -> int:
         print(f"deleting JobQueue {meta['namespace']}/{meta['name']}", flush=True)
         namespace, name = meta["namespace"], meta["name"]
         try:
-            api.delete_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+            # Foreground: the JobQueue goes only once its worker Deployment is gone, so waiting
+            # for the JobQueues below waits for the workers too. (Deleted in the background,
+            # the Deployment could outlive the CRD, which Helm deletes next; the garbage
+            # collector cannot resolve an owner whose kind is gone and would keep it.)
+            api.delete_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Foreground"
+            )
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
