@@ -26,6 +26,7 @@ import time
 from typing import Any, Protocol
 
 import kopf
+from jobqueue.models import QueueSettings
 from pydantic import ValidationError
 
 from jobqueue_operator import (
@@ -45,6 +46,7 @@ from jobqueue_operator.metrics import QueueSeries
 from jobqueue_operator.scaling import Decision, Policy, Replicas, decide
 from jobqueue_operator.sources import (
     AnnouncesWork,
+    ConfiguresQueue,
     CredentialsRejected,
     Observation,
     SourceUnavailable,
@@ -136,6 +138,9 @@ class Poller:
         # daemon's body up to date).
         self.parsed: tuple[Any, spec.JobQueueSpec | None] | None = None
         self.policy: tuple[spec.JobQueueSpec, Policy] | None = None
+        # spec.queueSettings as last stored, with the source it was stored through (again
+        # after the source changes or its Redis was unreachable: it may have lost them).
+        self.applied_settings: tuple[object, QueueSettings] | None = None
         self.verify_at = time.monotonic() + random.uniform(0.5, 1.0) * VERIFY_SECONDS
         # Set by a wake-up from the source, by kopf's stop flag and by the poll timer (which
         # also sets ``due``); the loop sleeps on it.
@@ -254,8 +259,10 @@ class Poller:
             return None, str(exc)
         except CredentialsRejected as exc:
             self.credentials_stale = True  # rotated, maybe: the next tick reads them again
+            self.applied_settings = None
             return None, str(exc)
         except SourceUnavailable as exc:
+            self.applied_settings = None  # stored again once Redis answers (maybe a new one)
             return None, str(exc)
         except Exception as exc:  # a bad URL, say: same outcome, say why
             return None, f"{type(exc).__name__}: {exc}"
@@ -307,6 +314,8 @@ class Poller:
         """One poll: observe, decide, act, report."""
         kube, owner = self.ctx.kube, resources.Owner(self.name, self.namespace, self.uid)
         observation, error = await self.observe(jq)
+        if observation is not None and jq.queue_settings is not None:
+            await self._store_queue_settings(jq.queue_settings.to_queue_settings())
         dep_name = resources.deployment_name(self.name)
         deployment = await self._deployment(dep_name)
         creds = self.credentials
@@ -367,6 +376,18 @@ class Poller:
         if self.series is not None:  # bound by _record_metrics
             self.series.failure_threshold.set(jq.scaling.failure_rate.threshold)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
+
+    async def _store_queue_settings(self, wanted: QueueSettings) -> None:
+        """spec.queueSettings into Redis, when they (or the source) changed."""
+        source = self.source
+        if not isinstance(source, ConfiguresQueue) or self.applied_settings == (source, wanted):
+            return
+        try:
+            await source.configure(wanted)
+        except SourceUnavailable as exc:
+            self.logger.warning(f"could not store spec.queueSettings (next poll retries): {exc}")
+            return
+        self.applied_settings = (source, wanted)
 
     async def _deployment(self, dep_name: str) -> DeploymentView | None:
         """From the cache; a GET on a miss and every ~VERIFY_SECONDS."""
@@ -560,6 +581,10 @@ class Poller:
             put(types.REDIS_REACHABLE, "False", reason, error or "queue unreadable")
         else:
             put(types.REDIS_REACHABLE, "True", "Connected", f"read queue {self.queue}")
+            if observation.redis_problem is not None:
+                put(types.REDIS_NO_EVICTION, "False", "EvictionPolicy", observation.redis_problem)
+            else:
+                put(types.REDIS_NO_EVICTION, "True", "NoEviction", "Redis never evicts job records")
             if decision.failure_gate_tripped:
                 ratio = observation.metrics.failure_ratio
                 put(types.FAILURE_RATE_HIGH, "True", decision.reason.value, _ratio_text(ratio))

@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from jobqueue.egress import AllowList
+from jobqueue.models import MAX_RETENTION_SECONDS, QueueSettings
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
@@ -360,6 +361,47 @@ class ScalingSpec(_Model):
     """The failure gate."""
 
 
+class QueueSettingsSpec(_Model):
+    """Settings of the queue, stored with it in Redis and honoured by every client and
+    worker (jobqueue.models.QueueSettings). Fields left out keep what is stored there (set
+    by a client or `jobq settings`), or their defaults."""
+
+    result_ttl_seconds: float | None = Field(default=None, gt=0, le=MAX_RETENTION_SECONDS)
+    """How long a finished job's record (result, error) is kept; default 7 days."""
+    keep_completed: int | None = Field(default=None, ge=0, le=100_000_000)
+    """At most this many completed jobs are kept (the oldest go first); default 10,000."""
+    keep_failed: int | None = Field(default=None, ge=0, le=100_000_000)
+    """At most this many dead-letter jobs are kept; default 50,000."""
+    keep_cancelled: int | None = Field(default=None, ge=0, le=100_000_000)
+    """At most this many cancelled jobs are kept; default 10,000."""
+    keep_age_seconds: float | None = Field(default=None, gt=0, le=MAX_RETENTION_SECONDS)
+    """Finished jobs older than this are deleted; default 7 days."""
+    events_maxlen: int | None = Field(default=None, ge=0, le=100_000_000)
+    """Length of the queue's event stream (what waiters read); 0 keeps no events (waiters
+    then re-read the job instead); default 10,000."""
+    max_payload_bytes: int | None = Field(default=None, ge=1, le=512 * 1024 * 1024)
+    """Largest payload a submit may carry (bytes of JSON); default 1 MiB."""
+    max_result_bytes: int | None = Field(default=None, ge=1, le=512 * 1024 * 1024)
+    """Largest result a handler may return (bytes of JSON); default 1 MiB."""
+    max_lease_lapses: int | None = Field(default=None, ge=1, le=1000)
+    """A lease that lapses (a killed worker, a lost node) gives its attempt back; after this
+    many lapses the job goes to the dead letter; default 5."""
+    max_handbacks: int | None = Field(default=None, ge=1, le=1000)
+    """Times a job may be handed back by workers without a handler for its name (a rolling
+    deploy) before it goes to the dead letter; default 10."""
+
+    def to_queue_settings(self) -> QueueSettings:
+        """The given fields as queue settings (only they are stored)."""
+        given = self.model_dump(exclude_unset=True, exclude_none=True)
+        for ours, theirs in (
+            ("result_ttl_seconds", "result_ttl"),
+            ("keep_age_seconds", "keep_age"),
+        ):
+            if ours in given:
+                given[theirs] = given.pop(ours)
+        return QueueSettings(**given)
+
+
 class JobQueueSpec(_Model):
     """Desired state of a JobQueue."""
 
@@ -393,6 +435,9 @@ class JobQueueSpec(_Model):
     replicas: int | None = Field(default=None, ge=0, le=1000)
     """Replica count in Manual mode (the scale subresource's spec path); refused in
     Auto and Paused."""
+    queue_settings: QueueSettingsSpec | None = None
+    """Retention, event stream, size limits and bounds of the queue, written to Redis by the
+    operator (clients and workers read them there)."""
 
     def queue_name(self, metadata_name: str) -> str:
         """The Redis queue this JobQueue serves."""
@@ -410,6 +455,9 @@ class ConditionType(StrEnum):
     REDIS_REACHABLE = "RedisReachable"
     FAILURE_RATE_HIGH = "FailureRateHigh"
     SCALING_LIMITED = "ScalingLimited"
+    # False when Redis may evict keys (maxmemory-policy not noeviction): job records could
+    # vanish under memory pressure.
+    REDIS_NO_EVICTION = "RedisNoEviction"
 
 
 class Condition(_Model):

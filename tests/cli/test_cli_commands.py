@@ -401,3 +401,44 @@ def test_password_from_the_environment_wins_over_the_url(
         admin = redis.Redis.from_url(redis_url, password="s3cret")
         admin.config_set("requirepass", "")
         admin.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--delay", "1e12"), "delay"),
+        (("--timeout", "365d"), "timeout"),
+        (("--backoff", "fixed:99999999"), "backoff"),
+    ],
+)
+def test_durations_out_of_bounds_exit_2_with_one_line(
+    jobq: Jobq, db: redis.Redis, args: tuple[str, str], named: str
+) -> None:
+    result = jobq("submit", "q", "work", *args)
+    assert result.exit_code == 2
+    assert named in one_error_line(result)
+    assert db.dbsize() == 0
+
+
+def test_settings_are_shown_changed_and_checked(jobq: Jobq, db: redis.Redis) -> None:
+    shown = jobq("settings", "q", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["keep_completed"] == 10_000
+    changed = jobq("settings", "q", "--keep-completed", "5", "--result-ttl", "1h", "--json")
+    assert changed.exit_code == 0, changed.stderr
+    assert (
+        json.loads(changed.stdout)["keep_completed"],
+        json.loads(changed.stdout)["result_ttl"],
+    ) == (5, 3600)
+    table = jobq("settings", "q")
+    assert "keep_completed" in table.stdout and "stored" in table.stdout
+    bad = jobq("settings", "q", "--max-lease-lapses", "0")
+    assert bad.exit_code == 2 and "max_lease_lapses" in one_error_line(bad)
+    assert db.hget("{jq:q}:settings", "max_lease_lapses") is None
+
+
+def test_status_shows_lease_lapses(jobq: Jobq, db: redis.Redis) -> None:
+    job_id = jobq("submit", "q", "work").stdout.strip()
+    db.hset(f"{{jq:q}}:job:{job_id}", "lapses", "2")
+    shown = jobq("status", "q", job_id)
+    assert shown.exit_code == 0 and "lease lapses" in shown.stdout and "2" in shown.stdout
+    assert jobq("status", "q", job_id, "--json").stdout.count('"lapses": 2') == 1

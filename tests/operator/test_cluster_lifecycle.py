@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import jobqueue
+import redis
 from jobqueue_operator.credentials import OPT_IN_LABEL
 from operator_helpers import JobQueues, OperatorProcess, jobqueue_manifest
 
@@ -153,3 +154,34 @@ def test_manual_mode_follows_the_scale_subresource_and_paused_holds(
     )
     time.sleep(3)
     assert jobqueues.spec_replicas("manual") == 2
+
+
+def test_queue_settings_reach_redis_and_its_eviction_policy_is_checked(
+    operator: OperatorProcess, jobqueues: JobQueues, redis_url: str
+) -> None:
+    manifest = jobqueue_manifest(
+        "kept", redis_url, queue="kept-q", queueSettings={"keepCompleted": 5, "eventsMaxlen": 0}
+    )
+    jobqueues.create(manifest)
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        stored = jobqueues.wait(
+            lambda: client.hgetall("{jq:kept-q}:settings") or None, 60, "settings in Redis"
+        )
+        assert stored == {"keep_completed": "5", "events_maxlen": "0"}
+        jobqueues.patch("kept", {"spec": {"queueSettings": {"keepCompleted": 7}}})
+        jobqueues.wait(
+            lambda: client.hget("{jq:kept-q}:settings", "keep_completed") == "7" or None,
+            60,
+            "the changed setting in Redis",
+        )
+    finally:
+        client.close()
+
+    def no_eviction() -> dict[str, Any] | None:
+        conditions = jobqueues.status("kept").get("conditions") or []
+        found = [c for c in conditions if c["type"] == "RedisNoEviction"]
+        return found[0] if found else None
+
+    condition = jobqueues.wait(no_eviction, 60, "the RedisNoEviction condition")
+    assert (condition["status"], condition["reason"]) == ("True", "NoEviction")

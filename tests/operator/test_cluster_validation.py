@@ -61,6 +61,16 @@ BAD_SPECS = [
     ),
     ("allow host bits", with_(worker={"httpAllow": ["10.0.0.1/8"]}), "spec.worker.httpAllow"),
     ("allow a URL", with_(worker={"httpAllow": ["http://x"]}), "spec.worker.httpAllow"),
+    (
+        "no lease lapse allowed",
+        with_(queueSettings={"maxLeaseLapses": 0}),
+        "spec.queueSettings.maxLeaseLapses",
+    ),
+    (
+        "retention past any date",
+        with_(queueSettings={"resultTtlSeconds": 1e12}),
+        "spec.queueSettings.resultTtlSeconds",
+    ),
 ]
 
 

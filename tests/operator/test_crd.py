@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 import yaml
+from jobqueue.models import QueueSettings
 from jobqueue_operator import crdgen, spec
 from pydantic import ValidationError
 
@@ -104,3 +105,17 @@ def test_defaults() -> None:
     assert jq.backlog_target() == jq.worker.concurrency == 4
     assert jq.scaling.failure_rate.effective_recovery_threshold == 0.25
     assert jq.queue_name("emails") == "emails"
+
+
+def test_queue_settings_cover_every_queue_setting() -> None:
+    """spec.queueSettings names every jobqueue QueueSettings field (durations in seconds),
+    and stores only what was given."""
+    every = {
+        "resultTtlSeconds": 60, "keepCompleted": 1, "keepFailed": 2, "keepCancelled": 3,
+        "keepAgeSeconds": 120, "eventsMaxlen": 0, "maxPayloadBytes": 10, "maxResultBytes": 20,
+        "maxLeaseLapses": 4, "maxHandbacks": 5,
+    }  # fmt: skip
+    settings = spec.QueueSettingsSpec.model_validate(every).to_queue_settings()
+    assert set(settings.stored_fields()) == set(QueueSettings.model_fields)
+    one = spec.QueueSettingsSpec.model_validate({"keepAgeSeconds": 30}).to_queue_settings()
+    assert one.stored_fields() == {"keep_age": "30"}

@@ -9,7 +9,9 @@ import pytest
 from jobqueue import AsyncQueue
 from jobqueue.models import WorkerInfo
 from jobqueue_operator.sources import SourceUnavailable
+from jobqueue_operator.sources import jobqueue as jobqueue_source
 from jobqueue_operator.sources.jobqueue import JobQueueSource, RedisPools
+from jobqueue_operator.spec import QueueSettingsSpec
 
 pytestmark = pytest.mark.redis
 
@@ -102,3 +104,35 @@ async def test_reads_of_queues_on_one_redis_go_out_together(redis_url: str) -> N
     assert pools.reads(redis_url, None).batches == 2
     for source in sources:
         await source.close()
+
+
+async def test_a_redis_that_may_evict_is_reported(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jobqueue_source, "EVICTION_CHECK_SECONDS", 0.0)
+    pools = RedisPools()
+    source = JobQueueSource(pools, redis_url, "evict")
+    admin = pools.acquire(redis_url, None)
+    try:
+        assert (await source.read()).redis_problem is None
+        await admin.config_set("maxmemory-policy", "volatile-lru")
+        problem = (await source.read()).redis_problem
+        assert problem is not None and "'volatile-lru'" in problem
+    finally:
+        await admin.config_set("maxmemory-policy", "noeviction")
+        await pools.release(redis_url, None)
+        await source.close()
+
+
+async def test_queue_settings_are_stored_with_the_queue(redis_url: str) -> None:
+    pools = RedisPools()
+    source = JobQueueSource(pools, redis_url, "configured")
+    wanted = QueueSettingsSpec.model_validate({"keepCompleted": 5, "resultTtlSeconds": 60})
+    await source.configure(wanted.to_queue_settings())
+    await source.close()
+    async with AsyncQueue.from_url(redis_url, "configured") as queue:
+        stored = await queue.read_settings()
+        assert (stored.keep_completed, stored.result_ttl) == (5, 60)
+        assert await queue.protocol.read_stored_settings() == {
+            "keep_completed": "5", "result_ttl": "60",
+        }  # fmt: skip

@@ -14,12 +14,13 @@ from jobqueue.client import AsyncQueue
 from jobqueue.connection import MAX_BLOCK_SECONDS, connect
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
 from jobqueue.models import JobState
-from jobqueue.protocol import CancelResult, QueueProtocol, cancel_requests
+from jobqueue.protocol import CancelResult, QueueKeys, QueueProtocol, cancel_requests
 from jobqueue.runtime.context import JobContext
 from jobqueue.runtime.failures import PermanentJobError
 from qhelpers import FakeClock
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 pytestmark = pytest.mark.redis
 
@@ -105,7 +106,7 @@ async def test_retry_one_and_all(aq: AsyncQueue) -> None:
     assert (await aq.get(ids[0])).state is JobState.QUEUED
     with pytest.raises(InvalidState, match="queued"):
         await aq.retry(ids[0])
-    assert await aq.retry_all() == 2
+    assert (await aq.retry_all()).retried == 2
     assert (await aq.stats()).queued == 3
 
 
@@ -167,6 +168,45 @@ def test_inline_fallback_runs_the_handler_when_redis_is_down(
         assert q.wait(jid).result == 42
     with jobqueue.Queue("plain", url) as q, pytest.raises(RedisConnectionError):
         q.submit("tests.inline.double", 1)
+
+
+def test_inline_fallback_refuses_jobs_it_cannot_honour_without_redis() -> None:
+    """A delay would make submit sleep, a dedup key cannot be checked: neither runs inline."""
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    with jobqueue.Queue("inline", url, inline_fallback=True) as q:
+        with pytest.raises(RedisConnectionError):
+            q.submit("debug.echo", 1, delay=5)
+        with pytest.raises(RedisConnectionError):
+            q.submit("debug.echo", 1, dedup_key="once")
+
+
+async def test_inline_fallback_never_runs_a_job_whose_submit_may_have_reached_redis(
+    rclient: aioredis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis took the submit but the reply was lost (a socket timeout): running the job
+    inline as well would run it twice."""
+    calls: list[Any] = []
+
+    @jobqueue.task("tests.inline.once")
+    def once(ctx: Any, payload: Any) -> Any:
+        calls.append(payload)
+        return payload
+
+    q = AsyncQueue("inline-once", redis_url, inline_fallback=True)
+    real_submit = q.protocol.submit
+
+    async def submit_losing_the_reply(*args: Any) -> Any:
+        await real_submit(*args)
+        raise RedisTimeoutError("Timeout reading from socket")
+
+    monkeypatch.setattr(q.protocol, "submit", submit_losing_the_reply)
+    try:
+        with pytest.raises(RedisTimeoutError):
+            await q.submit("tests.inline.once", 1)
+    finally:
+        await q.close()
+    assert calls == []
+    assert len(await rclient.zrange(QueueKeys("inline-once").queued, 0, -1)) == 1
 
 
 async def test_wait_longer_than_the_socket_timeout_ends_in_timeout_error(redis_url: str) -> None:

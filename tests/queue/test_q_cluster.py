@@ -63,7 +63,7 @@ async def test_queues_on_three_masters(cluster: RedisCluster) -> None:
         assert (stats.queued, stats.active, stats.completed, stats.failed) == (14, 4, 2, 1)
         assert [w.id for w in stats.workers] == ["w1"]
         assert stats.attempts_succeeded == 2 and stats.attempts_failed == 1
-        assert await q.retry_all() == 1
+        assert (await q.retry_all()).retried == 1
         assert (await q.get(failed.id)).state is JobState.QUEUED
         assert len(await q.list("completed")) == 2
     assert await cluster.smembers("jq:queues") == set(names)

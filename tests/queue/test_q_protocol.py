@@ -135,9 +135,9 @@ async def test_retry_all_and_refusals(proto: QueueProtocol) -> None:
     await proto.complete("w", [(job.id, job.token, None)])
     assert await proto.retry(done) == "completed"
     assert await proto.retry("nope") == "missing"
-    assert await proto.retry_all() == 3
+    assert (await proto.retry_all()).retried == 3
     assert {await state_of(proto, j) for j in ids} == {"queued"}
-    assert await proto.retry_all() == 0
+    assert (await proto.retry_all()).retried == 0
 
 
 # --- dedup ----------------------------------------------------------------------------------
@@ -274,7 +274,7 @@ async def test_events_record_state_changes(proto: QueueProtocol) -> None:
 # --- leases and fencing ---------------------------------------------------------------------
 
 
-async def test_lapsed_lease_requeues_and_counts_the_attempt(
+async def test_lapsed_lease_requeues_and_gives_the_attempt_back(
     proto: QueueProtocol, clock: FakeClock
 ) -> None:
     jid = await submit(proto, attempts=3)
@@ -285,9 +285,10 @@ async def test_lapsed_lease_requeues_and_counts_the_attempt(
     assert await proto.take("w2", 1, 10) == []
     clock.advance(2)  # lapsed at +15
     again = await take_one(proto, "w2", lease=10)
-    assert (again.id, again.attempt, again.token) == (jid, 2, lost.token + 1)
+    # a lapse is not a failed attempt: the same attempt number, a new fencing token
+    assert (again.id, again.attempt, again.token) == (jid, 1, lost.token + 1)
     fields = await proto.get_fields(jid)
-    assert fields["worker"] == "w2" and "lease lapsed" in fields["error"]
+    assert (fields["worker"], fields["lapses"]) == ("w2", "1")
     # the old owner is fenced off
     assert (await proto.complete("w1", [(lost.id, lost.token, "late")])).statuses == [
         LeaseStatus.STALE
@@ -319,17 +320,20 @@ async def test_stale_token_refused_while_job_waits_in_queue(
     assert await state_of(proto, jid) == "queued"
 
 
-async def test_poison_job_ends_failed_after_its_attempts(
+async def test_poison_job_ends_failed_after_its_lease_lapses(
     proto: QueueProtocol, clock: FakeClock
 ) -> None:
+    """A job that kills every worker that runs it (out of memory, say) never fails an
+    attempt: it lapses, and after max_lease_lapses (5 by default) it is dead."""
     jid = await submit(proto, attempts=3)
-    for attempt in (1, 2, 3):
+    for _ in range(5):
         job = await take_one(proto, lease=5)
-        assert job.attempt == attempt
+        assert job.attempt == 1
         clock.advance(6)  # the worker "dies": its lease lapses
     assert await proto.reap() == 1
     fields = await proto.get_fields(jid)
-    assert (fields["state"], fields["attempts"]) == ("failed", "3")
+    assert (fields["state"], fields["attempts"], fields["lapses"]) == ("failed", "0", "5")
+    assert fields["error"].startswith("LeaseLapsed: the lease lapsed 5 times")
     assert await proto.take("w", 1, 5) == []
 
 
@@ -404,8 +408,8 @@ async def test_corrupt_payload_is_reported_per_job(proto: QueueProtocol) -> None
     await proto.redis.hset(proto.keys.job(bad), "payload", "{not json")
     jobs = await proto.take("w", 2, 30)
     assert [(j.id, j.payload) for j in jobs] == [(bad, None), (good, {"fine": True})]
-    assert jobs[0].payload_error is not None and "not valid JSON" in jobs[0].payload_error
-    assert jobs[1].payload_error is None
+    assert jobs[0].record_error is not None and "not valid JSON" in jobs[0].record_error
+    assert jobs[1].record_error is None
 
 
 async def test_idle_wait_ends_when_a_delayed_job_is_due(rclient: aioredis.Redis) -> None:

@@ -2,7 +2,9 @@
 
 ``test.whoami`` sleeps (seconds chosen per worker name, so one worker can be slow and the
 next fast) and returns the name of the worker that ran it; ``test.block_sync`` is a thread
-handler that sleeps without noticing cancellation.
+handler that sleeps without noticing cancellation; ``test.stubborn`` writes its process id to
+a file and then blocks, ignoring everything; ``test.report`` reports progress and returns
+what it saw of its context; ``test.permanent`` raises PermanentJobError.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from jobqueue.registry import task
 from jobqueue.runtime.context import JobContext, SyncJobContext
+from jobqueue.runtime.failures import PermanentJobError
 
 
 def _worker_name() -> str:
@@ -36,3 +40,28 @@ async def whoami(ctx: JobContext, payload: Any) -> dict[str, Any]:
 def block_sync(ctx: SyncJobContext, payload: Any) -> dict[str, Any]:
     time.sleep(_seconds(payload))
     return {"worker": _worker_name(), "attempt": ctx.attempt}
+
+
+@task("test.stubborn")
+def stubborn(ctx: SyncJobContext, payload: Any) -> None:
+    Path(payload["pid_file"]).write_text(str(os.getpid()))
+    time.sleep(payload.get("seconds", 3600))
+
+
+@task("test.report")
+def report(ctx: SyncJobContext, payload: Any) -> dict[str, Any]:
+    ctx.progress(50, "half way")
+    return {"pid": os.getpid(), "token": ctx.fencing_token, "attempt": ctx.attempt}
+
+
+@task("test.permanent")
+def permanent(ctx: SyncJobContext, payload: Any) -> None:
+    raise PermanentJobError(f"cannot work on {payload!r}")
+
+
+@task("test.progress_then_wait")
+def progress_then_wait(ctx: SyncJobContext, payload: Any) -> None:
+    ctx.progress(50, "half way")
+    go_on = Path(payload["go_on"])
+    while not go_on.exists():
+        time.sleep(0.02)

@@ -68,4 +68,8 @@ def test_check_progress_rejects_booleans_and_bad_messages() -> None:
         check_progress(True, None)
     with pytest.raises(TypeError, match="message"):
         check_progress(5, 7)  # type: ignore[arg-type]
-    assert check_progress(0, None) == 0.0
+    assert check_progress(0, None) == (0.0, None)
+    with pytest.raises(ValueError, match="over the limit of 4096 bytes"):
+        check_progress(5, "é" * 2049)
+    bad_bytes = b"\xff".decode("utf-8", "surrogateescape")
+    assert check_progress(5, f"odd {bad_bytes}") == (5.0, "odd \\udcff")

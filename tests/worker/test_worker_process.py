@@ -89,8 +89,9 @@ async def test_kill_9_mid_job_another_worker_finishes_it(queue: AsyncQueue, spaw
     spawn("b", "--lease", "2")
     job = await wait_for_state(queue, job_id, JobState.COMPLETED, within=60)
     assert job.state is JobState.COMPLETED
-    assert job.result == {"worker": "b", "attempt": 2}
-    assert job.attempts == 2  # the killed run counted as an attempt
+    # the killed run's lease lapsed: a lapse, not a failed attempt
+    assert job.result == {"worker": "b", "attempt": 1}
+    assert (job.attempts, job.lapses) == (1, 1)
 
 
 async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
@@ -108,7 +109,7 @@ async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
     try:
         spawn("b", "--lease", "12")
         job = await wait_for_state(queue, job_id, JobState.COMPLETED, within=60)  # after the lapse
-        assert job.result == {"worker": "b", "attempt": 2}
+        assert job.result == {"worker": "b", "attempt": 1}
     finally:
         os.kill(a.pid, signal.SIGCONT)
 
@@ -126,7 +127,7 @@ async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
         assert "stale fencing token" in a.log()
     job = await queue.get(job_id)
     assert job.state is JobState.COMPLETED
-    assert job.result == {"worker": "b", "attempt": 2}  # a's late result was not recorded
+    assert job.result == {"worker": "b", "attempt": 1}  # a's late result was not recorded
 
 
 async def test_sigterm_lets_jobs_in_hand_finish(queue: AsyncQueue, spawn: Spawn) -> None:

@@ -23,18 +23,29 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.connection import connect
-from jobqueue.errors import InvalidJob, InvalidState, JobNotFound
+from jobqueue.errors import DedupConflict, InvalidJob, InvalidState, JobNotFound, MalformedJob
 from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
-from jobqueue.protocol.queue import AnyRedis, CancelResult, QueueProtocol, known_queues
+from jobqueue.protocol import AnyRedis, CancelResult, QueueProtocol, RetryAllResult, known_queues
 from jobqueue.stats import QueueStats, check_window, stats_from_snapshot
 
-__all__ = ["AsyncQueue", "CancelResult", "Queue", "list_queues", "new_job_id", "parse_state"]
+__all__ = [
+    "AsyncQueue",
+    "CancelResult",
+    "Queue",
+    "RetryAllResult",
+    "list_queues",
+    "new_job_id",
+    "parse_state",
+]
 
 log = logging.getLogger("jobqueue.client")
 T = TypeVar("T")
 
-# Waiting re-reads the job at least this often, in case the event stream was trimmed.
-_WAIT_RECHECK = 5.0
+# Waiting re-reads the job at least this often, whatever the event stream holds (its finish
+# event may have been trimmed on a busy queue, or the queue keeps no events): first soon,
+# then less and less often.
+_WAIT_RECHECK_FIRST = 0.05
+_WAIT_RECHECK_MAX = 2.0
 
 
 async def list_queues(redis: AnyRedis) -> list[str]:
@@ -64,8 +75,14 @@ class AsyncQueue:
     ``redis``: an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
     ``decode_responses=True`` (not closed by ``close``); otherwise one is made from
     ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0) with
-    ``password`` overriding the URL's. ``inline_fallback=True`` runs a submitted job
-    in-process (through the handler registry) when Redis cannot be reached; off by default.
+    ``password`` overriding the URL's. ``settings``: fields of ``QueueSettings`` given
+    explicitly are stored with the queue on the first write (see ``configure``).
+
+    ``inline_fallback=True`` runs a submitted job in-process (through the handler registry)
+    when Redis cannot be reached at all; off by default. It is for development only: a job
+    with a delay or a dedup key is never run inline (neither can be honoured without Redis),
+    and the fallback is taken only when the connection check before the submit fails, never
+    after a submit may have reached Redis (a timeout), so a job never runs twice.
     """
 
     def __init__(
@@ -130,22 +147,26 @@ class AsyncQueue:
 
     async def submit_spec(self, spec: JobSpec) -> str:
         job_id = new_job_id()
-        try:  # protocol.submit encodes (and so validates) the payload before any I/O
-            jid, _ = await self.protocol.submit(spec, job_id)
-            return jid
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            if not self.inline_fallback:
-                raise
-            log.warning(
-                "redis unreachable (%s); running job %s (%s) inline in this process",
-                exc,
-                job_id,
-                spec.name,
-            )
-            from jobqueue.inline import run_inline
+        if self.inline_fallback and not spec.delay and spec.dedup_key is None:
+            try:
+                await self.redis.ping()
+            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+                return await self._run_inline(job_id, spec, exc)
+        # protocol.submit encodes (and so validates) the payload before any I/O
+        jid, _ = await self.protocol.submit(spec, job_id)
+        return jid
 
-            self._inline_jobs[job_id] = await run_inline(self.name, job_id, spec)
-            return job_id
+    async def _run_inline(self, job_id: str, spec: JobSpec, exc: Exception) -> str:
+        log.warning(
+            "redis unreachable (%s); running job %s (%s) inline in this process",
+            exc,
+            job_id,
+            spec.name,
+        )
+        from jobqueue.inline import run_inline
+
+        self._inline_jobs[job_id] = await run_inline(self.name, job_id, spec)
+        return job_id
 
     async def submit_many(self, jobs: Iterable[JobSpec | Mapping[str, Any]]) -> list[str]:
         """Submit many jobs in pipelined round trips. Each item is a JobSpec or a mapping of
@@ -162,7 +183,7 @@ class AsyncQueue:
                     if not isinstance(name, str):
                         raise InvalidJob("name", "missing or not a string")
                     spec = build_spec(name, options.pop("payload", None), **options)
-                spec.encoded_payload(self.protocol.settings.max_payload_bytes)
+                spec.encoded_payload(self.protocol.limits.max_payload_bytes)
             except InvalidJob as exc:
                 raise InvalidJob(f"jobs[{index}].{exc.field}", exc.problem) from None
             specs.append(spec)
@@ -177,7 +198,17 @@ class AsyncQueue:
         fields = await self.protocol.get_fields(job_id)
         if not fields:
             raise JobNotFound(self.name, job_id)
-        return Job.from_hash(self.name, fields)
+        return await self._decode(job_id, fields)
+
+    async def _decode(self, job_id: str, fields: dict[str, str]) -> Job:
+        """A stored record as a Job; a damaged state falls back on the index listing it."""
+        try:
+            return Job.from_hash(self.name, fields, job_id=job_id)
+        except MalformedJob:
+            index = await self.protocol.index_of(job_id)
+            if index is None:
+                raise
+            return Job.from_hash(self.name, fields, job_id=job_id, index=index)
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109
         """Wait until the job is finished (completed, failed or cancelled) and return it.
@@ -188,45 +219,56 @@ class AsyncQueue:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         last_id, fields = await self.protocol.snapshot(job_id)
+        recheck = _WAIT_RECHECK_FIRST
+        next_check = loop.time() + recheck
         while True:
             if not fields:
                 raise JobNotFound(self.name, job_id)
             if fields.get("state") in FINISHED_STATES:
-                return Job.from_hash(self.name, fields)
-            block = _WAIT_RECHECK
+                return await self._decode(job_id, fields)
+            now = loop.time()
+            block = max(0.0, next_check - now)
             if deadline is not None:
-                block = min(block, deadline - loop.time())
-                if block <= 0:
+                if deadline <= now:
                     raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
-            events = await self.protocol.read_events(last_id, block)
+                block = min(block, deadline - now)
+            events = await self.protocol.read_events(last_id, block) if block > 0 else []
             if events:
                 last_id = events[-1][0]
-                if not any(
+                ours = any(
                     ev.get("job") == job_id and ev.get("event") in FINISHED_STATES
                     for _, ev in events
-                ):
+                )
+                if not ours and loop.time() < next_check:
                     continue
+            # Our finish event, or time to look again: the event may be gone (trimmed) or
+            # never written (a queue without events).
             fields = await self.protocol.get_fields(job_id)
+            recheck = min(recheck * 2, _WAIT_RECHECK_MAX)
+            next_check = loop.time() + recheck
 
     async def list(
         self, state: JobState | str | None = None, *, limit: int = 50, offset: int = 0
-    ) -> list[Job]:
-        """Jobs newest first, in one state or (state=None) all states by creation time."""
+    ) -> builtins.list[Job]:
+        """Jobs newest first, in one state or (state=None) all states by creation time. A
+        damaged record is listed with what could be decoded (see ``Job.corrupt_fields``)."""
         if limit < 1 or offset < 0:
             raise InvalidJob("limit", "limit must be >= 1 and offset >= 0")
         states = list(JobState) if state is None else [parse_state(state)]
-        ids: list[str] = []
+        listed: builtins.list[tuple[str, JobState]] = []
         for st in states:
-            ids += await self.protocol.list_ids(st, 0 if state is None else offset, limit + offset)
+            start = 0 if state is None else offset
+            listed += [(jid, st) for jid in await self.protocol.list_ids(st, start, limit + offset)]
+        records = await self.protocol.get_many_fields([jid for jid, _ in listed])
         jobs = [
-            Job.from_hash(self.name, f)
-            for f in await self.protocol.get_many_fields(ids)
-            if f.get("state") and (state is None or f["state"] == states[0].value)
+            Job.from_hash(self.name, fields, job_id=jid, index=index)
+            for (jid, index), fields in zip(listed, records, strict=True)
+            if fields  # expired since it was listed
         ]
-        if state is None:
-            jobs.sort(key=lambda j: (j.created_at is not None, j.created_at), reverse=True)
-            return jobs[offset : offset + limit]
-        return jobs[:limit]
+        if state is not None:
+            return [job for job in jobs if job.state is states[0]][:limit]
+        jobs.sort(key=lambda j: (j.created_at is not None, j.created_at), reverse=True)
+        return jobs[offset : offset + limit]
 
     async def list_queues(self) -> builtins.list[str]:
         """Names of all queues known on this Redis (not only this one), sorted."""
@@ -247,16 +289,36 @@ class AsyncQueue:
         return result
 
     async def retry(self, job_id: str) -> None:
-        """Run a failed (or cancelled) job again with a fresh set of attempts."""
+        """Run a failed (or cancelled) job again with a fresh set of attempts. Refused
+        (``DedupConflict``) when another unfinished job holds its dedup key now."""
         outcome = await self.protocol.retry(job_id)
         if outcome == "missing":
             raise JobNotFound(self.name, job_id)
+        if outcome.startswith("dedup:"):
+            key, _, holder = outcome.removeprefix("dedup:").rpartition(":")
+            raise DedupConflict(job_id, key, holder)
+        if outcome.startswith("malformed:"):
+            raise MalformedJob(job_id, "record", outcome.removeprefix("malformed:"))
         if outcome != "ok":
             raise InvalidState(job_id, outcome, "retry")
 
-    async def retry_all(self) -> int:
-        """Retry every job in the dead letter (failed); returns how many."""
+    async def retry_all(self) -> RetryAllResult:
+        """Retry every job in the dead letter (failed) whose dedup key is free; the others
+        stay there and are counted as skipped."""
         return await self.protocol.retry_all()
+
+    # --- settings ------------------------------------------------------------------------
+
+    async def configure(self, **fields: Any) -> QueueSettings:
+        """Change the queue's stored settings (``QueueSettings`` field names); the others
+        keep their values. Returns the settings now in force. Raises ValueError naming a
+        bad field before anything is written."""
+        await self.protocol.configure(QueueSettings.build(**fields))
+        return await self.read_settings()
+
+    async def read_settings(self) -> QueueSettings:
+        """The queue's settings as stored in Redis (defaults for fields never set)."""
+        return await self.protocol.read_settings()
 
     async def cleanup(
         self, older_than: float | timedelta, state: JobState | str | None = None
@@ -353,8 +415,14 @@ class Queue:
     def retry(self, job_id: str) -> None:
         self._runner.run(self._aq.retry(job_id))
 
-    def retry_all(self) -> int:
+    def retry_all(self) -> RetryAllResult:
         return self._runner.run(self._aq.retry_all())
+
+    def configure(self, **fields: Any) -> QueueSettings:
+        return self._runner.run(self._aq.configure(**fields))
+
+    def read_settings(self) -> QueueSettings:
+        return self._runner.run(self._aq.read_settings())
 
     def cleanup(self, older_than: float | timedelta, state: JobState | str | None = None) -> int:
         return self._runner.run(self._aq.cleanup(older_than, state))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 __all__ = [
+    "DedupConflict",
     "InvalidJob",
     "InvalidState",
     "JobNotFound",
     "JobqueueError",
+    "MalformedJob",
 ]
 
 
@@ -46,3 +48,29 @@ class InvalidState(JobqueueError):
         self.job_id = job_id
         self.state = state
         self.operation = operation
+
+
+class DedupConflict(InvalidState):
+    """A dead job cannot run again: another unfinished job holds its dedup key now (two
+    unfinished jobs never share a key)."""
+
+    def __init__(self, job_id: str, dedup_key: str, holder: str) -> None:
+        JobqueueError.__init__(
+            self,
+            f"cannot retry job {job_id!r}: its dedup key {dedup_key!r} is held by unfinished "
+            f"job {holder!r}",
+        )
+        self.job_id = job_id
+        self.state = "failed"
+        self.operation = "retry"
+        self.dedup_key = dedup_key
+        self.holder = holder
+
+
+class MalformedJob(JobqueueError):
+    """A stored job record is damaged in a way that hides what it is (its state)."""
+
+    def __init__(self, job_id: str, field: str, value: object) -> None:
+        super().__init__(f"job {job_id!r} has a malformed record: field {field!r} is {value!r}")
+        self.job_id = job_id
+        self.field = field

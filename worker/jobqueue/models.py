@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from jobqueue.errors import InvalidJob
+from jobqueue.errors import InvalidJob, MalformedJob
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -31,6 +31,12 @@ __all__ = [
 MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_BACKOFF = "exponential:1"
 _DAY = 24 * 3600.0
+#: Bounds on durations (seconds). Beyond them a timestamp no longer fits a date, and no
+#: queue keeps a job that long anyway: refused with an error naming the field.
+MAX_DELAY_SECONDS = 5 * 365 * _DAY
+MAX_TIMEOUT_SECONDS = 7 * _DAY
+MAX_BACKOFF_SECONDS = 30 * _DAY
+MAX_RETENTION_SECONDS = 5 * 365 * _DAY
 
 
 class JobState(StrEnum):
@@ -106,6 +112,11 @@ def parse_backoff(text: str) -> Backoff:
         options[key] = float(value)
     cap = options.get("cap", 3600.0)
     jitter = options.get("jitter", 0.1)
+    for label, value in (("delay", seconds), ("cap", cap)):
+        if value > MAX_BACKOFF_SECONDS:
+            raise InvalidJob(
+                "backoff", f"{label} {value:g} s is over the limit of {MAX_BACKOFF_SECONDS:g} s"
+            )
     if not 0 <= jitter < 1:
         raise InvalidJob("backoff", f"jitter must be in [0, 1), got {jitter}")
     if cap < seconds:
@@ -126,10 +137,12 @@ class JobSpec(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     payload: Any = None
     priority: Annotated[int, Field(strict=True, ge=0, le=9)] = 5
-    delay: Annotated[float, Field(ge=0, allow_inf_nan=False)] = 0.0
+    delay: Annotated[float, Field(ge=0, le=MAX_DELAY_SECONDS, allow_inf_nan=False)] = 0.0
     attempts: Annotated[int, Field(strict=True, ge=1, le=1000)] = 3
     backoff: str = DEFAULT_BACKOFF
-    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    timeout: Annotated[float, Field(gt=0, le=MAX_TIMEOUT_SECONDS, allow_inf_nan=False)] | None = (
+        None
+    )
     dedup_key: Annotated[str, Field(min_length=1, max_length=512)] | None = None
 
     @field_validator("name")
@@ -183,22 +196,63 @@ def build_spec(name: str, payload: Any = None, **options: Any) -> JobSpec:
 # --- job record ----------------------------------------------------------------------------
 
 
-def _ms_to_datetime(value: str | None) -> datetime | None:
-    if value in (None, ""):
-        return None
-    return datetime.fromtimestamp(int(float(value)) / 1000.0, tz=UTC)
+class _Decoder:
+    """Decodes the fields of one stored job hash, never raising for a damaged field: it
+    yields None (or the default) instead and remembers the field in ``corrupt``, so one
+    damaged record never makes get, wait or a listing fail."""
 
+    def __init__(self, fields: dict[str, str]) -> None:
+        self.fields = fields
+        self.corrupt: list[str] = []
 
-def _json_or_raw(value: str | None, field: str, corrupt: list[str]) -> Any:
-    """The decoded JSON, or (if the stored text is not JSON) the raw text, with ``field``
-    added to ``corrupt``: one damaged record must not make get/wait/list fail."""
-    if value in (None, ""):
-        return None
-    try:
-        return json.loads(value)
-    except ValueError:
-        corrupt.append(field)
-        return value
+    def _bad(self, name: str) -> None:
+        self.corrupt.append(name)
+
+    def text(self, name: str) -> str | None:
+        return self.fields.get(name) or None
+
+    def json(self, name: str) -> Any:
+        """The decoded JSON, or the raw text when it is not JSON."""
+        value = self.fields.get(name)
+        if value in (None, ""):
+            return None
+        try:
+            return json.loads(value)
+        except ValueError:
+            self._bad(name)
+            return value
+
+    def number(self, name: str, default: float) -> float:
+        value = self.fields.get(name)
+        if value in (None, ""):
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):
+            self._bad(name)
+            return default
+        return number
+
+    def integer(self, name: str, default: int) -> int:
+        number = self.number(name, default)
+        if not float(number).is_integer():
+            self._bad(name)
+            return default
+        return int(number)
+
+    def moment(self, name: str) -> datetime | None:
+        """A unix-ms timestamp as a datetime (None when absent or out of range)."""
+        if self.fields.get(name) in (None, ""):
+            return None
+        ms = self.number(name, math.nan)
+        try:
+            return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
+        except (ValueError, OverflowError, OSError):
+            if name not in self.corrupt:
+                self._bad(name)
+            return None
 
 
 class Job(BaseModel):
@@ -214,6 +268,10 @@ class Job(BaseModel):
     payload: Any = None
     attempts: int = 0
     max_attempts: int = 3
+    # Leases that lapsed (worker killed, node lost...): given back, not counted as attempts.
+    lapses: int = 0
+    # Times a worker without a handler for the name handed it back for another worker.
+    handbacks: int = 0
     backoff: str = DEFAULT_BACKOFF
     progress: float = 0.0
     progress_message: str | None = None
@@ -227,7 +285,7 @@ class Job(BaseModel):
     timeout: float | None = None
     worker: str | None = None
     cancel_requested: bool = False
-    # Stored fields (payload, result) that were not valid JSON: they hold the raw text.
+    # Stored fields that could not be decoded (payload and result then hold the raw text).
     corrupt_fields: tuple[str, ...] = ()
 
     @property
@@ -235,35 +293,55 @@ class Job(BaseModel):
         return self.state in FINISHED_STATES
 
     @classmethod
-    def from_hash(cls, queue: str, fields: dict[str, str]) -> Job:
-        """Decode a job hash (str -> str, as HGETALL with decode_responses returns it)."""
-        get = fields.get
-        corrupt: list[str] = []
-        payload = _json_or_raw(get("payload"), "payload", corrupt)
-        result = _json_or_raw(get("result"), "result", corrupt)
+    def from_hash(
+        cls,
+        queue: str,
+        fields: dict[str, str],
+        *,
+        job_id: str | None = None,
+        index: JobState | None = None,
+    ) -> Job:
+        """Decode a job hash (str -> str, as HGETALL with decode_responses returns it).
+
+        ``job_id``: the id the hash was read under (it wins over the stored ``id`` field).
+        ``index``: the state index the id was listed in, used when the stored state is
+        damaged. Damaged fields are listed in ``corrupt_fields``; only a damaged state with
+        no index to fall back on raises (``MalformedJob``)."""
+        d = _Decoder(fields)
+        try:
+            state = JobState(fields.get("state", ""))
+        except ValueError:
+            if index is None:
+                bad = fields.get("state")
+                raise MalformedJob(job_id or fields.get("id", "?"), "state", bad) from None
+            d.corrupt.append("state")
+            state = index
+        timeout = d.number("timeout", 0.0)
         return cls(
-            id=fields["id"],
+            id=job_id or fields.get("id") or "?",
             queue=queue,
-            name=fields["name"],
-            state=JobState(fields["state"]),
-            priority=int(get("priority") or 5),
-            payload=payload,
-            attempts=int(get("attempts") or 0),
-            max_attempts=int(get("max_attempts") or 3),
-            backoff=get("backoff") or DEFAULT_BACKOFF,
-            progress=float(get("progress") or 0),
-            progress_message=get("progress_message") or None,
-            result=result,
-            error=get("error") or None,
-            created_at=_ms_to_datetime(get("created_at")),
-            started_at=_ms_to_datetime(get("started_at")),
-            finished_at=_ms_to_datetime(get("finished_at")),
-            run_at=_ms_to_datetime(get("run_at")),
-            dedup_key=get("dedup_key") or None,
-            timeout=float(t) if (t := get("timeout")) else None,
-            worker=get("worker") or None,
-            cancel_requested=get("cancel") == "1",
-            corrupt_fields=tuple(corrupt),
+            name=fields.get("name") or "?",
+            state=state,
+            priority=d.integer("priority", 5),
+            payload=d.json("payload"),
+            attempts=d.integer("attempts", 0),
+            max_attempts=d.integer("max_attempts", 3),
+            lapses=d.integer("lapses", 0),
+            handbacks=d.integer("handbacks", 0),
+            backoff=fields.get("backoff") or DEFAULT_BACKOFF,
+            progress=d.number("progress", 0.0),
+            progress_message=d.text("progress_message"),
+            result=d.json("result"),
+            error=d.text("error"),
+            created_at=d.moment("created_at"),
+            started_at=d.moment("started_at"),
+            finished_at=d.moment("finished_at"),
+            run_at=d.moment("run_at"),
+            dedup_key=d.text("dedup_key"),
+            timeout=timeout if timeout > 0 else None,
+            worker=d.text("worker"),
+            cancel_requested=fields.get("cancel") == "1",
+            corrupt_fields=tuple(d.corrupt),
         )
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -273,32 +351,74 @@ class Job(BaseModel):
 
 # --- per-queue settings --------------------------------------------------------------------
 
+_Count = Annotated[int, Field(strict=True, ge=0, le=100_000_000)]
+_Retention = Annotated[float, Field(gt=0, le=MAX_RETENTION_SECONDS, allow_inf_nan=False)]
+_Bytes = Annotated[int, Field(strict=True, ge=1, le=512 * 1024 * 1024)]
+_Bound = Annotated[int, Field(strict=True, ge=1, le=1000)]
 
-@dataclass(frozen=True)
-class QueueSettings:
-    """Limits a client or worker applies when it writes to a queue.
 
-    Retention is bounded by default so Redis memory never grows without limit: finished job
-    hashes expire after ``result_ttl`` seconds, and each finished-state index keeps at most
-    ``keep_*`` jobs (the oldest are deleted by the script that finishes a job).
+class QueueSettings(BaseModel):
+    """Settings of one queue, stored with it in Redis (``{jq:<queue>}:settings``) and
+    honoured by every script, whoever calls it: clients, workers and the operator share them.
+
+    Set them with ``AsyncQueue.configure(...)``, ``jobq settings QUEUE --...``, the JobQueue's
+    ``spec.queue``, or by passing ``settings=QueueSettings(...)`` to a client (its
+    explicitly given fields are stored on its first write). Fields never set keep these
+    defaults. Retention is bounded by default so Redis memory never grows without limit:
+    finished job records live ``min(result_ttl, keep_age)`` seconds, and each finished-state
+    index keeps at most ``keep_*`` jobs (the oldest are deleted by the script that finishes
+    a job).
     """
 
-    result_ttl: float = 7 * _DAY
-    keep_completed: int = 10_000
-    keep_failed: int = 50_000
-    keep_cancelled: int = 10_000
-    keep_age: float = 7 * _DAY
-    events_maxlen: int = 10_000
-    max_payload_bytes: int = MAX_PAYLOAD_BYTES
-    lease_seconds: float = 30.0
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        for name in ("result_ttl", "keep_age", "lease_seconds"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"QueueSettings.{name} must be > 0")
-        for name in ("keep_completed", "keep_failed", "keep_cancelled", "events_maxlen"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"QueueSettings.{name} must be >= 0")
+    result_ttl: _Retention = 7 * _DAY
+    keep_completed: _Count = 10_000
+    keep_failed: _Count = 50_000
+    keep_cancelled: _Count = 10_000
+    keep_age: _Retention = 7 * _DAY
+    events_maxlen: _Count = 10_000
+    max_payload_bytes: _Bytes = MAX_PAYLOAD_BYTES
+    max_result_bytes: _Bytes = MAX_PAYLOAD_BYTES
+    # A lapsed lease is given back and counted here; after this many the job is dead.
+    max_lease_lapses: _Bound = 5
+    # Hand-backs by workers that have no handler for the job's name (a rolling deploy).
+    max_handbacks: _Bound = 10
+
+    @classmethod
+    def stored_names(cls) -> tuple[str, ...]:
+        return tuple(cls.model_fields)
+
+    def stored_fields(self) -> dict[str, str]:
+        """The fields given explicitly, as stored in Redis (name -> decimal text)."""
+        return {name: _num(getattr(self, name)) for name in sorted(self.model_fields_set)}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, str]) -> QueueSettings:
+        """Settings from their stored form; unknown or damaged fields keep their defaults."""
+        values: dict[str, Any] = {}
+        for name, raw in stored.items():
+            field = cls.model_fields.get(name)
+            if field is None:
+                continue
+            try:
+                number = float(raw)
+                values[name] = int(number) if field.annotation is int else number
+                cls.model_validate({name: values[name]})
+            except (ValueError, ValidationError):
+                values.pop(name, None)
+        return cls(**values)
+
+    @classmethod
+    def build(cls, **fields: Any) -> QueueSettings:
+        """Validate given fields; raises ValueError naming the first bad one."""
+        try:
+            return cls(**fields)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            name = ".".join(str(part) for part in error["loc"]) or "settings"
+            message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+            raise ValueError(f"invalid queue setting {name}: {message}") from None
 
 
 # --- statistics (read by the operator through jobqueue.stats) ------------------------------
@@ -338,5 +458,8 @@ class QueueStats(BaseModel):
     failed_1m: int
     completed_5m: int
     failed_5m: int
+    # Leases that lapsed (worker killed, node lost, event loop stalled): not failures.
+    lapsed_1m: int = 0
+    lapsed_5m: int = 0
     workers: list[WorkerInfo]
     taken_at: float

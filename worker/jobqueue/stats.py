@@ -1,10 +1,12 @@
 """Cheap queue statistics for the operator and ``jobq stats``: one script call per read,
 and one round trip for many queues of one Redis (``read_many``).
 
-Counts per state come from ZCARD of the state indexes, the oldest queued age from the
-``enqueued`` index (a due delayed job counts from its due time), attempt outcomes from 5 s
-buckets kept for an hour (a window covers its last ``window_seconds``, rounded up to whole
-buckets, the current partial bucket included), and workers from the heartbeat registry.
+Counts per state come from the state indexes (finished ones without records past their
+lifetime), the oldest queued age from the ``enqueued`` index (a due delayed job counts from
+its due time), attempt outcomes from 5 s buckets kept for an hour (a window covers at least
+its last ``window_seconds``: every bucket that overlaps them, the current partial one
+included; lapsed leases are counted apart from failures), and workers from the heartbeat
+registry.
 
 ``WAKEUPS_CHANNEL`` is re-exported for watchers of queue activity (the operator): a submit
 that makes an idle queue busy publishes the queue's name there.
@@ -15,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from jobqueue.models import QueueStats, WorkerInfo
+from jobqueue.protocol import AnyRedis, QueueProtocol, StatsSnapshot, stats_of_many
 from jobqueue.protocol.keys import WAKEUPS_CHANNEL
-from jobqueue.protocol.queue import AnyRedis, QueueProtocol, StatsSnapshot, stats_of_many
 
 __all__ = [
     "MAX_WINDOW_SECONDS",
@@ -67,6 +69,8 @@ def stats_from_snapshot(queue: str, snap: StatsSnapshot, window_seconds: int) ->
         failed_1m=snap.failed_1m,
         completed_5m=snap.succeeded_5m,
         failed_5m=snap.failed_5m,
+        lapsed_1m=snap.lapsed_1m,
+        lapsed_5m=snap.lapsed_5m,
         workers=workers,
         taken_at=now,
     )

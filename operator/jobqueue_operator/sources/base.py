@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from jobqueue_operator.scaling import QueueMetrics
+
+if TYPE_CHECKING:
+    from jobqueue.models import QueueSettings
 
 
 class SourceUnavailable(Exception):
@@ -32,6 +35,8 @@ class Observation:
     metrics: QueueMetrics
     workers: tuple[WorkerLoad, ...]
     taken_at: float
+    # Why the queue's Redis may lose job records (it evicts keys), when it may.
+    redis_problem: str | None = None
 
 
 class QueueSource(Protocol):
@@ -40,6 +45,14 @@ class QueueSource(Protocol):
     async def read(self) -> Observation: ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class ConfiguresQueue(Protocol):
+    """Optional capability of a source: the queue keeps settings the JobQueue may set
+    (ours: ``spec.queueSettings``, stored with the queue in Redis)."""
+
+    async def configure(self, settings: QueueSettings) -> None: ...
 
 
 @runtime_checkable

@@ -8,11 +8,15 @@ wake-up channel (sources/wakeups.py): one per Redis, not per queue.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from jobqueue.models import QueueStats
+from jobqueue.eviction import eviction_policy, eviction_problem
+from jobqueue.models import QueueSettings, QueueStats
+from jobqueue.protocol import QueueProtocol
 from jobqueue.stats import StatsReader, read_many
 from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
 from redis.exceptions import AuthenticationError, RedisError
@@ -28,6 +32,9 @@ from jobqueue_operator.sources.batching import ReadBatcher
 from jobqueue_operator.sources.wakeups import WakeupListener
 
 READ_TIMEOUT_SECONDS = 2.0
+# How often each Redis's maxmemory-policy is looked at (INFO memory): a setting, not a
+# figure, so once a minute per Redis is plenty.
+EVICTION_CHECK_SECONDS = 60.0
 
 StatsBatcher = ReadBatcher[StatsReader, QueueStats]
 
@@ -38,6 +45,18 @@ class _Pooled:
     reads: StatsBatcher
     users: int = 0
     wakeups: WakeupListener | None = None
+    eviction_problem: str | None = None
+    eviction_checked: float = -EVICTION_CHECK_SECONDS
+
+    async def check_eviction(self) -> str | None:
+        """Why this Redis may lose job records (its eviction policy), looked at again
+        at most every EVICTION_CHECK_SECONDS; an unanswered check keeps the last verdict."""
+        now = time.monotonic()
+        if now - self.eviction_checked >= EVICTION_CHECK_SECONDS:
+            self.eviction_checked = now
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                self.eviction_problem = eviction_problem(await eviction_policy(self.client))
+        return self.eviction_problem
 
 
 @dataclass
@@ -75,6 +94,10 @@ class RedisPools:
     def reads(self, url: str, password: str | None) -> StatsBatcher:
         """The read batcher of an acquired Redis."""
         return self._clients[(url, password)].reads
+
+    def pooled(self, url: str, password: str | None) -> _Pooled:
+        """An acquired Redis with what is kept about it."""
+        return self._clients[(url, password)]
 
     def wakeups(self, url: str, password: str | None) -> WakeupListener:
         """The wake-up listener of an acquired Redis (made on first use)."""
@@ -133,6 +156,7 @@ class JobQueueSource:
             pools.acquire(url, password), queue, window_seconds=window_seconds
         )
         self._reads = pools.reads(url, password)
+        self._redis = pools.pooled(url, password)
         self._closed = False
         self._unsubscribe: list[Callable[[], None]] = []
 
@@ -160,7 +184,15 @@ class JobQueueSource:
             attempts_failed=stats.attempts_failed,
         )
         workers = tuple(WorkerLoad(w.name, w.jobs_in_hand) for w in stats.workers)
-        return Observation(metrics, workers, stats.taken_at)
+        problem = await self._redis.check_eviction()
+        return Observation(metrics, workers, stats.taken_at, redis_problem=problem)
+
+    async def configure(self, settings: QueueSettings) -> None:
+        """Store the JobQueue's queue settings with the queue (spec.queueSettings)."""
+        try:
+            await QueueProtocol(self._redis.client, self._queue).configure(settings)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot store the queue settings: {exc}") from exc
 
     async def close(self) -> None:
         if not self._closed:

@@ -170,8 +170,13 @@ def retry(state: CliState, queue: str, job_id: str | None, retry_all: bool) -> N
     if (job_id is None) == (not retry_all):
         raise click.UsageError("give either JOB_ID or --all (not both)")
     if retry_all:
-        count = run_on_queue(state, queue, lambda q: q.retry_all())
-        click.echo(f"retrying {count} job(s)")
+        result = run_on_queue(state, queue, lambda q: q.retry_all())
+        click.echo(f"retrying {result.retried} job(s)")
+        if result.skipped:
+            click.echo(
+                f"left {result.skipped} job(s) in the dead letter: their dedup key is held by "
+                "an unfinished job, or their record is malformed (jobq list --state failed)"
+            )
         return
     assert job_id is not None
     run_on_queue(state, queue, lambda q: q.retry(job_id))

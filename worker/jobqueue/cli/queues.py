@@ -1,4 +1,4 @@
-"""Queue commands: queues, stats."""
+"""Queue commands: queues, stats, settings."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from rich.live import Live
 from jobqueue.cli.app import CliState, cli
 from jobqueue.cli.jobs import QUEUE, run_on_queue
 from jobqueue.cli.parsing import DURATION
-from jobqueue.cli.render import console, echo_json, queues_table, stats_table
+from jobqueue.cli.render import console, echo_json, queues_table, settings_table, stats_table
 from jobqueue.client import AsyncQueue, list_queues
-from jobqueue.models import QueueStats
+from jobqueue.models import QueueSettings, QueueStats
 from jobqueue.stats import MAX_WINDOW_SECONDS, StatsReader, read_many
 
 __all__: list[str] = []
@@ -83,3 +83,42 @@ def stats(
                 keep_showing(lambda s: live.update(stats_table(s), refresh=True))
     except KeyboardInterrupt:
         return
+
+
+def _setting_options(command: Callable[..., None]) -> Callable[..., None]:
+    """One option per QueueSettings field (the model is the one source of their names,
+    types and bounds; durations take 30s, 5m, 7d...)."""
+    for name, field in reversed(QueueSettings.model_fields.items()):
+        seconds = field.annotation is float
+        command = click.option(
+            f"--{name.replace('_', '-')}", name, type=DURATION if seconds else click.INT,
+            default=None, help=f"(default {field.default:g}s)" if seconds else
+            f"(default {field.default})",
+        )(command)  # fmt: skip
+    return command
+
+
+@cli.command()
+@QUEUE
+@_setting_options
+@click.option("--json", "as_json", is_flag=True, help="Print the settings in force as JSON.")
+@click.pass_obj
+def settings(state: CliState, /, queue: str, as_json: bool, **changes: float | None) -> None:
+    """Show a queue's settings, or change those given (stored with the queue in Redis and
+    honoured by every client and worker: retention, events, size limits, bounds)."""
+    given = {name: value for name, value in changes.items() if value is not None}
+    try:
+        QueueSettings.build(**given)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    async def action(aq: AsyncQueue) -> tuple[QueueSettings, dict[str, str]]:
+        if given:
+            await aq.configure(**given)
+        return await aq.read_settings(), await aq.protocol.read_stored_settings()
+
+    current, stored = run_on_queue(state, queue, action)
+    if as_json:
+        echo_json(current.model_dump(mode="json"))
+    else:
+        console().print(settings_table(queue, current, stored))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -11,9 +12,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from jobqueue.models import Job, QueueStats
+from jobqueue.models import Job, QueueSettings, QueueStats
 
-__all__ = ["echo_json", "job_table", "jobs_table", "stats_table"]
+__all__ = ["echo_json", "job_table", "jobs_table", "settings_table", "stats_table"]
 
 
 def console() -> Console:
@@ -21,7 +22,7 @@ def console() -> Console:
 
     Off a terminal, tables get all the width they need: ids must not be cut in pipes.
     """
-    stream = click.get_text_stream("stdout")
+    stream = sys.stdout  # looked up per call: CliRunner swaps it
     width = None if stream.isatty() else 1000
     return Console(file=stream, width=width, soft_wrap=True, highlight=False)
 
@@ -56,6 +57,7 @@ def job_table(job: Job) -> Table:
         ("state", job.state.value),
         ("priority", str(job.priority)),
         ("attempts", f"{job.attempts}/{job.max_attempts}"),
+        ("lease lapses", str(job.lapses)),
         (
             "progress",
             f"{job.progress:g}%" + (f" {job.progress_message}" if job.progress_message else ""),
@@ -73,6 +75,10 @@ def job_table(job: Job) -> Table:
         rows.append(("dedup_key", job.dedup_key))
     if job.timeout:
         rows.append(("timeout", f"{job.timeout:g}s"))
+    if job.handbacks:
+        rows.append(("handed back", f"{job.handbacks} time(s): no handler in those workers"))
+    if job.corrupt_fields:
+        rows.append(("damaged fields", ", ".join(job.corrupt_fields)))
     for key, value in rows:
         table.add_row(key, value)
     return table
@@ -111,6 +117,7 @@ def stats_table(stats: QueueStats) -> Table:
         ("oldest queued", f"{stats.oldest_queued_age_seconds:.1f}s"),
         ("last 1m", f"{stats.completed_1m} ok / {stats.failed_1m} failed"),
         ("last 5m", f"{stats.completed_5m} ok / {stats.failed_5m} failed"),
+        ("lease lapses", f"{stats.lapsed_1m} last 1m / {stats.lapsed_5m} last 5m"),
         (f"failure ratio ({stats.window_seconds}s)", f"{stats.failure_ratio:.1%}"),
         ("workers", len(stats.workers)),
     ]
@@ -121,6 +128,17 @@ def stats_table(stats: QueueStats) -> Table:
             f"  {worker.name}",
             f"{worker.jobs_in_hand}/{worker.concurrency} busy on {worker.host} pid {worker.pid}",
         )
+    return table
+
+
+def settings_table(queue: str, settings: QueueSettings, stored: Iterable[str]) -> Table:
+    table = Table(title=f"queue {queue} settings", box=None, pad_edge=False)
+    for column in ("SETTING", "VALUE", "SOURCE"):
+        table.add_column(column)
+    set_here = set(stored)
+    for name, value in settings.model_dump().items():
+        table.add_row(name, f"{value:g}" if isinstance(value, float) else str(value),
+                      "stored" if name in set_here else "default")  # fmt: skip
     return table
 
 

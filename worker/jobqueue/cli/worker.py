@@ -70,12 +70,27 @@ __all__: list[str] = []
     metavar="LOOP",
     help="auto (uvloop if installed), uvloop or asyncio [$JOBQUEUE_EVENT_LOOP, default auto].",
 )
+@click.option(
+    "--sync-pool",
+    type=click.Choice(["thread", "process"]),
+    default=None,
+    help="Where plain def handlers run; process kills an attempt at its timeout "
+    "[$JOBQUEUE_SYNC_POOL, default thread].",
+)
+@click.option(
+    "--allow-eviction",
+    is_flag=True,
+    default=None,
+    help="Start even if Redis may evict keys (maxmemory-policy not noeviction) "
+    "[$JOBQUEUE_ALLOW_EVICTION].",
+)
 @click.pass_context
 def worker(
     ctx: click.Context, queues: tuple[str, ...], handlers: str | None, concurrency: int | None,
     burst: bool | None, lease: float | None, shutdown_timeout: float | None,
     metrics_port: int | None, metrics_host: str | None, log_format: str | None,
     log_level: str | None, worker_name: str | None, event_loop: str | None,
+    sync_pool: str | None, allow_eviction: bool | None,
 ) -> None:  # fmt: skip
     """Run jobs from QUEUES (default $JOBQUEUE_QUEUES) until SIGTERM/SIGINT.
 
@@ -92,7 +107,8 @@ def worker(
             concurrency=concurrency, burst=burst, lease_seconds=lease,
             shutdown_timeout=shutdown_timeout, metrics_port=metrics_port,
             metrics_host=metrics_host, log_format=log_format, log_level=log_level,
-            worker_name=worker_name, event_loop=event_loop,
+            worker_name=worker_name, event_loop=event_loop, sync_pool=sync_pool,
+            allow_eviction=allow_eviction,
         )  # fmt: skip
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None

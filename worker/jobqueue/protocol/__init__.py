@@ -1,20 +1,18 @@
 """The Redis job protocol: key names, Lua scripts and the async operations of one queue."""
 
+from jobqueue.protocol.batched import stats_of_many
 from jobqueue.protocol.keys import QUEUES_KEY, WAKEUPS_CHANNEL, QueueKeys, validate_queue_name
-from jobqueue.protocol.queue import (
-    AnyRedis,
+from jobqueue.protocol.queue import AnyRedis, QueueProtocol, known_queues
+from jobqueue.protocol.replies import (
     CancelResult,
     CompleteResult,
     FailResult,
     LeasedJob,
     LeaseStatus,
-    QueueProtocol,
+    RetryAllResult,
     StatsSnapshot,
-    cancel_requests,
-    wait_for_any,
-    wait_then_take,
-    wake_worker,
 )
+from jobqueue.protocol.waiting import cancel_requests, wait_for_any, wait_then_take, wake_worker
 
 __all__ = [
     "QUEUES_KEY",
@@ -27,8 +25,11 @@ __all__ = [
     "LeasedJob",
     "QueueKeys",
     "QueueProtocol",
+    "RetryAllResult",
     "StatsSnapshot",
     "cancel_requests",
+    "known_queues",
+    "stats_of_many",
     "validate_queue_name",
     "wait_for_any",
     "wait_then_take",

@@ -24,6 +24,10 @@ seq           string  FIFO sequence counter within a priority
 outcomes      hash    attempt outcomes per 5 s bucket: ``s:<bucket>`` / ``f:<bucket>``
 workers       zset    worker id -> unix ms after which its entry is stale
 workerinfo    hash    worker id -> JSON of ``jobqueue.stats.WorkerInfo``
+settings      hash    the queue's stored settings (``jobqueue.models.QueueSettings``
+                      fields that were set; the others take their defaults)
+taken:<req>   string  the jobs one take call leased (worker, id, token...), kept
+                      for the lease's length so a lost reply can be recovered
 ============  ======  ==========================================================
 """
 
@@ -47,8 +51,8 @@ QUEUES_KEY = "jq:queues"
 #: classic PUBLISH in Redis Cluster reaches subscribers connected to any node.
 WAKEUPS_CHANNEL = "jq:wakeups"
 
-#: The fixed per-queue keys; scripts receive only ``queued`` as KEYS[1] (for cluster
-#: routing) and build the others from the same prefix (see lua/_lib.lua).
+#: The fixed per-queue keys. Each script declares in KEYS those it touches (its
+#: ``--! keys:`` header, see scripts.py); job hashes are built inside the scripts.
 FIXED_KEY_NAMES: tuple[str, ...] = (
     "queued",
     "enqueued",
@@ -64,6 +68,7 @@ FIXED_KEY_NAMES: tuple[str, ...] = (
     "outcomes",
     "workers",
     "workerinfo",
+    "settings",
 )
 
 _MAX_QUEUE_NAME = 200
@@ -132,6 +137,10 @@ class QueueKeys:
     @property
     def events(self) -> str:
         return self.prefix + "events"
+
+    def journal(self, request_id: str) -> str:
+        """The record of what one take call (``request_id``) leased (see take.lua)."""
+        return self.prefix + "taken:" + request_id
 
     def worker_wake(self, worker_id: str) -> str:
         """A zset only one worker blocks on (beside the markers): adding to it ends that

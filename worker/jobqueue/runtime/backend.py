@@ -21,7 +21,7 @@ class LeasedJob(NamedTuple):
     """A job this worker holds a lease on (immutable; a NamedTuple because one is made per
     job and a frozen dataclass costs several times as much to build).
 
-    ``payload_error`` is set (and ``payload`` is None) when the stored payload cannot be
+    ``record_error`` is set (and ``payload`` is None) when the stored record cannot be
     decoded; the worker then dead-letters the job instead of running it.
     ``token`` is the lease's fencing token: every report carries it, and the queue refuses
     reports whose token is no longer the job's current one.
@@ -34,7 +34,7 @@ class LeasedJob(NamedTuple):
     attempt: int
     max_attempts: int
     payload: Any = None
-    payload_error: str | None = None
+    record_error: str | None = None
     timeout: float | None = None
     extra: Mapping[str, Any] = MappingProxyType({})
 
@@ -54,13 +54,15 @@ class Report:
     """The queue's answer to a completion or failure report."""
 
     accepted: bool
-    reason: str = ""  # why it was refused (e.g. "stale token")
+    reason: str = ""  # why it was refused (e.g. "stale token"), or the job's new state
     next_jobs: Sequence[LeasedJob] = ()  # taken in the same call (complete-and-take-next)
 
 
 class QueueBackend(Protocol):
     async def take(self, queues: Sequence[str], n: int) -> list[LeasedJob]:
-        """Lease up to ``n`` ready jobs, trying ``queues`` in order."""
+        """Lease up to ``n`` ready jobs, trying ``queues`` in order. Jobs leased by an
+        earlier call whose reply was lost come back here too. Raises only when nothing was
+        leased (an error on a later queue does not lose the jobs of an earlier one)."""
         ...
 
     async def wait_for_work(self, queues: Sequence[str], max_wait: float) -> None:
@@ -81,13 +83,30 @@ class QueueBackend(Protocol):
 
     async def complete(
         self, done: Sequence[tuple[LeasedJob, Any]], take_next: int
-    ) -> tuple[list[bool], list[LeasedJob]]:
+    ) -> tuple[list[bool | Exception], list[LeasedJob]]:
         """Record results (one script call per queue) and lease up to ``take_next`` more jobs
-        in the same call. Returns one accepted flag per job (False: stale token) and the
-        newly leased jobs."""
+        in the same call. Returns per job: accepted (True), refused (False: stale token) or
+        the error of its queue's call (the other queues' results stand), and the newly
+        leased jobs. Sending a completion again after an error is safe."""
         ...
 
     async def fail(self, job: LeasedJob, error: str, *, retryable: bool) -> Report: ...
+
+    async def defer(self, job: LeasedJob, reason: str) -> Report:
+        """Hand a job back for another worker (this one cannot serve it); not a failure."""
+        ...
+
+    async def still_waiting(self, jobs: Sequence[LeasedJob]) -> set[tuple[str, str]]:
+        """Keys of those ``jobs`` that wait in their queue (queued or delayed)."""
+        ...
+
+    def result_limit(self, queue: str) -> int:
+        """The largest result (bytes of JSON) the queue accepts."""
+        ...
+
+    async def startup_problem(self) -> str | None:
+        """Why this worker must not start (e.g. Redis may evict job records), or None."""
+        ...
 
     async def ack_cancelled(self, job: LeasedJob, reason: str) -> Report: ...
 
@@ -108,7 +127,9 @@ class QueueBackend(Protocol):
 
     async def register(self) -> None: ...
 
-    async def heartbeat(self, jobs_in_hand: int) -> None: ...
+    async def heartbeat(self, jobs_in_hand: int) -> None:
+        """Refresh the worker's registry entry (and learn the queues' current settings)."""
+        ...
 
     async def unregister(self) -> None: ...
 

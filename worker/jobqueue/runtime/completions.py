@@ -4,6 +4,10 @@ Slots hand their results to ``CompletionBatcher.report`` and wait; one loop send
 that piled up while the previous call was in flight in a single backend call (one script
 call per queue), leasing as many new jobs, each handed back to a slot whose job just
 finished. Under load this turns one round trip per job into one per batch.
+
+A queue whose call fails affects only its own completions, and those are sent again a few
+times (a completion is idempotent: a resent one whose first reply was lost is accepted
+again) before the error reaches the slot; the job's lease is left to lapse only then.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from jobqueue.runtime.backend import LeasedJob, QueueBackend, Report
 __all__ = ["CompletionBatcher"]
 
 _STALE = "stale fencing token: the lease was lost"
+# Delays before sending a failed completion again (then the error goes to the slot).
+_RESEND_DELAYS = (0.2, 1.0, 3.0)
 
 
 @dataclass(eq=False)
@@ -25,6 +31,7 @@ class _Pending:
     job: LeasedJob
     result: Any
     answer: asyncio.Future[Report]
+    sent: int = 0  # calls that failed so far
 
 
 class CompletionBatcher:
@@ -68,15 +75,15 @@ class CompletionBatcher:
                 [(p.job, p.result) for p in batch], take_next
             )
         except Exception as exc:
-            for pending in batch:
-                if not pending.answer.done():
-                    pending.answer.set_exception(exc)
-            return
+            accepted, next_jobs = [exc] * len(batch), []
         if next_jobs:
             self._on_fetched(len(next_jobs))
         spare = iter(next_jobs)
         orphans: list[LeasedJob] = []
         for pending, ok in zip(batch, accepted, strict=True):
+            if isinstance(ok, Exception):
+                self._failed(pending, ok)
+                continue
             nxt = next(spare, None)
             if pending.answer.done():  # its slot was cancelled meanwhile
                 if nxt is not None:
@@ -88,3 +95,19 @@ class CompletionBatcher:
         orphans.extend(spare)
         if orphans:
             await self._release(orphans)
+
+    def _failed(self, pending: _Pending, error: Exception) -> None:
+        """Send it again later, or give the slot the error."""
+        if pending.answer.done():
+            return
+        if pending.sent >= len(_RESEND_DELAYS):
+            pending.answer.set_exception(error)
+            return
+        delay = _RESEND_DELAYS[pending.sent]
+        pending.sent += 1
+        asyncio.get_running_loop().call_later(delay, self._resend, pending)
+
+    def _resend(self, pending: _Pending) -> None:
+        if not pending.answer.done():
+            self._pending.append(pending)
+            self._waiting.set()

@@ -16,24 +16,44 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["JobContext", "ProgressReporter", "SyncJobContext", "check_progress"]
+from jobqueue.runtime.failures import printable_text
+
+__all__ = [
+    "MAX_PROGRESS_MESSAGE_BYTES",
+    "JobContext",
+    "ProgressReporter",
+    "SyncJobContext",
+    "check_progress",
+]
 
 ProgressReporter = Callable[[float, str | None], Awaitable[None]]
 
 # How long a thread handler's ctx.progress waits for the event loop to store the update.
 _SYNC_PROGRESS_TIMEOUT = 30.0
+#: Progress messages are status lines, not payloads: longer ones are refused.
+MAX_PROGRESS_MESSAGE_BYTES = 4096
 _JOB_LOGGER = logging.getLogger("jobqueue.job")
 
 
-def check_progress(percent: float, message: str | None) -> float:
-    """Validate a progress update: a number from 0 to 100 and an optional string."""
+def check_progress(percent: float, message: str | None) -> tuple[float, str | None]:
+    """Validate a progress update: a number from 0 to 100 and an optional string of at most
+    MAX_PROGRESS_MESSAGE_BYTES (UTF-8; bytes that are not text are escaped)."""
     if isinstance(percent, bool) or not isinstance(percent, int | float):
         raise TypeError(f"progress percent must be a number, got {type(percent).__name__}")
     if not 0 <= percent <= 100:
         raise ValueError(f"progress percent must be between 0 and 100, got {percent}")
-    if message is not None and not isinstance(message, str):
+    if message is None:
+        return float(percent), None
+    if not isinstance(message, str):
         raise TypeError(f"progress message must be a string, got {type(message).__name__}")
-    return float(percent)
+    text = printable_text(message)
+    size = len(text.encode())
+    if size > MAX_PROGRESS_MESSAGE_BYTES:
+        raise ValueError(
+            f"progress message is {size} bytes, over the limit of {MAX_PROGRESS_MESSAGE_BYTES} "
+            "bytes (store large data in the job's result)"
+        )
+    return float(percent), text
 
 
 class JobContext:
@@ -48,6 +68,7 @@ class JobContext:
         attempt: int,
         max_attempts: int,
         reporter: ProgressReporter,
+        fencing_token: int = 0,
         logger: logging.Logger | None = None,
     ) -> None:
         self.job_id = job_id
@@ -55,6 +76,9 @@ class JobContext:
         self.name = name
         self.attempt = attempt
         self.max_attempts = max_attempts
+        # Changes with every lease of the job: pass it to downstream systems so they can
+        # refuse writes from an attempt that lost its lease (a later token wins).
+        self.fencing_token = fencing_token
         self._logger = logger
         self._log: logging.LoggerAdapter[logging.Logger] | None = None
         self._reporter = reporter
@@ -90,7 +114,11 @@ class JobContext:
 
     async def progress(self, percent: float, message: str | None = None) -> None:
         """Store progress (0-100) and an optional message on the job."""
-        await self._reporter(check_progress(percent, message), message)
+        await self.store_progress(percent, message)
+
+    async def store_progress(self, percent: float, message: str | None = None) -> None:
+        """``progress`` as a coroutine for every kind of context (the worker's own use)."""
+        await self._reporter(*check_progress(percent, message))
 
     def request_cancel(self, reason: str) -> None:
         """Called by the worker, on its event loop."""
@@ -103,7 +131,7 @@ class JobContext:
     def __repr__(self) -> str:
         return (
             f"<{type(self).__name__} job_id={self.job_id!r} queue={self.queue!r} "
-            f"name={self.name!r} attempt={self.attempt}>"
+            f"name={self.name!r} attempt={self.attempt} token={self.fencing_token}>"
         )
 
 
@@ -121,12 +149,8 @@ class SyncJobContext(JobContext):
 
     def progress(self, percent: float, message: str | None = None) -> None:  # type: ignore[override]
         """Store progress (0-100) and an optional message; blocks until stored."""
-        value = check_progress(percent, message)
-        future = asyncio.run_coroutine_threadsafe(self._report(value, message), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self.store_progress(percent, message), self._loop)
         future.result(timeout=_SYNC_PROGRESS_TIMEOUT)
-
-    async def _report(self, percent: float, message: str | None) -> None:
-        await self._reporter(percent, message)
 
     def wait_cancelled_sync(self, timeout: float | None = None) -> bool:
         """Block up to ``timeout`` seconds for a stop request; True if one came."""

@@ -20,7 +20,7 @@ from jobqueue.runtime.logs import configure_logging
 from jobqueue.runtime.metrics import MetricsServer, WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.runtime.settings import WorkerSettings
-from jobqueue.runtime.worker import Worker
+from jobqueue.runtime.worker import Worker, WorkerRefused
 
 __all__ = ["exit_process", "load_handlers", "run_worker", "serve"]
 
@@ -84,6 +84,9 @@ def run_worker(settings: WorkerSettings) -> int:
             runner.run(serve(settings))
     except (MetricsBindError, UnavailableEventLoop) as exc:
         log.error("%s", exc)
+        return 1
+    except WorkerRefused as exc:
+        log.error("refusing to start: %s", exc)
         return 1
     return 0
 

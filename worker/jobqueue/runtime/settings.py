@@ -22,6 +22,10 @@ JOBQUEUE_HTTP_ALLOW        comma-separated networks and host names the built-in
                            http.request may reach although they are not public
                            (10.0.0.0/8, api.internal, *.svc.cluster.local); see
                            jobqueue.egress
+JOBQUEUE_SYNC_POOL         thread | process: where plain ``def`` handlers run (default
+                           thread; process kills an attempt at its timeout)
+JOBQUEUE_ALLOW_EVICTION    true: start even when Redis may evict keys (its
+                           maxmemory-policy is not noeviction); default false
 =========================  =====================================================
 """
 
@@ -59,7 +63,10 @@ ENV_NAMES: dict[str, str] = {
     "worker_name": "JOBQUEUE_WORKER_NAME",
     "event_loop": "JOBQUEUE_EVENT_LOOP",
     "http_allow": ALLOW_ENV,
+    "sync_pool": "JOBQUEUE_SYNC_POOL",
+    "allow_eviction": "JOBQUEUE_ALLOW_EVICTION",
 }
+_BOOLEANS = {"burst", "allow_eviction"}
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -104,6 +111,11 @@ class WorkerSettings(BaseModel):
     # Read by http.request from the environment when it runs; checked here so a bad entry
     # stops the worker at start-up instead of failing jobs.
     http_allow: list[str] = Field(default_factory=list)
+    # Plain (blocking) handlers: in a thread pool (a thread cannot be stopped: an attempt
+    # past its timeout keeps its slot until it returns), or in child processes that are
+    # killed at the attempt's timeout, a lost lease, a hand-back or a cancel request.
+    sync_pool: Literal["thread", "process"] = "thread"
+    allow_eviction: bool = False
 
     @field_validator("redis_url")
     @classmethod
@@ -166,7 +178,7 @@ class WorkerSettings(BaseModel):
 def _parse_env(field: str, var: str, raw: str) -> Any:
     if field in {"queues", "handlers", "http_allow"}:
         return split_csv(raw)
-    if field == "burst":
+    if field in _BOOLEANS:
         lowered = raw.strip().lower()
         if lowered in _TRUE:
             return True
@@ -175,7 +187,7 @@ def _parse_env(field: str, var: str, raw: str) -> Any:
         raise SettingsError(f"{var}: expected true or false, got {raw!r}")
     if field == "redis_password":
         return raw or None
-    if field == "event_loop":
+    if field in {"event_loop", "sync_pool"}:
         return raw.strip().lower()
     return raw.strip()
 

@@ -1,20 +1,23 @@
--- Shared prologue of every job-queue script (prepended by scripts.py at load time).
+-- Shared library of every job-queue script. scripts.py builds each script as:
+--   the shebang ('#!lua', with 'flags=no-writes' for read-only scripts), a generated prologue
+--   (K: the queue's keys by name, from KEYS in the order of the script's '--! keys:' header;
+--   SETTING_NAMES / DEFAULTS: the stored queue settings and their defaults, from
+--   jobqueue.models.QueueSettings), this file, then the script's own body.
 --
--- KEYS[1]: the queue's `queued` key, declared so that Redis Cluster routes the call to the
--- queue's slot. The other keys of the queue (keys.FIXED_KEY_NAMES) and its job hashes are
--- built here from the same hash tag, so they live in that slot too; passing all of them
--- as KEYS cost the client more to encode than the script took to run.
--- ARGV[1..3]: job hash prefix ('{jq:<queue>}:job:'), now in unix ms ('' = use Redis TIME),
--- and the queue's settings as one comma-separated string: events MAXLEN (0 = no events),
--- finished-job TTL ms, keep completed, keep failed, keep cancelled (counts), keep age ms.
+-- Keys: every fixed key a script touches is declared in KEYS, so Redis checks ACLs, cluster
+-- routing and slot migration before the script runs. Job hashes ('{jq:<queue>}:job:<id>') are
+-- the one exception, as in BullMQ: their ids are only known inside the script. They share the
+-- queue's hash tag, so they live in the declared keys' slot.
+--
+-- Redis does not roll a script back when a command fails half way. So every script reads and
+-- checks all the records a step will change before that step writes anything ("read phase",
+-- then "write phase"): a malformed record, a refused or migrating key, or a missing field fails
+-- the read phase (nothing written) or sends that one job to the dead letter with a reason
+-- naming the field, never half a batch.
+--
+-- ARGV[1]: job hash prefix ('{jq:<queue>}:job:'); ARGV[2]: now in unix ms ('' = Redis TIME).
 -- Script-specific arguments start at ARGV[A].
 local JOB = ARGV[1]
-local P = string.sub(JOB, 1, -5)  -- '{jq:<queue>}:' (JOB ends in 'job:')
-local K = {}
-for _, name in ipairs({ 'queued', 'enqueued', 'delayed', 'active', 'completed', 'failed',
-    'cancelled', 'marker', 'events', 'dedup', 'seq', 'outcomes', 'workers', 'workerinfo' }) do
-  K[name] = P .. name
-end
 local NOW
 if ARGV[2] == '' then
   local t = redis.call('TIME')
@@ -22,27 +25,33 @@ if ARGV[2] == '' then
 else
   NOW = tonumber(ARGV[2])
 end
-local SETTINGS = {}
-for value in string.gmatch(ARGV[3], '[^,]+') do SETTINGS[#SETTINGS + 1] = tonumber(value) end
-local MAXLEN = SETTINGS[1]
-local TTL = SETTINGS[2]
-local KEEP = { completed = SETTINGS[3], failed = SETTINGS[4], cancelled = SETTINGS[5] }
-local KEEP_AGE = SETTINGS[6]
-local A = 4
+local A = 3
 
 local PRIO_SHIFT = 4398046511104  -- 2^42: priority * 2^42 + sequence stays exact in a double
 local BUCKET_MS = 5000            -- outcome counter bucket
 local KEEP_BUCKETS = 740          -- a little over one hour of buckets
+local HANDBACK_BASE_MS, HANDBACK_CAP_MS = 2000, 60000  -- delay before a handed-back job returns
+
+-- The queue's stored settings (a declared key, so reading it is part of every read phase).
+local S = nil
+local LIFETIME_MS = nil  -- how long a finished record lives: the shorter of TTL and keep_age
+if rawget(K, 'settings') then
+  S = {}
+  local raw = redis.call('HMGET', K.settings, unpack(SETTING_NAMES))
+  for i, name in ipairs(SETTING_NAMES) do S[name] = tonumber(raw[i]) or DEFAULTS[name] end
+  LIFETIME_MS = math.floor(math.min(S.result_ttl, S.keep_age) * 1000)
+end
 
 -- Integers as exact decimal strings (tostring would use %.14g).
 local function fmt(n) return string.format('%.0f', n) end
 
 local function emit(id, event, data)
-  if MAXLEN > 0 then
+  if S.events_maxlen > 0 then
     if data then
-      redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'event', event, 'data', data)
+      redis.call('XADD', K.events, 'MAXLEN', '~', S.events_maxlen, '*', 'job', id, 'event', event,
+        'data', data)
     else
-      redis.call('XADD', K.events, 'MAXLEN', '~', MAXLEN, '*', 'job', id, 'event', event)
+      redis.call('XADD', K.events, 'MAXLEN', '~', S.events_maxlen, '*', 'job', id, 'event', event)
     end
   end
 end
@@ -52,12 +61,13 @@ local function wake()
   redis.call('ZADD', K.marker, 0, '1')
 end
 
--- Count attempt outcomes ('s' succeeded, 'f' failed) in the current 5 s bucket.
+-- Count attempt outcomes ('s' succeeded, 'f' failed, 'l' lease lapsed) in the current 5 s
+-- bucket.
 local function count_outcome(kind, n)
   if n <= 0 then return end
   local bucket = math.floor(NOW / BUCKET_MS)
   if redis.call('HINCRBY', K.outcomes, kind .. ':' .. bucket, n) == n
-      and redis.call('HLEN', K.outcomes) > 2 * KEEP_BUCKETS then
+      and redis.call('HLEN', K.outcomes) > 3 * KEEP_BUCKETS then
     -- a new bucket started and the hash is full: drop buckets older than an hour (rare)
     local fields = redis.call('HKEYS', K.outcomes)
     for i = 1, #fields do
@@ -67,97 +77,6 @@ local function count_outcome(kind, n)
   end
 end
 
--- Put a job among the ready ones with its priority; keeps `qscore` so a released job can
--- return to its old place.
-local function make_ready(id, priority, ready_ms)
-  local score = priority * PRIO_SHIFT + redis.call('INCR', K.seq)
-  redis.call('ZADD', K.queued, fmt(score), id)
-  redis.call('ZADD', K.enqueued, fmt(ready_ms), id)
-  redis.call('HSET', JOB .. id, 'state', 'queued', 'qscore', fmt(score), 'ready_at', fmt(ready_ms))
-end
-
--- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
--- Runs once per state per script call, so a batch may leave the index over its limit by
--- at most the batch size until the next finish.
-local TRIMMED = {}
-local function trim(state)
-  if TRIMMED[state] then return end
-  TRIMMED[state] = true
-  local zkey = K[state]
-  local excess = redis.call('ZCARD', zkey) - KEEP[state]
-  if excess > 0 then
-    local old = redis.call('ZPOPMIN', zkey, math.min(excess, 1000))
-    for i = 1, #old, 2 do redis.call('DEL', JOB .. old[i]) end
-  end
-  local aged = redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - KEEP_AGE, 'LIMIT', 0, 100)
-  for i = 1, #aged do
-    redis.call('ZREM', zkey, aged[i])
-    redis.call('DEL', JOB .. aged[i])
-  end
-end
-
--- Record a finished job (completed / failed / cancelled); the caller removed it from its
--- previous index. dedup_key may be false/nil; cancel_flag: the job's 'cancel' field;
--- result: the result JSON of a completed job (nil otherwise).
-local function finish(id, state, dedup_key, cancel_flag, result)
-  local jk = JOB .. id
-  if result then
-    redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'result', result, 'progress', 100)
-  else
-    redis.call('HSET', jk, 'state', state, 'finished_at', NOW)
-  end
-  if cancel_flag then redis.call('HDEL', jk, 'cancel') end
-  redis.call('PEXPIRE', jk, TTL)
-  if dedup_key and dedup_key ~= '' and redis.call('HGET', K.dedup, dedup_key) == id then
-    redis.call('HDEL', K.dedup, dedup_key)
-  end
-  redis.call('ZADD', K[state], NOW, id)
-  emit(id, state)
-  trim(state)
-end
-
--- Return lapsed leases: requeue (the attempt counts) or, with attempts used up, dead-letter
--- (a poison job that kills every worker ends here). A pending cancel ends it cancelled.
-local function reap(limit)
-  local lapsed = redis.call('ZRANGEBYSCORE', K.active, '-inf', NOW, 'LIMIT', 0, limit)
-  for i = 1, #lapsed do
-    local id = lapsed[i]
-    local jk = JOB .. id
-    redis.call('ZREM', K.active, id)
-    local f = redis.call('HMGET', jk, 'attempts', 'max_attempts', 'priority', 'dedup_key', 'cancel')
-    if f[1] then
-      if f[5] == '1' then
-        finish(id, 'cancelled', f[4], true)
-      else
-        count_outcome('f', 1)
-        redis.call('HSET', jk, 'error', 'lease lapsed: the worker stopped renewing it')
-        if tonumber(f[1]) >= tonumber(f[2]) then
-          finish(id, 'failed', f[4], false)
-        else
-          make_ready(id, tonumber(f[3]), NOW)
-          emit(id, 'requeued', 'lease lapsed')
-          wake()
-        end
-      end
-    end
-  end
-  return #lapsed
-end
-
--- Move delayed jobs whose time has come to the ready set (enqueue time = their due time).
-local function promote_due(limit)
-  local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, limit)
-  for i = 1, #due, 2 do
-    local id = due[i]
-    redis.call('ZREM', K.delayed, id)
-    local priority = redis.call('HGET', JOB .. id, 'priority')
-    if priority then
-      make_ready(id, tonumber(priority), tonumber(due[i + 1]))
-    end
-  end
-  return #due / 2
-end
-
 -- Run `cmd key items...` in chunks of `step` items (unpack has a stack limit).
 local function batched(cmd, key, items, step)
   for i = 1, #items, step do
@@ -165,54 +84,268 @@ local function batched(cmd, key, items, step)
   end
 end
 
--- Lease up to n ready jobs to a worker, highest priority (lowest score) first.
--- Appends 9 fields per job to `out`: id, token, attempt, name, payload, max_attempts,
--- timeout, backoff, priority. Callers return it as one JSON string (encode_jobs): one bulk
--- reply parses far faster in the client than hundreds of small ones.
-local function take(out, worker, n, lease_ms)
-  if n <= 0 then return end
-  reap(100)
-  promote_due(1000)
-  local popped = redis.call('ZPOPMIN', K.queued, n)
-  local until_ms = NOW + lease_ms
-  local ids, leases = {}, {}
-  for i = 1, #popped, 2 do
-    local id = popped[i]
-    local jk = JOB .. id
-    ids[#ids + 1] = id
-    local f = redis.call('HMGET', jk, 'name', 'payload', 'max_attempts', 'timeout', 'backoff',
-      'priority', 'token', 'attempts')
-    if f[1] then  -- a hash deleted behind the queue's back is dropped, not a poison entry
-      local token = tonumber(f[7]) + 1
-      local attempt = tonumber(f[8]) + 1
-      redis.call('HSET', jk, 'state', 'active', 'worker', worker, 'started_at', NOW,
-        'token', token, 'attempts', attempt)
-      leases[#leases + 1] = until_ms
-      leases[#leases + 1] = id
-      out[#out + 1] = id
-      out[#out + 1] = token
-      out[#out + 1] = attempt
-      for j = 1, 6 do out[#out + 1] = f[j] or '' end
-      emit(id, 'active')
+-- --- reading and checking job records ---------------------------------------------------
+
+local JOB_FIELDS = { 'state', 'token', 'attempts', 'max_attempts', 'priority', 'lapses',
+  'handbacks', 'dedup_key', 'cancel', 'name', 'timeout', 'backoff', 'qscore', 'ready_at' }
+local JOB_FIELDS_AND_PAYLOAD = { unpack(JOB_FIELDS) }
+JOB_FIELDS_AND_PAYLOAD[#JOB_FIELDS_AND_PAYLOAD + 1] = 'payload'
+local STATES = { queued = true, delayed = true, active = true, completed = true, failed = true,
+  cancelled = true }
+local MAX_INT = 9007199254740991  -- 2^53 - 1
+
+local function shown(v)
+  if not v then return 'missing' end
+  if #v > 40 then v = string.sub(v, 1, 40) .. '...' end
+  return "'" .. v .. "'"
+end
+
+local function note(rec, problem)
+  if not rec.problem then rec.problem = problem end
+end
+
+local function int_field(rec, name, raw, lo, hi, default)
+  if (not raw or raw == '') and default ~= nil then
+    rec[name] = default
+    return
+  end
+  local n = tonumber(raw)
+  if n == nil or n ~= math.floor(n) or n < lo or n > hi then
+    note(rec, "field '" .. name .. "' is " .. shown(raw) .. ', not an integer from ' .. fmt(lo)
+      .. ' to ' .. fmt(hi))
+  else
+    rec[name] = n
+  end
+end
+
+-- Read and check a job record (no writes). Returns nil when the hash does not exist, else a
+-- table of its fields with `problem` set to the first thing wrong with it. `index`: the state
+-- index the id was found in (the record must agree), or nil when looked up by id.
+local function read_job(id, index, want_payload)
+  local f = redis.call('HMGET', JOB .. id, unpack(want_payload and JOB_FIELDS_AND_PAYLOAD or JOB_FIELDS))
+  local exists = false
+  for i = 1, #JOB_FIELDS do
+    if f[i] then exists = true break end
+  end
+  if not exists then return nil end
+  local rec = { id = id, state = f[1], dedup_key = f[8] or '', cancel = f[9] == '1', name = f[10],
+    timeout = f[11] or '', backoff = f[12], qscore = f[13], ready_at = f[14], payload = f[15] }
+  if not STATES[f[1]] then
+    note(rec, "field 'state' is " .. shown(f[1]) .. ', not a job state')
+  elseif index and f[1] ~= index then
+    note(rec, "field 'state' is " .. shown(f[1]) .. ' but the job is in the ' .. index .. ' index')
+  end
+  int_field(rec, 'token', f[2], 0, MAX_INT)
+  int_field(rec, 'attempts', f[3], 0, MAX_INT)
+  int_field(rec, 'max_attempts', f[4], 1, MAX_INT)
+  int_field(rec, 'priority', f[5], 0, 9)
+  int_field(rec, 'lapses', f[6], 0, MAX_INT, 0)
+  int_field(rec, 'handbacks', f[7], 0, MAX_INT, 0)
+  if not rec.name or rec.name == '' then note(rec, "field 'name' is " .. shown(rec.name)) end
+  if rec.timeout ~= '' then
+    local t = tonumber(rec.timeout)
+    if not t or t <= 0 or t > 1e9 then
+      note(rec, "field 'timeout' is " .. shown(rec.timeout) .. ', not a positive number of seconds')
     end
   end
-  -- one ZREM / ZADD per batch instead of per job (the per-command cost dominates)
-  batched('ZREM', K.enqueued, ids, 500)
-  batched('ZADD', K.active, leases, 1000)
-  if #popped > 0 and redis.call('ZCARD', K.queued) > 0 then wake() end
+  local b = rec.backoff
+  if not b or not (string.find(b, '^fixed:') or string.find(b, '^exponential:')) then
+    note(rec, "field 'backoff' is " .. shown(b) .. ", not 'fixed:S' or 'exponential:S'")
+  end
+  return rec
 end
+
+-- The lease check of every report: the job is active and `token` is its current token.
+local function holds(rec, token)
+  return rec ~= nil and rec.state == 'active' and rec.token ~= nil and rec.token == tonumber(token)
+end
+
+-- --- writing ------------------------------------------------------------------------------
+
+-- Put a job among the ready ones with its priority; keeps `qscore` so a released job can
+-- return to its old place.
+local function make_ready(rec, ready_ms)
+  local score = rec.priority * PRIO_SHIFT + redis.call('INCR', K.seq)
+  redis.call('ZADD', K.queued, fmt(score), rec.id)
+  redis.call('ZADD', K.enqueued, fmt(ready_ms), rec.id)
+  redis.call('HSET', JOB .. rec.id, 'state', 'queued', 'qscore', fmt(score), 'ready_at', fmt(ready_ms))
+end
+
+-- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
+-- Runs once per state per script call, so a batch may leave the index over its limit by at
+-- most the batch size until the next finish. A record that cannot be deleted now (a slot
+-- being migrated) keeps its index entry and goes next time: pcall, so it never aborts the
+-- script after its real work is done.
+local TRIMMED = {}
+local function drop_finished(zkey, ids)
+  for i = 1, #ids do
+    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then redis.call('ZREM', zkey, ids[i]) end
+  end
+end
+local function trim(state)
+  if TRIMMED[state] then return end
+  TRIMMED[state] = true
+  local zkey = K[state]
+  local excess = redis.call('ZCARD', zkey) - S['keep_' .. state]
+  if excess > 0 then drop_finished(zkey, redis.call('ZRANGE', zkey, 0, math.min(excess, 1000) - 1)) end
+  drop_finished(zkey, redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - LIFETIME_MS, 'LIMIT', 0, 100))
+end
+
+-- Record a finished job (completed / failed / cancelled); the caller removed it from its
+-- previous index. `error_text` replaces the job's error (nil keeps it); `result` is the
+-- result JSON of a completed job (which also clears an earlier attempt's error).
+local function finish(rec, state, error_text, result)
+  local jk = JOB .. rec.id
+  if result then
+    redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'result', result, 'progress', 100)
+    redis.call('HDEL', jk, 'error')
+  elseif error_text then
+    redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'error', error_text)
+  else
+    redis.call('HSET', jk, 'state', state, 'finished_at', NOW)
+  end
+  if rec.cancel then redis.call('HDEL', jk, 'cancel') end
+  redis.call('PEXPIRE', jk, LIFETIME_MS)
+  if rec.dedup_key ~= '' and redis.call('HGET', K.dedup, rec.dedup_key) == rec.id then
+    redis.call('HDEL', K.dedup, rec.dedup_key)
+  end
+  redis.call('ZADD', K[state], NOW, rec.id)
+  emit(rec.id, state)
+  trim(state)
+end
+
+local function dead_letter(rec)
+  finish(rec, 'failed', 'MalformedJobRecord: ' .. rec.problem)
+end
+
+-- --- sweeps: lapsed leases and due delayed jobs --------------------------------------------
+
+-- Read phase of a sweep: lapsed leases and due delayed jobs, with their records.
+local function plan_sweep(limit)
+  local lapsed, due = {}, {}
+  local ids = redis.call('ZRANGEBYSCORE', K.active, '-inf', NOW, 'LIMIT', 0, limit)
+  for i = 1, #ids do lapsed[i] = read_job(ids[i], 'active') or { id = ids[i], gone = true } end
+  local d = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'WITHSCORES', 'LIMIT', 0, 10 * limit)
+  for i = 1, #d, 2 do
+    local rec = read_job(d[i], 'delayed') or { id = d[i], gone = true }
+    rec.due_ms = tonumber(d[i + 1])
+    due[#due + 1] = rec
+  end
+  return { lapsed = lapsed, due = due }
+end
+
+-- Write phase of a sweep. A lapsed lease (the worker was killed, ran out of memory, lost its
+-- node or stalled past its lease) is not a handler failure: the attempt is given back and
+-- counted as a lapse, with its own bound (max_lease_lapses), then the dead letter. A
+-- pending cancel ends the job cancelled. Returns (lapsed, made ready).
+local function apply_sweep(plan)
+  local ready = 0
+  for _, rec in ipairs(plan.lapsed) do
+    redis.call('ZREM', K.active, rec.id)
+    if rec.gone then
+      -- the hash went behind the queue's back: only the index entry was left
+    elseif rec.problem then
+      dead_letter(rec)
+    elseif rec.cancel then
+      finish(rec, 'cancelled')
+    else
+      local lapses = rec.lapses + 1
+      redis.call('HSET', JOB .. rec.id, 'lapses', lapses, 'attempts', math.max(rec.attempts - 1, 0))
+      count_outcome('l', 1)
+      if lapses >= S.max_lease_lapses then
+        finish(rec, 'failed', 'LeaseLapsed: the lease lapsed ' .. lapses .. ' times (the worker'
+          .. ' was killed, ran out of memory, lost its node or stalled past its lease)')
+      else
+        make_ready(rec, NOW)
+        emit(rec.id, 'requeued', 'lease lapsed')
+        ready = ready + 1
+      end
+    end
+  end
+  for _, rec in ipairs(plan.due) do
+    redis.call('ZREM', K.delayed, rec.id)
+    if rec.gone then
+      -- nothing left to run
+    elseif rec.problem then
+      dead_letter(rec)
+    else
+      make_ready(rec, rec.due_ms)
+      ready = ready + 1
+    end
+  end
+  if ready > 0 then wake() end
+  return #plan.lapsed, ready
+end
+
+local function sweep(limit)
+  return apply_sweep(plan_sweep(limit))
+end
+
+-- --- taking -------------------------------------------------------------------------------
 
 local function encode_jobs(jobs)
   if #jobs == 0 then return '[]' end  -- cjson would encode an empty table as {}
   return cjson.encode(jobs)
 end
 
--- Check that the caller still holds the job's lease: returns the job's fields
--- {state, token, dedup_key, attempts, max_attempts, priority, cancel} or nil.
-local function held(id, token)
-  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'attempts',
-    'max_attempts', 'priority', 'cancel')
-  if f[1] ~= 'active' or f[2] ~= token then return nil end
-  return f
+-- Append the 9 fields a worker gets per leased job to `out`: id, token, attempt, name,
+-- payload, max_attempts, timeout, backoff, priority.
+local function append_leased(out, rec, token, attempt)
+  out[#out + 1] = rec.id
+  out[#out + 1] = token
+  out[#out + 1] = attempt
+  out[#out + 1] = rec.name
+  out[#out + 1] = rec.payload or ''
+  out[#out + 1] = rec.max_attempts
+  out[#out + 1] = rec.timeout
+  out[#out + 1] = rec.backoff
+  out[#out + 1] = rec.priority
 end
 
+-- Lease up to n ready jobs to a worker, highest priority (lowest score) first; sweeps first.
+-- Appends the leased jobs to `out` (see append_leased). Records that fail their check go to
+-- the dead letter instead; the rest of the batch is leased.
+local function take(out, worker, n, lease_ms)
+  if n <= 0 then return end
+  sweep(100)
+  -- read phase
+  local ids = redis.call('ZRANGE', K.queued, 0, n - 1)
+  local recs = {}
+  for i = 1, #ids do recs[i] = read_job(ids[i], 'queued', true) or { id = ids[i], gone = true } end
+  if #ids == 0 then return end
+  -- write phase: one ZREM / ZADD per batch instead of per job (the per-command cost dominates)
+  batched('ZREM', K.queued, ids, 500)
+  batched('ZREM', K.enqueued, ids, 500)
+  local until_ms = NOW + lease_ms
+  local leases = {}
+  for _, rec in ipairs(recs) do
+    if rec.gone then
+      -- a hash deleted behind the queue's back: its index entries are gone now
+    elseif rec.problem then
+      dead_letter(rec)
+    else
+      local token, attempt = rec.token + 1, rec.attempts + 1
+      redis.call('HSET', JOB .. rec.id, 'state', 'active', 'worker', worker, 'started_at', NOW,
+        'token', token, 'attempts', attempt)
+      leases[#leases + 1] = until_ms
+      leases[#leases + 1] = rec.id
+      append_leased(out, rec, token, attempt)
+      emit(rec.id, 'active')
+    end
+  end
+  batched('ZADD', K.active, leases, 1000)
+  if redis.call('ZCARD', K.queued) > 0 then wake() end
+end
+
+-- Remember which jobs a take call leased, under the caller's request id, for as long as the
+-- leases last: a worker whose reply was lost (a socket timeout, a cancelled wait) asks for
+-- them again with recover.lua instead of leaving them to lapse.
+local function journal(worker, request_id, out, lease_ms)
+  if request_id == '' or #out == 0 then return end
+  local held = { worker }
+  for i = 1, #out, 9 do
+    held[#held + 1] = out[i]
+    held[#held + 1] = out[i + 1]
+  end
+  redis.call('SET', K.journal, cjson.encode(held), 'PX', lease_ms)
+end

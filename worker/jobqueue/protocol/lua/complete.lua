@@ -1,29 +1,38 @@
+--! keys: queued enqueued delayed active completed failed cancelled marker events dedup seq outcomes settings journal
 -- Complete jobs and (optionally) lease the next ones in the same call.
--- ARGV[A..]: worker_id, take_n, lease_ms, done_json: a JSON array of k triples flattened
--- (id, token, result_json: all strings). One argument for the whole batch, because the
--- client's per-argument cost dominated at ~100 completions per call.
+-- ARGV[A..]: worker_id, take_n, lease_ms, request_id, done_json: a JSON array of k triples
+-- flattened (id, token, result_json: all strings). One argument for the whole batch, because
+-- the client's per-argument cost dominated at ~100 completions per call.
 -- Returns {status_1..status_k, jobs_json}: a status is 'ok' or 'stale' (the caller no longer
 -- holds the lease: nothing was recorded); jobs_json lists the newly leased jobs as take does.
+-- A completion sent again with the same token (its reply was lost) answers 'ok' again and
+-- changes nothing.
 local worker, take_n, lease_ms = ARGV[A], tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
-local triples = cjson.decode(ARGV[A + 3])
-local out = {}
-local done = 0
-local finished = {}
+local triples = cjson.decode(ARGV[A + 4])
+-- read phase
+local out, todo = {}, {}
 for i = 1, #triples, 3 do
-  local id, token, result = triples[i], triples[i + 1], triples[i + 2]
-  local f = held(id, token)
-  if f then
-    finished[#finished + 1] = id
-    finish(id, 'completed', f[3], f[7], result)
-    done = done + 1
+  local id, token = triples[i], triples[i + 1]
+  local rec = read_job(id)
+  if holds(rec, token) then
+    todo[#todo + 1] = { rec = rec, result = triples[i + 2] }
     out[#out + 1] = 'ok'
+  elseif rec and rec.state == 'completed' and rec.token == tonumber(token) then
+    out[#out + 1] = 'ok'  -- recorded by an earlier call whose reply was lost
   else
     out[#out + 1] = 'stale'
   end
 end
+-- write phase
+local finished = {}
+for _, item in ipairs(todo) do
+  finished[#finished + 1] = item.rec.id
+  finish(item.rec, 'completed', nil, item.result)
+end
 batched('ZREM', K.active, finished, 500)
-count_outcome('s', done)
+count_outcome('s', #todo)
 local jobs = {}
 take(jobs, worker, take_n, lease_ms)
+journal(worker, ARGV[A + 3], jobs, lease_ms)
 out[#out + 1] = encode_jobs(jobs)
 return out

@@ -1,5 +1,5 @@
--- Return lapsed leases to the queue (see reap() in _lib.lua). ARGV[A]: limit.
--- Also promotes due delayed jobs so they count as queued. Returns the number reaped.
-local n = reap(tonumber(ARGV[A]))
-if promote_due(1000) > 0 then wake() end
-return n
+--! keys: queued enqueued delayed active failed cancelled marker events dedup seq outcomes settings
+-- Return lapsed leases to the queue and promote due delayed jobs (see sweep in _lib.lua), for
+-- idle workers. ARGV[A]: limit. Returns the number of lapsed leases swept.
+local lapsed = sweep(tonumber(ARGV[A]))
+return lapsed

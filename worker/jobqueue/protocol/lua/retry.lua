@@ -1,35 +1,76 @@
--- Run failed (or cancelled) jobs again with a fresh set of attempts.
--- ARGV[A..]: mode ('one' or 'all'), id (mode one) or limit (mode all).
--- Mode one returns 'ok', 'missing' or the job's state when it cannot be retried; mode all
--- retries up to `limit` dead-letter jobs, oldest first, and returns how many.
-local function revive(id, from)
-  local jk = JOB .. id
-  redis.call('ZREM', K[from], id)
+--! keys: queued enqueued failed cancelled marker events dedup seq settings
+-- Run failed (or cancelled) jobs again with a fresh set of attempts (and lapses).
+-- ARGV[A..]: mode ('one' or 'all'), then the id (mode one) or offset, limit (mode all).
+-- Mode one returns 'ok', 'missing', the job's state when it is not failed or cancelled,
+-- 'dedup:<key>:<holder id>' when another unfinished job holds its dedup key now (two
+-- unfinished jobs never share a key), or 'malformed:<problem>'. Mode all retries dead-letter
+-- jobs from `offset` (oldest first), up to `limit`, and returns {retried, skipped, seen}.
+
+-- The unfinished job (other than rec) that holds rec's dedup key, if any.
+local function dedup_holder(rec)
+  if rec.dedup_key == '' then return nil end
+  local holder = redis.call('HGET', K.dedup, rec.dedup_key)
+  if not holder or holder == rec.id then return nil end
+  local f = redis.call('HMGET', JOB .. holder, 'state', 'cancel')
+  if f[1] == 'queued' or f[1] == 'delayed' or (f[1] == 'active' and f[2] ~= '1') then
+    return holder
+  end
+  return nil
+end
+
+local function revive(rec, from)
+  local jk = JOB .. rec.id
+  redis.call('ZREM', K[from], rec.id)
   redis.call('PERSIST', jk)
-  redis.call('HSET', jk, 'attempts', 0, 'progress', 0)
+  redis.call('HSET', jk, 'attempts', 0, 'lapses', 0, 'handbacks', 0, 'progress', 0)
   redis.call('HDEL', jk, 'finished_at', 'result', 'cancel', 'progress_message', 'run_at')
-  local f = redis.call('HMGET', jk, 'priority', 'dedup_key')
-  if f[2] and f[2] ~= '' then redis.call('HSETNX', K.dedup, f[2], id) end
-  make_ready(id, tonumber(f[1]), NOW)
-  emit(id, 'retried')
+  if rec.dedup_key ~= '' then redis.call('HSET', K.dedup, rec.dedup_key, rec.id) end
+  make_ready(rec, NOW)
+  emit(rec.id, 'retried')
 end
 
 if ARGV[A] == 'one' then
   local id = ARGV[A + 1]
-  local state = redis.call('HGET', JOB .. id, 'state')
-  if not state then return 'missing' end
-  if state ~= 'failed' and state ~= 'cancelled' then return state end
-  revive(id, state)
+  -- read phase
+  local rec = read_job(id)
+  if not rec then return 'missing' end
+  if rec.state ~= 'failed' and rec.state ~= 'cancelled' then
+    return rec.problem and ('malformed:' .. rec.problem) or rec.state
+  end
+  if rec.problem then return 'malformed:' .. rec.problem end
+  local holder = dedup_holder(rec)
+  if holder then return 'dedup:' .. rec.dedup_key .. ':' .. holder end
+  -- write phase
+  revive(rec, rec.state)
   wake()
   return 'ok'
 end
-local ids = redis.call('ZRANGE', K.failed, 0, tonumber(ARGV[A + 1]) - 1)
+
+local offset, limit = tonumber(ARGV[A + 1]), tonumber(ARGV[A + 2])
+local ids = redis.call('ZRANGE', K.failed, offset, offset + limit - 1)
+-- read phase
+local plan = {}
 for i = 1, #ids do
-  if redis.call('EXISTS', JOB .. ids[i]) == 1 then
-    revive(ids[i], 'failed')
+  local rec = read_job(ids[i], 'failed')
+  if not rec then
+    plan[i] = { gone = ids[i] }
+  elseif rec.problem or dedup_holder(rec) then
+    plan[i] = { skip = true }
   else
-    redis.call('ZREM', K.failed, ids[i])  -- its hash expired: drop the stale index entry
+    plan[i] = { rec = rec }
   end
 end
-if #ids > 0 then wake() end
-return #ids
+-- write phase; a job whose dedup key two dead jobs share is revived once
+local retried, skipped = 0, 0
+for _, step in ipairs(plan) do
+  if step.gone then
+    redis.call('ZREM', K.failed, step.gone)  -- its hash expired: drop the stale index entry
+  elseif step.skip or dedup_holder(step.rec) then
+    skipped = skipped + 1
+  else
+    revive(step.rec, 'failed')
+    retried = retried + 1
+  end
+end
+if retried > 0 then wake() end
+return { retried, skipped, #ids }

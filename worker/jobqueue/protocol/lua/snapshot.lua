@@ -1,3 +1,5 @@
+--! keys: events
+--! flags: no-writes
 -- Atomically read the last event id and a job's hash (so a waiter misses no event).
 -- ARGV[A]: id. Returns {last_event_id, field1, value1, ...}.
 local last = redis.call('XREVRANGE', K.events, '+', '-', 'COUNT', 1)

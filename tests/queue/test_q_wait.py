@@ -1,0 +1,61 @@
+"""``AsyncQueue.wait`` returns once the job is finished, whatever its event stream holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from jobqueue.client import AsyncQueue
+from jobqueue.models import JobState
+
+pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
+
+
+async def chatter(q: AsyncQueue, stop: asyncio.Event) -> None:
+    """Other jobs keep the queue's event stream busy, as on a production queue."""
+    while not stop.is_set():
+        await q.submit("other")
+        await asyncio.sleep(0.01)
+
+
+async def test_wait_returns_when_the_finish_event_was_trimmed_on_a_busy_queue(
+    rclient: aioredis.Redis,
+) -> None:
+    q = AsyncQueue("q", redis=rclient)
+    jid = await q.submit("work")
+    real_read = q.protocol.read_events
+    finished_behind_its_back = False
+
+    async def read_after_the_job_finished(after: str, block: float, count: int = 1000) -> Any:
+        # Before the waiter's first read: the job finishes and its event is trimmed away.
+        nonlocal finished_behind_its_back
+        if not finished_behind_its_back:
+            finished_behind_its_back = True
+            [job] = await q.protocol.take("w", 1, 30)
+            await q.protocol.complete("w", [(jid, job.token, "done")], lease_seconds=30)
+            await rclient.xtrim(q.protocol.keys.events, maxlen=0)
+        return await real_read(after, block, count)
+
+    q.protocol.read_events = read_after_the_job_finished  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    noise = asyncio.create_task(chatter(AsyncQueue("q", redis=rclient), stop))
+    try:
+        job = await asyncio.wait_for(q.wait(jid), 30)
+    finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await noise
+    assert job.state is JobState.COMPLETED and job.result == "done"
+
+
+async def test_wait_returns_on_a_queue_without_events(rclient: aioredis.Redis) -> None:
+    q = AsyncQueue("q", redis=rclient)
+    await q.configure(events_maxlen=0)
+    jid = await q.submit("work")
+    waiter = asyncio.create_task(q.wait(jid, timeout=30))
+    [job] = await q.protocol.take("w", 1, 30)
+    await q.protocol.complete("w", [(jid, job.token, 7)], lease_seconds=30)
+    assert (await waiter).result == 7
