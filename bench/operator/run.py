@@ -97,7 +97,7 @@ def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.P
     env = {
         **cluster.env,
         "WATCH_NAMESPACES": NAMESPACE,
-        "STANDALONE": "true",
+        "LEASE_NAMESPACE": NAMESPACE,  # leader election: one operator, it leads at once
         "METRICS_PORT": str(metrics_port),
         "HEALTH_PORT": "0",
         "PYTHONUNBUFFERED": "1",

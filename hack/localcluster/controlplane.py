@@ -12,6 +12,18 @@ from .state import StateDir
 SERVICE_CIDR = "10.96.0.0/16"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler")
+# What ServiceAccounts ask of the API server, one JSON line per request (Metadata level: who,
+# verb, resource, answer; no bodies), so tests can see which permissions code really uses.
+# Other users (admin, controllers) are not logged.
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
 
 
 def free_port() -> int:
@@ -58,6 +70,8 @@ class Ports:
 
 def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str, list[str]]:
     """Each component's argv, keyed by component name (start in the order of COMPONENTS)."""
+    audit_policy = state.root / "audit-policy.yaml"
+    audit_policy.write_text(AUDIT_POLICY)
     etcd_url = f"http://127.0.0.1:{ports.etcd_client}"
     peer_url = f"http://127.0.0.1:{ports.etcd_peer}"
     return {
@@ -89,6 +103,13 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
             "--allow-privileged=true",
+            # As OpenShift does: an ownerReference with blockOwnerDeletion needs update on
+            # the owner's finalizers, so RBAC that misses it fails here too.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
+            f"--audit-policy-file={audit_policy}",
+            f"--audit-log-path={state.audit_log}",
+            "--audit-log-maxbackup=1",
+            "--audit-log-maxsize=200",
             # Endpoints refuse the loopback advertise address: don't retry that every 10 s
             "--endpoint-reconciler-type=none",
             f"--requestheader-client-ca-file={pki.ca_cert}",

@@ -65,6 +65,11 @@ class StateDir:
         return self.root / "ports.json"
 
     @property
+    def audit_log(self) -> Path:
+        """The API server's audit log of ServiceAccount requests (JSON lines)."""
+        return self.logs / "audit.log"
+
+    @property
     def supervisor_log(self) -> Path:
         return self.logs / "supervisor.log"
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from jobqueue_operator.config import Config
+from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.deployments import DeploymentCache
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
 from jobqueue_operator.sources.jobqueue import RedisPools
+from jobqueue_operator.tls import TlsFiles
 
 
 @dataclass
@@ -19,7 +21,9 @@ class OperatorContext:
     config: Config
     kube: Kube
     metrics: OperatorMetrics
+    secrets: SecretCache
     pools: RedisPools = field(default_factory=RedisPools)
     deployments: DeploymentCache = field(default_factory=DeploymentCache)
+    tls: TlsFiles = field(default_factory=TlsFiles)
     # (namespace, name) -> (last tick, allowed silence), read by the liveness probe
     heartbeats: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)

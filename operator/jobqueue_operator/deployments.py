@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# Pod-template annotation: which versions of the Secrets the pods were started with.
+CREDENTIALS_VERSION = "jobqueue.dev/credentials-version"
+
 
 @dataclass(frozen=True)
 class DeploymentView:
@@ -20,6 +23,7 @@ class DeploymentView:
     status_replicas: int  # status.replicas
     ready: int  # status.readyReplicas
     resource_version: int | None  # to drop watch events older than our own write
+    credentials_version: str = ""  # of the Secrets the pods were started with (credentials.py)
 
 
 def _version(raw: Any) -> int | None:
@@ -33,11 +37,13 @@ def view_of(body: dict[str, Any]) -> DeploymentView:
     """The view of a Deployment body (a dict or kopf's body)."""
     spec = body.get("spec") or {}
     status = body.get("status") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
     return DeploymentView(
         replicas=int(spec.get("replicas") or 0),
         status_replicas=int(status.get("replicas") or 0),
         ready=int(status.get("readyReplicas") or 0),
         resource_version=_version((body.get("metadata") or {}).get("resourceVersion")),
+        credentials_version=(template.get("annotations") or {}).get(CREDENTIALS_VERSION, ""),
     )
 
 
@@ -69,7 +75,11 @@ class DeploymentCache:
         held = self._views.get((namespace, name))
         if held is not None:
             self._views[(namespace, name)] = DeploymentView(
-                replicas, held.status_replicas, held.ready, _version(resource_version)
+                replicas,
+                held.status_replicas,
+                held.ready,
+                _version(resource_version),
+                held.credentials_version,
             )
 
     def forget(self, namespace: str, name: str) -> None:

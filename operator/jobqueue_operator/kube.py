@@ -6,7 +6,6 @@ The official client is synchronous; calls run in worker threads and return plain
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 from typing import Any
 
@@ -24,6 +23,10 @@ REQUEST_TIMEOUT = 15.0
 
 class NotFound(Exception):
     """The object does not exist."""
+
+
+class Conflict(Exception):
+    """The object changed since it was read (a resourceVersion precondition failed)."""
 
 
 def load_config() -> None:
@@ -47,6 +50,7 @@ class Kube:
         self._apps = client.AppsV1Api(self._api)
         self._core = client.CoreV1Api(self._api)
         self._custom = client.CustomObjectsApi(self._api)
+        self._coordination = client.CoordinationV1Api(self._api)
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -57,12 +61,15 @@ class Kube:
             except ApiException as exc:
                 if exc.status == 404:
                     raise NotFound(str(exc.reason)) from exc
+                if exc.status == 409:
+                    raise Conflict(str(exc.reason)) from exc
                 raise
 
         return await asyncio.to_thread(run)
 
     async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply (creates or updates; the name is deterministic)."""
+        """Server-side apply (creates or updates; the name is deterministic). A
+        metadata.resourceVersion in ``body`` is a precondition (Conflict when it moved)."""
         meta = body["metadata"]
         return await self._call(
             self._apps.patch_namespaced_deployment,
@@ -112,12 +119,9 @@ class Kube:
             self._core.patch_namespaced_pod, name, namespace, patch, _content_type=MERGE
         )
 
-    async def read_secret_key(self, namespace: str, name: str, key: str) -> str:
-        secret = await self._call(self._core.read_namespaced_secret, name, namespace)
-        data = secret.get("data") or {}
-        if key not in data:
-            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(data[key]).decode()
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        """A Secret as a dict (the caller checks that it opted in: credentials.py)."""
+        return await self._call(self._core.read_namespaced_secret, name, namespace)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         await self._call(
@@ -131,32 +135,20 @@ class Kube:
             _content_type=MERGE,
         )
 
-    async def ensure_peering(self, name: str, namespaces: tuple[str, ...]) -> None:
-        """Create kopf's peering objects if missing (kopf waits for them when peering is on)."""
-        body = {"apiVersion": "kopf.dev/v1", "metadata": {"name": name}}
+    async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            if not namespaces:
-                body["kind"] = "ClusterKopfPeering"
-                await self._call(
-                    self._custom.create_cluster_custom_object,
-                    "kopf.dev",
-                    "v1",
-                    "clusterkopfpeerings",
-                    body,
-                )
-            for namespace in namespaces:
-                body["kind"] = "KopfPeering"
-                await self._call(
-                    self._custom.create_namespaced_custom_object,
-                    "kopf.dev",
-                    "v1",
-                    namespace,
-                    "kopfpeerings",
-                    body,
-                )
-        except ApiException as exc:
-            if exc.status != 409:  # already there
-                raise
+            return await self._call(self._coordination.read_namespaced_lease, name, namespace)
+        except NotFound:
+            return None
+
+    async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call(self._coordination.create_namespaced_lease, namespace, body)
+
+    async def replace_lease(
+        self, namespace: str, name: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        """An update carrying the resourceVersion read: Conflict when someone wrote first."""
+        return await self._call(self._coordination.replace_namespaced_lease, name, namespace, body)
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

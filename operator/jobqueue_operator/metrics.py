@@ -25,6 +25,7 @@ class QueueSeries:
     backlog: dict[str, Gauge]
     oldest_wait: Gauge
     failure_ratio: Gauge
+    failure_threshold: Gauge
 
 
 class OperatorMetrics:
@@ -43,6 +44,12 @@ class OperatorMetrics:
         self.failure_ratio = Gauge(
             p + "failure_ratio",
             "Failed share of attempts in the failure window",
+            LABELS,
+            registry=r,
+        )
+        self.failure_threshold = Gauge(
+            p + "failure_threshold",
+            "The failure ratio at which this queue's failure gate trips (its spec)",
             LABELS,
             registry=r,
         )
@@ -77,6 +84,11 @@ class OperatorMetrics:
             registry=r,
         )
         self.polls = Counter(p + "polls", "Poll loop iterations", LABELS, registry=r)
+        self.leader = Gauge(
+            p + "leader",
+            "1 while this replica holds the leader-election Lease and acts, else 0 (standby)",
+            registry=r,
+        )
         self.wakeups = Counter(
             p + "wakeups", "Polls started early by a wake-up from the queue", registry=r
         )
@@ -94,6 +106,7 @@ class OperatorMetrics:
             backlog={s: self.backlog.labels(*labels, s) for s in BACKLOG_STATES},
             oldest_wait=self.oldest_wait.labels(*labels),
             failure_ratio=self.failure_ratio.labels(*labels),
+            failure_threshold=self.failure_threshold.labels(*labels),
         )
 
     def forget(self, namespace: str, jobqueue: str, queue: str) -> None:
@@ -102,6 +115,7 @@ class OperatorMetrics:
         for gauge in (
             self.oldest_wait,
             self.failure_ratio,
+            self.failure_threshold,
             self.desired,
             self.current,
             self.ready,

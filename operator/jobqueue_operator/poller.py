@@ -29,7 +29,15 @@ import kopf
 from jobqueue.models import QueueSettings
 from pydantic import ValidationError
 
-from jobqueue_operator import desired_state, events, resources, spec
+from jobqueue_operator import (
+    credentials,
+    desired_state,
+    events,
+    redisurl,
+    resources,
+    spec,
+    workers,
+)
 from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
@@ -39,6 +47,7 @@ from jobqueue_operator.scaling import Decision, Policy, Replicas, decide
 from jobqueue_operator.sources import (
     AnnouncesWork,
     ConfiguresQueue,
+    CredentialsRejected,
     Observation,
     SourceUnavailable,
 )
@@ -65,7 +74,6 @@ SIGNIFICANT = (
     "failureGateTripped",
     "windowValues",
 )
-SECRET_REFRESH_SECONDS = 60.0
 # A loop woken by its queue polls at once, but never more often than this: a queue that
 # flips between idle and busy must not turn its loop into a busy loop.
 WAKE_MIN_SECONDS = 0.2
@@ -106,8 +114,12 @@ class Poller:
         self.last_scale_reason: str | None = status.get("lastScaleReason")
         self.source: JobQueueSource | None = None
         self.source_key: tuple[str, str | None, str, int] | None = None
-        self.password: str | None = None
-        self.password_read_at = -SECRET_REFRESH_SECONDS
+        # The credentials of the last successful resolve; None while a Secret is refused
+        # (then no worker Deployment is made or changed: see credentials.py).
+        self.credentials: credentials.Credentials | None = None
+        self.refusal: credentials.CredentialsRefused | None = None
+        self.credentials_stale = False  # Redis refused them: read the Secrets again
+        self.url_for: tuple[Any, str] | None = None  # (spec.redis, version) -> client URL
         self.written: dict[str, Any] = {}
         # At most one status write in flight: the loop never waits on it, so a slow API
         # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
@@ -140,7 +152,7 @@ class Poller:
         return (self.namespace, self.name)
 
     async def run(self, stopped: Waiter) -> None:
-        """Loop until kopf stops the daemon (deletion, operator exit, peering pause)."""
+        """Loop until kopf stops the daemon (deletion, operator exit)."""
         next_at = time.monotonic()
         # The first poll runs at once; the rest at a random phase of the interval, so loops
         # started together (an operator restart resumes all of them) don't poll in bursts.
@@ -242,43 +254,61 @@ class Poller:
             await self._ensure_source(jq)
             assert self.source is not None
             return await self.source.read(), ""
-        except SourceUnavailable as exc:
-            self.password_read_at = -SECRET_REFRESH_SECONDS  # re-read: it may have rotated
+        except credentials.CredentialsRefused as exc:
+            self._refused(exc)
+            return None, str(exc)
+        except CredentialsRejected as exc:
+            self.credentials_stale = True  # rotated, maybe: the next tick reads them again
             self.applied_settings = None
             return None, str(exc)
-        except Exception as exc:  # a missing Secret, a bad URL: same outcome, say why
+        except SourceUnavailable as exc:
+            self.applied_settings = None  # stored again once Redis answers (maybe a new one)
+            return None, str(exc)
+        except Exception as exc:  # a bad URL, say: same outcome, say why
             return None, f"{type(exc).__name__}: {exc}"
 
+    def _refused(self, refusal: credentials.CredentialsRefused) -> None:
+        """A Secret the JobQueue names cannot be used: say so once per new refusal."""
+        self.credentials = None
+        if self.refusal is None or str(self.refusal) != str(refusal):
+            events.warning(self.body, refusal.reason, str(refusal))
+        self.refusal = refusal
+
     async def _ensure_source(self, jq: spec.JobQueueSpec) -> None:
-        ref = jq.redis.password_secret_ref
-        now = time.monotonic()
-        if ref is None:
-            self.password = None
-        elif now - self.password_read_at >= SECRET_REFRESH_SECONDS:
-            try:
-                self.password = await self.ctx.kube.read_secret_key(
-                    self.namespace, ref.name, ref.key
-                )
-            except Exception as exc:
-                raise SourceUnavailable(
-                    f"cannot read key {ref.key!r} of Secret {self.namespace}/{ref.name} "
-                    f"(spec.redis.passwordSecretRef): {type(exc).__name__}: {exc}"
-                ) from exc
-            self.password_read_at = now
+        stale, self.credentials_stale = self.credentials_stale, False
+        creds = await credentials.resolve(self.ctx.secrets, self.namespace, jq.redis, stale=stale)
+        self.credentials, self.refusal = creds, None
         queue = jq.queue_name(self.name)
         window = jq.scaling.failure_rate.window_seconds
-        key = (jq.redis.url, self.password, queue, window)
+        url = self._connection_url(jq, creds)
+        key = (url, creds.password, queue, window)
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             self.series = None
             self.source = JobQueueSource(
-                self.ctx.pools, jq.redis.url, queue, password=self.password, window_seconds=window
+                self.ctx.pools, url, queue, password=creds.password, window_seconds=window
             )
             if isinstance(self.source, AnnouncesWork):
                 self.source.on_work(self.wake.set)
             self.source_key, self.queue = key, queue
+
+    def _connection_url(self, jq: spec.JobQueueSpec, creds: credentials.Credentials) -> str:
+        """spec.redis.url with the user name and the operator's copies of the TLS files."""
+        key = (jq.redis, creds.version)
+        if self.url_for is None or self.url_for[0] != key:
+            tls = self.ctx.tls
+            ca, cert, pem_key = creds.ca_pem, creds.client_cert_pem, creds.client_key_pem
+            url = redisurl.connection_url(
+                jq.redis.url,
+                username=jq.redis.username,
+                ca_file=tls.path_for(ca, ".crt") if ca else None,
+                cert_file=tls.path_for(cert, ".crt") if cert else None,
+                key_file=tls.path_for(pem_key, ".key") if pem_key else None,
+            )
+            self.url_for = (key, url)
+        return self.url_for[1]
 
     async def tick(self, jq: spec.JobQueueSpec, lag: float) -> None:
         """One poll: observe, decide, act, report."""
@@ -288,14 +318,17 @@ class Poller:
             await self._store_queue_settings(jq.queue_settings.to_queue_settings())
         dep_name = resources.deployment_name(self.name)
         deployment = await self._deployment(dep_name)
+        creds = self.credentials
         if deployment is None:
-            replicas = desired_state.initial_replicas(jq)
-            body = resources.build_deployment(
-                owner, jq, replicas, default_image=self.ctx.config.worker_image
-            )
-            deployment = view_of(await kube.apply_deployment(body))
-            self.ctx.deployments.put(self.namespace, dep_name, deployment)
+            if creds is None:  # refused credentials: no worker gets them; the status says why
+                self._report_refused(error, time.time())
+                return
+            deployment = await workers.apply(self.ctx, owner, jq, creds, created=True)
             events.normal(self.body, "DeploymentCreated", f"created {dep_name}")
+        elif creds is not None and deployment.credentials_version != creds.version:
+            # A Secret in use changed: the pods read it only when they start, so roll them.
+            deployment = await workers.apply(self.ctx, owner, jq, creds)
+            events.normal(self.body, "CredentialsRotated", f"rolling {dep_name}: a Secret changed")
         current, ready = deployment.replicas, deployment.ready
         now = time.time()
         decision = decide(
@@ -340,6 +373,8 @@ class Poller:
             self._record_poll(lag)
             return
         self._record_metrics(observation, decision, current, ready, lag)
+        if self.series is not None:  # bound by _record_metrics
+            self.series.failure_threshold.set(jq.scaling.failure_rate.threshold)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
     async def _store_queue_settings(self, wanted: QueueSettings) -> None:
@@ -372,7 +407,13 @@ class Poller:
     async def _mark_pods(self, observation: Observation) -> None:
         """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first."""
         kube = self.ctx.kube
-        pods = await kube.pod_deletion_costs(self.namespace, resources.selector_string(self.name))
+        try:
+            pods = await kube.pod_deletion_costs(
+                self.namespace, resources.selector_string(self.name)
+            )
+        except Exception as exc:  # a hint for the ReplicaSet only: scale down all the same
+            self.logger.warning(f"pods of {self.namespace}/{self.name} not listed: {exc}")
+            return
         loads = [(w.name, w.jobs_in_hand) for w in observation.workers]
         for pod, patch in resources.deletion_cost_patches(pods, loads).items():
             try:
@@ -536,7 +577,8 @@ class Poller:
 
         types = spec.ConditionType
         if observation is None:
-            put(types.REDIS_REACHABLE, "False", "ReadFailed", error or "queue unreadable")
+            reason = self.refusal.reason if self.refusal else "ReadFailed"
+            put(types.REDIS_REACHABLE, "False", reason, error or "queue unreadable")
         else:
             put(types.REDIS_REACHABLE, "True", "Connected", f"read queue {self.queue}")
             if observation.redis_problem is not None:
@@ -562,6 +604,27 @@ class Poller:
         else:
             put(types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
         return found
+
+    def _report_refused(self, error: str, now: float) -> None:
+        """Conditions and status of a JobQueue whose credentials are refused before it has
+        a worker Deployment (written when they change, and at the refresh interval)."""
+        generation, reason = self._generation(), self.refusal.reason if self.refusal else ""
+        transitions = []
+        for type_, why in (
+            (spec.ConditionType.REDIS_REACHABLE, reason),
+            (spec.ConditionType.READY, "CredentialsRefused"),
+        ):
+            self.conditions, transition = set_condition(
+                self.conditions, type_.value, "False", why, error, generation=generation, now=now
+            )
+            if transition is not None:
+                transitions.append(transition)
+        for transition in transitions:
+            self._announce_condition(transition)
+        if self.writing is None and (transitions or now - self.written_at >= self.refresh_seconds):
+            status = {"conditions": self.conditions, "observedGeneration": generation,
+                      "lastPollTime": rfc3339(now)}  # fmt: skip
+            self.writing = asyncio.create_task(self._write_status(status, {}, now))
 
     def _announce_condition(self, transition: Transition) -> None:
         bad = (transition.type == spec.ConditionType.FAILURE_RATE_HIGH) == (

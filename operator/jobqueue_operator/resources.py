@@ -8,7 +8,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jobqueue_operator import spec
+from jobqueue_operator import redisurl, spec
+from jobqueue_operator.deployments import CREDENTIALS_VERSION
 
 MANAGED_BY = "jobqueue-operator"
 JOBQUEUE_LABEL = "jobqueue.dev/jobqueue"
@@ -39,12 +40,14 @@ class Owner:
 
 
 def deployment_name(jobqueue_name: str) -> str:
-    """Deterministic, so a restarted operator finds (never duplicates) the Deployment."""
+    """Deterministic, so a restarted operator finds (never duplicates) the Deployment. At
+    most 63 characters (pods are named after it); a cut name may not end in '.' or '-',
+    which the API server refuses before the '-' that follows."""
     base = f"{jobqueue_name}-worker"
     if len(base) <= 63:
         return base
     digest = hashlib.sha256(jobqueue_name.encode()).hexdigest()[:8]
-    return f"{jobqueue_name[:46]}-{digest}-worker"
+    return f"{jobqueue_name[:46].rstrip('.-')}-{digest}-worker"
 
 
 def _label_value(value: str) -> str:
@@ -75,8 +78,20 @@ def common_labels(jobqueue_name: str) -> dict[str, str]:
     }
 
 
+def merged(default: dict[str, Any], override: dict[str, Any] | None) -> dict[str, Any]:
+    """``override`` over ``default``, nested objects merged key by key: a user's one field
+    (runAsUser, say) must not drop the hardened rest (drop ALL, read-only root, seccomp)."""
+    out = dict(default)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def default_container_security_context() -> dict[str, Any]:
-    """Hardened container defaults; spec.worker.securityContext replaces them."""
+    """Hardened container defaults; spec.worker.securityContext is merged over them."""
     return {
         "runAsNonRoot": True,
         "readOnlyRootFilesystem": True,
@@ -88,7 +103,7 @@ def default_container_security_context() -> dict[str, Any]:
 
 
 def default_pod_security_context() -> dict[str, Any]:
-    """Pod defaults; spec.worker.podSecurityContext replaces them."""
+    """Pod defaults; spec.worker.podSecurityContext is merged over them."""
     return {
         "runAsNonRoot": True,
         "runAsUser": 65532,
@@ -100,6 +115,41 @@ def default_pod_security_context() -> dict[str, Any]:
 
 def _field_ref(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def worker_redis_url(redis: spec.RedisSpec) -> str:
+    """The URL workers connect with: the user name, and the TLS files where they are
+    mounted (redis_volumes)."""
+    client = redis.client_cert_secret_ref
+    return redisurl.connection_url(
+        redis.url,
+        username=redis.username,
+        ca_file=f"{redisurl.WORKER_CA_DIR}/{redisurl.CA_FILE}" if redis.ca_secret_ref else None,
+        cert_file=f"{redisurl.WORKER_CLIENT_DIR}/{redisurl.CERT_FILE}" if client else None,
+        key_file=f"{redisurl.WORKER_CLIENT_DIR}/{redisurl.KEY_FILE}" if client else None,
+    )
+
+
+def redis_volumes(redis: spec.RedisSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes and mounts of the Secrets of spec.redis.caSecretRef and clientCertSecretRef
+    (read-only, only the keys needed, readable by the pod's group only)."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    ca, client = redis.ca_secret_ref, redis.client_cert_secret_ref
+    if ca is not None:
+        items = [{"key": ca.key, "path": redisurl.CA_FILE}]
+        volumes.append({"name": "redis-ca", "secret": {
+            "secretName": ca.name, "items": items, "defaultMode": 0o440}})  # fmt: skip
+        mounts.append({"name": "redis-ca", "mountPath": redisurl.WORKER_CA_DIR, "readOnly": True})
+    if client is not None:
+        items = [{"key": client.cert_key, "path": redisurl.CERT_FILE},
+                 {"key": client.key_key, "path": redisurl.KEY_FILE}]  # fmt: skip
+        volumes.append({"name": "redis-client", "secret": {
+            "secretName": client.name, "items": items, "defaultMode": 0o440}})  # fmt: skip
+        mounts.append(
+            {"name": "redis-client", "mountPath": redisurl.WORKER_CLIENT_DIR, "readOnly": True}
+        )
+    return volumes, mounts
 
 
 def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]]:
@@ -114,7 +164,7 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
         _field_ref("POD_NAME", "metadata.name"),
         _field_ref("POD_NAMESPACE", "metadata.namespace"),
         _field_ref("POD_IP", "status.podIP"),
-        {"name": "JOBQUEUE_REDIS_URL", "value": jq.redis.url},
+        {"name": "JOBQUEUE_REDIS_URL", "value": worker_redis_url(jq.redis)},
         {"name": "JOBQUEUE_QUEUES", "value": jq.queue_name(jobqueue_name)},
         {"name": "JOBQUEUE_CONCURRENCY", "value": str(worker.concurrency)},
         {"name": "JOBQUEUE_LEASE_SECONDS", "value": str(worker.lease_seconds)},
@@ -127,6 +177,8 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
     ]
     if worker.handlers:
         ours.append({"name": "JOBQUEUE_HANDLERS", "value": ",".join(worker.handlers)})
+    if worker.http_allow:
+        ours.append({"name": "JOBQUEUE_HTTP_ALLOW", "value": ",".join(worker.http_allow)})
     ref = jq.redis.password_secret_ref
     if ref is not None:
         secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
@@ -147,8 +199,8 @@ def _container(jobqueue_name: str, jq: spec.JobQueueSpec, default_image: str) ->
         "ports": [{"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}],
         "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
-        "securityContext": worker.security_context or default_container_security_context(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "securityContext": merged(default_container_security_context(), worker.security_context),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *redis_volumes(jq.redis)[1]],
     }
     if worker.args is not None:
         container["args"] = list(worker.args)
@@ -165,9 +217,11 @@ def build_deployment(
     replicas: int,
     *,
     default_image: str = spec.DEFAULT_WORKER_IMAGE,
+    credentials_version: str = "",
 ) -> dict[str, Any]:
     """The worker Deployment of one JobQueue, ready for server-side apply; ``default_image``
-    serves a spec without worker.image (the operator's WORKER_IMAGE)."""
+    serves a spec without worker.image (the operator's WORKER_IMAGE); a new
+    ``credentials_version`` (the Secrets in use changed) rolls the pods."""
     worker = jq.worker
     labels = common_labels(owner.name)
     pod_labels = {**(worker.pod_labels or {}), **labels}
@@ -177,12 +231,15 @@ def build_deployment(
         "prometheus.io/path": "/metrics",
         **(worker.pod_annotations or {}),
     }
+    if credentials_version:
+        pod_annotations[CREDENTIALS_VERSION] = credentials_version
     pod_spec: dict[str, Any] = {
         "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
-        "securityContext": worker.pod_security_context or default_pod_security_context(),
-        "volumes": [{"name": "tmp", "emptyDir": {}}],
+        "securityContext": merged(default_pod_security_context(), worker.pod_security_context),
+        "volumes": [{"name": "tmp", "emptyDir": {}}, *redis_volumes(jq.redis)[0]],
         "enableServiceLinks": False,
+        "automountServiceAccountToken": worker.automount_service_account_token,
     }
     if worker.service_account_name:
         pod_spec["serviceAccountName"] = worker.service_account_name
@@ -190,6 +247,17 @@ def build_deployment(
         pod_spec["nodeSelector"] = dict(worker.node_selector)
     if worker.tolerations:
         pod_spec["tolerations"] = list(worker.tolerations)
+    if worker.affinity:
+        pod_spec["affinity"] = dict(worker.affinity)
+    if worker.topology_spread_constraints:
+        selector = {"matchLabels": selector_labels(owner.name)}
+        pod_spec["topologySpreadConstraints"] = [
+            {"labelSelector": selector, **c} for c in worker.topology_spread_constraints
+        ]
+    if worker.priority_class_name:
+        pod_spec["priorityClassName"] = worker.priority_class_name
+    if worker.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in worker.image_pull_secrets]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

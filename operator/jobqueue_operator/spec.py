@@ -9,10 +9,11 @@ API server must enforce are attached as CEL ``x-kubernetes-validations`` through
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from jobqueue.egress import AllowList
 from jobqueue.models import MAX_RETENTION_SECONDS, QueueSettings
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
@@ -77,8 +78,35 @@ class SecretKeyRef(_Model):
     """Key within the Secret whose value is used."""
 
 
+class TlsSecretRef(_Model):
+    """A Secret in the JobQueue's namespace holding a certificate and its key (the
+    kubernetes.io/tls layout: tls.crt and tls.key)."""
+
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the Secret."""
+    cert_key: str = Field(default="tls.crt", min_length=1, max_length=253)
+    """Key holding the PEM certificate (chain)."""
+    key_key: str = Field(default="tls.key", min_length=1, max_length=253)
+    """Key holding the PEM private key."""
+
+
 class RedisSpec(_Model):
-    """Where the queue lives."""
+    """Where the queue lives. Every Secret named here must be labelled
+    jobqueue.dev/redis-credentials: "true" by its owner, or it is refused."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "(!has(self.caSecretRef) && !has(self.clientCertSecretRef)) || "
+                    "self.url.startsWith('rediss://')",
+                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a "
+                    "rediss:// (TLS) URL",
+                    ".url",
+                )
+            ]
+        }
+    )
 
     url: str = Field(
         min_length=1,
@@ -93,14 +121,27 @@ class RedisSpec(_Model):
                     "!self.matches('^rediss?://[^/@]*:[^/@]+@')",
                     "spec.redis.url must not contain a password; use spec.redis.passwordSecretRef",
                 ),
+                _cel(
+                    "!self.matches('[?&](password|ssl_keyfile|ssl_certfile|ssl_ca_certs)=')",
+                    "spec.redis.url must not carry a password or TLS files in its query; use "
+                    "spec.redis.passwordSecretRef, caSecretRef and clientCertSecretRef",
+                ),
             ]
         },
     )
     """Redis URL, redis:// or rediss:// (TLS), e.g. redis://redis:6379/0. Never put a
     password here: use passwordSecretRef."""
+    username: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^\S+$")
+    """Redis ACL user name (AUTH username password); the default user when unset."""
     password_secret_ref: SecretKeyRef | None = None
     """Secret key holding the Redis password; passed to workers via secretKeyRef and
     read by the operator from the Secret."""
+    ca_secret_ref: SecretKeyRef | None = None
+    """Secret key holding the PEM CA bundle that signed the Redis server's certificate (a
+    private CA); the operator reads it, workers mount it. Needs a rediss:// URL."""
+    client_cert_secret_ref: TlsSecretRef | None = None
+    """Secret holding the client certificate and key, for a Redis that requires client
+    certificates (tls-auth-clients); the operator reads it, workers mount it."""
 
 
 class EnvVar(_Model):
@@ -122,6 +163,11 @@ class ResourceRequirements(_Model):
     """Maximum resources, e.g. {cpu: 500m, memory: 256Mi}."""
     requests: dict[str, int | str] | None = None
     """Minimum resources the scheduler reserves."""
+
+
+# An allow-list host name: DNS labels, optionally under "*." (jobqueue.egress reads it the same).
+_LABEL_RE = r"[a-zA-Z0-9_]([a-zA-Z0-9_-]*[a-zA-Z0-9_])?"
+_ALLOW_HOST_RE = rf"^(\\*\\.)?{_LABEL_RE}(\\.{_LABEL_RE})*\\.?$"
 
 
 class WorkerSpec(_Model):
@@ -147,29 +193,86 @@ class WorkerSpec(_Model):
     """Port of the worker's /metrics and /healthz endpoint."""
     log_format: Literal["text", "json"] = "json"
     """Worker log format."""
-    env: list[EnvVar] = Field(default_factory=list)
-    """Extra environment variables, passed through like a container's env."""
+    env: list[EnvVar] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Extra environment variables, passed through like a container's env; each name at
+    most once (they replace the operator's variables of the same name)."""
+    http_allow: list[Annotated[str, Field(min_length=1, max_length=253)]] = Field(
+        default_factory=list,
+        max_length=64,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.all(e, (isCIDR(e) && cidr(e) == cidr(e).masked()) || isIP(e) || "
+                    f"e.matches('{_ALLOW_HOST_RE}'))",
+                    "spec.worker.httpAllow entries must be networks (10.0.0.0/8, "
+                    "fd00::/8), addresses or host names (api.internal, *.svc.cluster.local)",
+                )
+            ],
+        },
+    )
+    """Networks and host names the built-in http.request may reach although they are not
+    public (JOBQUEUE_HTTP_ALLOW). By default loopback, link-local (cloud metadata),
+    private and reserved addresses are refused, so a job cannot read the cluster's
+    internals; list here what this queue's jobs need, e.g. 10.20.0.0/16,
+    billing.internal, *.shop.svc.cluster.local (a name allows every address it
+    resolves to)."""
     resources: ResourceRequirements | None = None
     """Compute resources of the worker container."""
     termination_grace_period_seconds: int = Field(default=60, ge=0, le=86400)
     """Time a worker gets to finish its jobs after SIGTERM; the worker's shutdown
     timeout is set a little below it."""
     service_account_name: str | None = None
-    """Service account of the worker pods."""
+    """Service account of the worker pods. Whoever may create a JobQueue may run pods
+    under any service account of its namespace: creating a JobQueue is as powerful as
+    creating pods."""
+    automount_service_account_token: bool = False
+    """Mount the service account's API token in the worker pods. Off: the bundled worker
+    never talks to the Kubernetes API, and a token a job could read is a token it could
+    use. Turn it on for handlers that call the API."""
     security_context: dict[str, Any] | None = None
-    """Container securityContext; replaces the hardened default (non-root, read-only
+    """Container securityContext, merged over the hardened default (non-root, read-only
     root filesystem, no privilege escalation, all capabilities dropped, RuntimeDefault
-    seccomp)."""
+    seccomp): a field set here wins, the defaults you do not mention stay (set one
+    explicitly to change it, e.g. readOnlyRootFilesystem: false)."""
     pod_security_context: dict[str, Any] | None = None
-    """Pod securityContext; replaces the default (runAsNonRoot, RuntimeDefault seccomp)."""
+    """Pod securityContext, merged over the default (runAsNonRoot, user/group 65532,
+    RuntimeDefault seccomp) the same way."""
     node_selector: dict[str, str] | None = None
     """Node selector of the worker pods."""
     tolerations: list[dict[str, Any]] | None = None
     """Tolerations of the worker pods."""
+    affinity: dict[str, Any] | None = None
+    """Affinity of the worker pods (node, pod and anti-affinity), as a pod's."""
+    topology_spread_constraints: list[dict[str, Any]] | None = None
+    """Topology spread of the worker pods, as a pod's; a constraint without a
+    labelSelector gets the worker pods' selector."""
+    priority_class_name: str | None = Field(default=None, min_length=1, max_length=253)
+    """PriorityClass of the worker pods."""
+    image_pull_secrets: list[str] | None = None
+    """Names of Secrets to pull the worker image with."""
     pod_labels: dict[str, str] | None = None
     """Extra labels on worker pods."""
     pod_annotations: dict[str, str] | None = None
     """Extra annotations on worker pods."""
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, value: list[EnvVar]) -> list[EnvVar]:
+        seen: set[str] = set()
+        for var in value:
+            if var.name in seen:
+                raise ValueError(f"duplicate name {var.name!r}: each variable at most once")
+            seen.add(var.name)
+        return value
+
+    @field_validator("http_allow")
+    @classmethod
+    def _check_http_allow(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)
+        return value
 
 
 class FailureRatePolicy(_Model):

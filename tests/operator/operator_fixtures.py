@@ -30,8 +30,8 @@ from operator_helpers import (
 
 @pytest.fixture(scope="session")
 def jq_crds(kube_cluster: Any) -> Any:
-    """The JobQueue and kopf peering CRDs, installed and established."""
-    for name in ("jobqueue.dev_jobqueues.yaml", "kopf.dev_peerings.yaml"):
+    """The JobQueue CRD, installed and established."""
+    for name in ("jobqueue.dev_jobqueues.yaml",):
         try:
             kube_cluster.apply((REPO / "crds" / name).read_text())
         except subprocess.CalledProcessError as exc:
@@ -55,6 +55,17 @@ def operator_identity(jq_crds: Any, tmp_path_factory: pytest.TempPathFactory) ->
     cluster = jq_crds
     cluster.kubectl("create", "namespace", OPERATOR_NS, check=False)
     cluster.apply(yaml.safe_dump_all(rbac.manifests(namespace=OPERATOR_NS)))
+    # The tests' operators watch one namespace each, so kopf matches it against the list.
+    scan = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "jobqueue-operator-namespace-scan"},
+            "rules": rbac.namespace_scan_rules()}  # fmt: skip
+    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "jobqueue-operator-namespace-scan"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                           "name": "jobqueue-operator-namespace-scan"},
+               "subjects": [{"kind": "ServiceAccount", "name": "jobqueue-operator",
+                             "namespace": OPERATOR_NS}]}  # fmt: skip
+    cluster.apply(yaml.safe_dump_all([scan, binding]))
     try:
         result = cluster.kubectl(
             "create", "token", "jobqueue-operator", "-n", OPERATOR_NS, "--duration=2h"
@@ -93,7 +104,9 @@ def operator_factory(
             **cluster.env,
             "KUBECONFIG": str(operator_identity.kubeconfig),
             "WATCH_NAMESPACES": kube_namespace,
-            "STANDALONE": "true",
+            # Each test's operators elect their leader on a Lease of their own.
+            "LEASE_NAMESPACE": OPERATOR_NS,
+            "LEASE_NAME": f"jq-{kube_namespace}",
             "METRICS_PORT": str(free_port()),
             "HEALTH_PORT": str(free_port()),
             "PYTHONUNBUFFERED": "1",

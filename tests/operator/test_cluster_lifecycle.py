@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import jobqueue
 import redis
+from jobqueue_operator.credentials import OPT_IN_LABEL
 from operator_helpers import JobQueues, OperatorProcess, jobqueue_manifest
 
 pytest_plugins = ["operator_fixtures"]
@@ -30,7 +31,13 @@ def test_deployment_follows_the_jobqueue(
     manifest["spec"]["redis"]["passwordSecretRef"] = {"name": "redis-auth", "key": "password"}
     jobqueues.cluster.core.create_namespaced_secret(
         jobqueues.namespace,
-        {"metadata": {"name": "redis-auth"}, "stringData": {"password": ""}},
+        {
+            "metadata": {
+                "name": "redis-auth",
+                "labels": {OPT_IN_LABEL: "true"},
+            },
+            "stringData": {"password": ""},
+        },
     )
     created = jobqueues.create(manifest)
 
@@ -110,7 +117,9 @@ def test_missing_password_secret_is_reported_and_nothing_scales(
 
     cond = jobqueues.wait(reported, 60, "RedisReachable=False")
     assert "Secret" in cond["message"] and "absent" in cond["message"], cond
-    assert jobqueues.spec_replicas("nosecret") == 0
+    assert cond["reason"] == "SecretNotFound"
+    # no worker Deployment until the Secret is there (its pods could not start anyway)
+    assert not jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
     # kopf posts events from a background queue: the event may trail the status a little.
     warnings = jobqueues.wait(
         lambda: [e for e in jobqueues.events("RedisReachable") if e.type == "Warning"],

@@ -24,6 +24,15 @@ BAD_SPECS = [
     ("no redis", {"worker": {}}, "spec.redis"),
     ("url scheme", {"redis": {"url": "http://redis:6379"}}, "spec.redis.url"),
     ("url password", {"redis": {"url": "redis://:hunter2@redis:6379"}}, "spec.redis.url"),
+    ("url ?password=", {"redis": {"url": "redis://redis:6379/0?password=x"}}, "spec.redis.url"),
+    ("url &password=", {"redis": {"url": "rediss://r/0?db=1&password=x"}}, "spec.redis.url"),
+    ("url TLS file", {"redis": {"url": "rediss://r/0?ssl_keyfile=/k"}}, "spec.redis.url"),
+    (
+        "CA without TLS",
+        {"redis": {"url": "redis://r", "caSecretRef": {"name": "ca", "key": "ca.crt"}}},
+        "spec.redis.url",
+    ),
+    ("username with space", {"redis": {"url": "redis://r", "username": "a b"}}, "username"),
     (
         "secret ref without key",
         {"redis": {"url": "redis://r", "passwordSecretRef": {"name": "s"}}},
@@ -45,6 +54,13 @@ BAD_SPECS = [
     ("poll too fast", with_(scaling={"pollIntervalSeconds": 0.01}), "pollIntervalSeconds"),
     ("window too long", with_(scaling={"failureRate": {"windowSeconds": 7200}}), "windowSeconds"),
     ("bad queue name", with_(queue="-x y"), "spec.queue"),
+    (
+        "duplicate env names",
+        with_(worker={"env": [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]}),
+        "spec.worker.env",
+    ),
+    ("allow host bits", with_(worker={"httpAllow": ["10.0.0.1/8"]}), "spec.worker.httpAllow"),
+    ("allow a URL", with_(worker={"httpAllow": ["http://x"]}), "spec.worker.httpAllow"),
     (
         "no lease lapse allowed",
         with_(queueSettings={"maxLeaseLapses": 0}),
@@ -84,7 +100,17 @@ def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
         "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
         "kind": spec.KIND,
         "metadata": {"name": "good"},
-        "spec": with_(scaling={"mode": "Manual"}),
+        "spec": with_(
+            redis={
+                "url": "rediss://redis:6380/0",
+                "username": "jobs",
+                "passwordSecretRef": {"name": "auth", "key": "password"},
+                "caSecretRef": {"name": "ca", "key": "ca.crt"},
+                "clientCertSecretRef": {"name": "client"},
+            },
+            scaling={"mode": "Manual"},
+            worker={"httpAllow": ["10.0.0.0/8", "fd00::/8", "192.0.2.7", "*.svc.cluster.local"]},
+        ),
     }
     created = jq_crds.custom.create_namespaced_custom_object(
         spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, manifest

@@ -85,6 +85,8 @@ BAD_SPECS = [
     ({"redis": {"url": "x"}, "scaling": {"failureRate": {"threshold": 0}}}, "threshold"),
     ({"redis": {"url": "x"}, "worker": {"concurrency": 0}}, "concurrency"),
     ({"redis": {"url": "x"}, "bogus": 1}, "bogus"),
+    ({"redis": {"url": "x"}, "worker": {"httpAllow": ["10.0.0.1/8"]}}, "10.0.0.1/8"),
+    ({"redis": {"url": "x"}, "worker": {"httpAllow": ["http://x"]}}, "neither a network"),
 ]
 
 

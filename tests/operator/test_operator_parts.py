@@ -67,21 +67,32 @@ def test_stalled_loops_are_named() -> None:
 
 
 def test_config_from_env_and_bad_values() -> None:
-    cfg = Config.from_env({"WATCH_NAMESPACES": "a, b,", "STANDALONE": "yes", "METRICS_PORT": "0"})
+    cfg = Config.from_env({"WATCH_NAMESPACES": "a, b,", "METRICS_PORT": "0"})
     assert cfg.watch_namespaces == ("a", "b")
-    assert cfg.standalone and cfg.metrics_port == 0
+    assert cfg.metrics_port == 0
     assert Config.from_env({}).watch_namespaces == ()
     assert Config.from_env({}).bind_address == "0.0.0.0"
     assert Config.from_env({"BIND_ADDRESS": "127.0.3.4"}).bind_address == "127.0.3.4"
     assert Config.from_env({}).worker_image == spec.DEFAULT_WORKER_IMAGE
     assert Config.from_env({"WORKER_IMAGE": " reg.local/w:1 "}).worker_image == "reg.local/w:1"
-    one, two = (Config.from_env({"POD_NAME": n}).peering_priority for n in ("op-a", "op-b"))
-    assert one != two  # replicas get distinct peering priorities by default
-    assert Config.from_env({"POD_NAME": "op-a"}).peering_priority == one
+    # the Lease: named by the chart, in the operator's own namespace
+    lease = Config.from_env({"LEASE_NAME": "jq-op", "POD_NAMESPACE": "ops", "POD_NAME": "op-a"})
+    assert (lease.lease_name, lease.lease_namespace) == ("jq-op", "ops")
+    assert Config.from_env({"POD_NAMESPACE": "ops", "LEASE_NAMESPACE": "x"}).lease_namespace == "x"
+    # a restarted process is a new holder, even in the same pod
+    one, two = (Config.from_env({"POD_NAME": "op-a"}).identity for _ in range(2))
+    assert one != two and one.startswith("op-a_")
+    assert Config.from_env({"LOG_LEVEL": "debug", "LOG_FORMAT": "JSON"}).log_format == "json"
+    ipv6 = Config.from_env({"BIND_ADDRESS": "fd00::7", "HEALTH_PORT": "8081"})
+    assert ipv6.liveness_url == "http://[fd00::7]:8081/healthz"
+    assert Config.from_env({"BIND_ADDRESS": "10.0.0.7"}).liveness_url == (
+        "http://10.0.0.7:8081/healthz"
+    )
+    assert Config.from_env({"HEALTH_PORT": "0"}).liveness_url is None
     with pytest.raises(ValueError, match="METRICS_PORT"):
         Config.from_env({"METRICS_PORT": "many"})
-    with pytest.raises(ValueError, match="STANDALONE"):
-        Config.from_env({"STANDALONE": "perhaps"})
+    with pytest.raises(ValueError, match="LOG_LEVEL"):
+        Config.from_env({"LOG_LEVEL": "chatty"})
 
 
 def test_metrics_are_prefixed_and_forgotten() -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from jobqueue_operator import resources, spec
+from pydantic import ValidationError
 
 OWNER = resources.Owner(name="emails", namespace="team-a", uid="1234")
 
@@ -97,9 +102,59 @@ def test_hardened_security_context_by_default_and_overridable() -> None:
     assert ctx["capabilities"] == {"drop": ["ALL"]}
     assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
     assert pod["securityContext"]["runAsNonRoot"] is True
-    custom = make_spec(worker={"securityContext": {"runAsUser": 0}})
+    # A field set in the spec wins; the hardened defaults it does not mention stay.
+    custom = make_spec(
+        worker={
+            "securityContext": {"runAsUser": 1000, "capabilities": {"add": ["NET_BIND_SERVICE"]}},
+            "podSecurityContext": {"fsGroup": 2000},
+        }
+    )
     pod = resources.build_deployment(OWNER, custom, 1)["spec"]["template"]["spec"]
-    assert pod["containers"][0]["securityContext"] == {"runAsUser": 0}
+    ctx = pod["containers"][0]["securityContext"]
+    assert ctx["runAsUser"] == 1000
+    assert ctx["capabilities"] == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert ctx["readOnlyRootFilesystem"] is True and ctx["allowPrivilegeEscalation"] is False
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["securityContext"]["fsGroup"] == 2000
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    # ... and one set explicitly changes it
+    loose = make_spec(worker={"securityContext": {"readOnlyRootFilesystem": False}})
+    pod = resources.build_deployment(OWNER, loose, 1)["spec"]["template"]["spec"]
+    assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+def test_worker_pods_mount_no_service_account_token_unless_asked() -> None:
+    pod = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    asked = make_spec(worker={"automountServiceAccountToken": True, "serviceAccountName": "api"})
+    pod = resources.build_deployment(OWNER, asked, 1)["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True and pod["serviceAccountName"] == "api"
+
+
+def test_worker_scheduling_from_the_jobqueue() -> None:
+    zone = {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+            "whenUnsatisfiable": "ScheduleAnyway"}  # fmt: skip
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["workers"]}]}]}}}  # fmt: skip
+    jq = make_spec(worker={
+        "affinity": affinity, "topologySpreadConstraints": [zone],
+        "priorityClassName": "batch-low", "imagePullSecrets": ["regcred"],
+    })  # fmt: skip
+    pod = resources.build_deployment(OWNER, jq, 1)["spec"]["template"]["spec"]
+    assert pod["affinity"] == affinity
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread == {**zone, "labelSelector": {"matchLabels": {"jobqueue.dev/jobqueue": "emails"}}}
+    assert pod["priorityClassName"] == "batch-low"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+    plain = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    assert not {"affinity", "topologySpreadConstraints", "priorityClassName"} & plain.keys()
+
+
+def test_duplicate_env_names_are_refused() -> None:
+    twice = [{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]
+    with pytest.raises(ValidationError, match="duplicate name 'A'"):
+        make_spec(worker={"env": twice})
 
 
 def test_defaults_image_command_probes_grace() -> None:
@@ -150,3 +205,62 @@ def test_the_operator_default_image_serves_specs_without_one() -> None:
 
     assert image(make_spec()) == "reg.local/w:1"
     assert image(make_spec(worker={"image": "mine:2"})) == "mine:2"  # the spec's own wins
+
+
+def test_the_http_allow_list_reaches_the_workers() -> None:
+    jq = make_spec(worker={"httpAllow": ["10.20.0.0/16", "*.shop.svc.cluster.local"]})
+    env = env_of(resources.build_deployment(OWNER, jq, 1))
+    assert env["JOBQUEUE_HTTP_ALLOW"] == "10.20.0.0/16,*.shop.svc.cluster.local"
+    assert "JOBQUEUE_HTTP_ALLOW" not in env_of(resources.build_deployment(OWNER, make_spec(), 1))
+
+
+def test_redis_tls_and_acl_user_reach_the_workers() -> None:
+    jq = make_spec(
+        redis={
+            "url": "rediss://redis.shop:6380/2?socket_timeout=5",
+            "username": "jobs@shop",
+            "passwordSecretRef": {"name": "redis-auth", "key": "password"},
+            "caSecretRef": {"name": "redis-ca", "key": "ca.pem"},
+            "clientCertSecretRef": {"name": "redis-client"},
+        }
+    )
+    dep = resources.build_deployment(OWNER, jq, 1)
+    url = env_of(dep)["JOBQUEUE_REDIS_URL"]
+    assert url == (
+        "rediss://jobs%40shop@redis.shop:6380/2?socket_timeout=5"
+        "&ssl_ca_certs=/etc/jobqueue/redis-ca/ca.crt"
+        "&ssl_certfile=/etc/jobqueue/redis-client/tls.crt"
+        "&ssl_keyfile=/etc/jobqueue/redis-client/tls.key"
+    )
+    pod = dep["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["redis-ca"]["secret"] == {
+        "secretName": "redis-ca", "items": [{"key": "ca.pem", "path": "ca.crt"}],
+        "defaultMode": 0o440,
+    }  # fmt: skip
+    assert [i["key"] for i in volumes["redis-client"]["secret"]["items"]] == ["tls.crt", "tls.key"]
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/etc/jobqueue/redis-ca"]["readOnly"] is True
+    assert mounts["/etc/jobqueue/redis-client"]["readOnly"] is True
+    plain = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    assert [v["name"] for v in plain["volumes"]] == ["tmp"]
+
+
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+LABEL = r"[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?"
+
+
+@given(st.from_regex(rf"^{LABEL}(\.{LABEL}){{0,20}}$", fullmatch=True).filter(
+    lambda n: len(n) <= 253))  # fmt: skip
+def test_deployment_names_are_valid_for_every_jobqueue_name(name: str) -> None:
+    # A JobQueue name is a DNS subdomain (dots allowed); the Deployment's must be one too,
+    # of at most 63 characters (e.g. a '.' at the cut must not meet the '-' after it).
+    dep = resources.deployment_name(name)
+    assert len(dep) <= 63 and DNS_SUBDOMAIN.match(dep), dep
+    assert resources.deployment_name(name) == dep  # deterministic
+
+
+def test_a_dot_at_the_cut_does_not_make_an_invalid_name() -> None:
+    name = "a" * 45 + ".b" + "c" * 30
+    dep = resources.deployment_name(name)
+    assert ".-" not in dep and DNS_SUBDOMAIN.match(dep), dep

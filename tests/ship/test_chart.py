@@ -71,8 +71,11 @@ def test_cluster_wide_by_default(render: Render) -> None:
     objects = render()
     (role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
     resources = {r for rule in role["rules"] for r in rule["resources"]}
-    assert {"jobqueues", "deployments"} <= resources
-    assert not find(objects, "Role")
+    assert {"jobqueues", "deployments", "secrets"} <= resources
+    # The only Role: leader election's Lease, in the release namespace.
+    (lease_role,) = find(objects, "Role")
+    assert lease_role["metadata"]["namespace"] == "jobqueue-system"
+    assert [r["resources"] for r in lease_role["rules"]] == [["leases"]]
     (binding,) = find(objects, "ClusterRoleBinding", "jq-jobqueue-operator")
     (account,) = find(objects, "ServiceAccount", "jq-jobqueue-operator")
     assert binding["subjects"][0]["name"] == account["metadata"]["name"]
@@ -94,6 +97,95 @@ def test_watch_namespaces_gives_namespaced_roles_only(render: Render) -> None:
     (deployment,) = find(objects, "Deployment")
     env = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
     assert env["WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+def secret_rules(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (role,) = find(objects, "ClusterRole", "jq-jobqueue-operator")
+    return [r for r in role["rules"] if "secrets" in r["resources"]]
+
+
+def test_secret_access_can_be_restricted_as_keda_does(render: Render) -> None:
+    (default,) = secret_rules(render())
+    assert default["verbs"] == ["get"] and "resourceNames" not in default
+    assert secret_rules(render("rbac.secrets.restrict=true")) == []
+    (named,) = secret_rules(
+        render("rbac.secrets.restrict=true", "rbac.secrets.namesAllowList={redis-auth,redis-ca}")
+    )
+    assert named["resourceNames"] == ["redis-auth", "redis-ca"] and named["verbs"] == ["get"]
+
+
+def test_jobqueue_permissions_aggregate_into_view_and_edit(render: Render) -> None:
+    objects = render()
+    (viewer,) = find(objects, "ClusterRole", "jq-jobqueue-operator-jobqueue-viewer")
+    (editor,) = find(objects, "ClusterRole", "jq-jobqueue-operator-jobqueue-editor")
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    labels = editor["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert "create" in editor["rules"][0]["verbs"]
+    assert not {"create", "patch", "delete"} & {v for r in viewer["rules"] for v in r["verbs"]}
+    assert not find(render("rbac.aggregateToDefaultRoles=false"), "ClusterRole",
+                    "jq-jobqueue-operator-jobqueue-viewer")  # fmt: skip
+
+
+def test_network_policies_deny_metadata_and_open_only_what_is_needed(render: Render) -> None:
+    assert not find(render(), "NetworkPolicy")
+    objects = render("networkPolicy.operator.enabled=true", "networkPolicy.workers.enabled=true",
+                     "watchNamespaces={team-a,team-b}")  # fmt: skip
+    (operator,) = find(objects, "NetworkPolicy", "jq-jobqueue-operator")
+    assert operator["metadata"]["namespace"] == "jobqueue-system"
+    assert [p["port"] for p in operator["spec"]["ingress"][0]["ports"]] == [8080, 8081]
+    workers = find(objects, "NetworkPolicy", "jq-jobqueue-operator-workers")
+    assert sorted(w["metadata"]["namespace"] for w in workers) == ["team-a", "team-b"]
+    policy = workers[0]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    assert set(policy["policyTypes"]) == {"Ingress", "Egress"}
+    egress = policy["egress"]
+    assert {p["port"] for p in egress[0]["ports"]} == {53}
+    assert [p["port"] for p in egress[1]["ports"]] == [6379]
+    blocks = [peer["ipBlock"] for peer in egress[2]["to"]]
+    denied = {cidr for block in blocks for cidr in block["except"]}
+    assert {"169.254.0.0/16", "100.100.100.200/32", "fd00:ec2::254/128"} <= denied
+    for both in (egress[2]["to"], operator["spec"]["egress"][0]["to"]):
+        assert {b["ipBlock"]["cidr"] for b in both} == {"0.0.0.0/0", "::/0"}
+
+
+def test_worker_network_policy_needs_namespaces_when_cluster_wide(helm: Path) -> None:
+    out = helm_template(helm, "networkPolicy.workers.enabled=true")
+    assert out.returncode != 0 and "networkPolicy.workers.namespaces" in out.stderr
+
+
+def test_operator_replicas_get_a_disruption_budget_and_spread(render: Render) -> None:
+    assert not find(render(), "PodDisruptionBudget")
+    objects = render("replicaCount=2", "podDisruptionBudget.minAvailable=1",
+                     "topologySpreadConstraints[0].maxSkew=1",
+                     "topologySpreadConstraints[0].topologyKey=topology.kubernetes.io/zone",
+                     "topologySpreadConstraints[0].whenUnsatisfiable=ScheduleAnyway")  # fmt: skip
+    (pdb,) = find(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    (deployment,) = find(objects, "Deployment")
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= (
+        deployment["spec"]["template"]["metadata"]["labels"].items()
+    )
+    (spread,) = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]
+    assert spread["labelSelector"] == pdb["spec"]["selector"]  # filled in: the operator pods
+
+
+def test_extra_volumes_objects_and_logging(render: Render) -> None:
+    objects = render("extraVolumes[0].name=certs", "extraVolumes[0].secret.secretName=certs",
+                     "extraVolumeMounts[0].name=certs", "extraVolumeMounts[0].mountPath=/c",
+                     "extraObjects[0].apiVersion=v1", "extraObjects[0].kind=ConfigMap",
+                     "extraObjects[0].metadata.name=extra", "logLevel=DEBUG", "logFormat=json",
+                     "priorityClassName=high", "imagePullSecrets[0].name=regcred")  # fmt: skip
+    (deployment,) = find(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert {"name": "certs", "secret": {"secretName": "certs"}} in pod["volumes"]
+    assert {"name": "certs", "mountPath": "/c"} in pod["containers"][0]["volumeMounts"]
+    assert find(objects, "ConfigMap", "extra")
+    env = {e["name"]: e.get("value") for e in containers(deployment)[0]["env"]}
+    assert (env["LOG_LEVEL"], env["LOG_FORMAT"]) == ("DEBUG", "json")
+    assert pod["priorityClassName"] == "high"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
 
 
 def test_operator_pod_is_hardened_and_probed(render: Render) -> None:

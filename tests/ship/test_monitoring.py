@@ -133,6 +133,7 @@ def test_rules_cover_the_issue_alerts() -> None:
         "JobQueueFailureRatioHigh",
         "JobQueueScalingSaturated",
         "JobQueueOperatorDown",
+        "JobQueueOperatorNoLeader",
         "JobQueueRedisUnreachable",
     } <= alerts
 

@@ -40,6 +40,16 @@ def test_server_serves_metrics_and_health_follows_the_probe() -> None:
         server.stop()
 
 
+def test_server_binds_an_ipv6_address() -> None:
+    # An IPv6-only cluster gives the worker an IPv6 pod IP to bind (JOBQUEUE_METRICS_HOST).
+    server = MetricsServer(WorkerMetrics().registry, lambda: True, "::1", 0)
+    server.start()
+    try:
+        assert httpx.get(f"http://[::1]:{server.port}/healthz", timeout=5).status_code == 200
+    finally:
+        server.stop()
+
+
 def _record(**extra: object) -> logging.LogRecord:
     record = logging.LogRecord("jobqueue.worker", logging.WARNING, __file__, 1, "hi %s", ("x",),
                                None)  # fmt: skip

@@ -76,3 +76,10 @@ def test_bad_values_give_one_line_naming_the_setting(env: dict[str, str], fragme
 def test_queues_are_required() -> None:
     with pytest.raises(SettingsError, match="queues"):
         WorkerSettings.from_env({})
+
+
+def test_the_http_allow_list_is_checked_at_start_up() -> None:
+    env = {"JOBQUEUE_QUEUES": "q", "JOBQUEUE_HTTP_ALLOW": "10.0.0.0/8, *.svc.cluster.local"}
+    assert WorkerSettings.from_env(env).http_allow == ["10.0.0.0/8", "*.svc.cluster.local"]
+    with pytest.raises(SettingsError, match=r"http_allow \(JOBQUEUE_HTTP_ALLOW\): '10\.0\.0\.1/8'"):
+        WorkerSettings.from_env({**env, "JOBQUEUE_HTTP_ALLOW": "10.0.0.1/8"})

@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import desired_state, events, resources, spec
+from jobqueue_operator import credentials, events, resources, spec, workers
 from jobqueue_operator.handlers.lifecycle import context_of
 
 
@@ -40,25 +40,22 @@ async def ensure_deployment(
     jq = parse_spec(spec)
     namespace = namespace or "default"
     started = time.monotonic()
+    dep_name = resources.deployment_name(name)
     try:
-        dep_name = resources.deployment_name(name)
-        existing = await ctx.kube.read_deployment(namespace, dep_name)
-        if jq.scaling.mode.value == "Manual" and jq.replicas is not None:
-            replicas = jq.replicas
-        elif existing is not None:
-            replicas = int(existing.get("spec", {}).get("replicas") or 0)
-        else:
-            replicas = desired_state.initial_replicas(jq)
-        owner = resources.Owner(name, namespace, uid)
-        deployment = resources.build_deployment(
-            owner, jq, replicas, default_image=ctx.config.worker_image
-        )
-        await ctx.kube.apply_deployment(deployment)
+        creds = await credentials.resolve(ctx.secrets, namespace, jq.redis)
+    except credentials.CredentialsRefused as exc:
+        # No worker gets a Secret that did not opt in; the poll loop sets the condition and
+        # posts the event, and this retries until the Secret is fixed.
+        raise kopf.TemporaryError(str(exc), delay=30) from exc
+    try:
+        existing = ctx.deployments.get(namespace, dep_name)
+        view = await workers.apply(ctx, resources.Owner(name, namespace, uid), jq, creds)
     except Exception:
         ctx.metrics.reconcile_errors.labels("deployment").inc()
         raise
     finally:
         ctx.metrics.reconcile_duration.labels("deployment").observe(time.monotonic() - started)
+    replicas = view.replicas
     verb = "created" if existing is None else "applied"
     events.normal(body, "DeploymentApplied", f"{verb} {dep_name} ({replicas} replicas)")
     patch.status["selector"] = resources.selector_string(name)

@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 import kopf
-from prometheus_client import start_http_server
 
 from jobqueue_operator.config import Config
 from jobqueue_operator.context import OperatorContext
-from jobqueue_operator.kube import Kube, load_config
+from jobqueue_operator.credentials import SecretCache
+from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
 
 
@@ -36,18 +36,14 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 30
-    load_config()
-    metrics = OperatorMetrics()
-    if config.metrics_port:
-        start_http_server(config.metrics_port, config.bind_address, registry=metrics.registry)
-    kube = Kube()
-    if not config.standalone:
-        await kube.ensure_peering(config.peering_name, config.watch_namespaces)
-    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics)
+    # Made by main() before the election: /metrics is served by standby replicas too.
+    metrics: OperatorMetrics = memo.metrics
+    kube: Kube = memo.kube
+    secrets = SecretCache(kube.read_secret, refresh_seconds=config.secret_refresh_seconds)
+    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     ctx = context_of(memo)
     await ctx.pools.close()
-    ctx.kube.close()

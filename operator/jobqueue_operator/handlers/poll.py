@@ -1,4 +1,4 @@
-"""The per-JobQueue poll loop as a kopf daemon (stopped on deletion and peering pauses)."""
+"""The per-JobQueue poll loop as a kopf daemon (stopped on deletion and operator exit)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ Nothing above an adapter may assume a queue system's key layout.
 from jobqueue_operator.sources.base import (
     AnnouncesWork,
     ConfiguresQueue,
+    CredentialsRejected,
     Observation,
     QueueSource,
     SourceUnavailable,
@@ -15,6 +16,7 @@ from jobqueue_operator.sources.base import (
 __all__ = [
     "AnnouncesWork",
     "ConfiguresQueue",
+    "CredentialsRejected",
     "Observation",
     "QueueSource",
     "SourceUnavailable",

@@ -16,6 +16,10 @@ class SourceUnavailable(Exception):
     """The queue could not be read (connection refused, timeout, bad credentials, ...)."""
 
 
+class CredentialsRejected(SourceUnavailable):
+    """The server refused the credentials (they may have been rotated: read them again)."""
+
+
 @dataclass(frozen=True)
 class WorkerLoad:
     """How many jobs one worker holds (name = the pod name under Kubernetes)."""

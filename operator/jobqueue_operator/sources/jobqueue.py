@@ -19,10 +19,15 @@ from jobqueue.models import QueueSettings, QueueStats
 from jobqueue.protocol import QueueProtocol
 from jobqueue.stats import StatsReader, read_many
 from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
-from redis.exceptions import RedisError
+from redis.exceptions import AuthenticationError, RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
-from jobqueue_operator.sources.base import Observation, SourceUnavailable, WorkerLoad
+from jobqueue_operator.sources.base import (
+    CredentialsRejected,
+    Observation,
+    SourceUnavailable,
+    WorkerLoad,
+)
 from jobqueue_operator.sources.batching import ReadBatcher
 from jobqueue_operator.sources.wakeups import WakeupListener
 
@@ -165,7 +170,8 @@ class JobQueueSource:
         try:
             stats = await self._reads.read(self._reader)
         except (RedisError, OSError, TimeoutError) as exc:
-            raise SourceUnavailable(
+            refused = isinstance(exc, AuthenticationError)
+            raise (CredentialsRejected if refused else SourceUnavailable)(
                 f"{type(exc).__name__}: {exc}" if str(exc) else repr(exc)
             ) from exc
         metrics = QueueMetrics(

@@ -29,6 +29,7 @@ last few seconds) and 503 otherwise, so a wedged worker fails its liveness probe
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -126,6 +127,12 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
     allow_reuse_address = True
 
 
+class _ThreadingWSGIServerV6(_ThreadingWSGIServer):
+    """For an IPv6 bind address (a pod IP on an IPv6-only cluster, or ::)."""
+
+    address_family = socket.AF_INET6
+
+
 class _QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Scrapes every few seconds would flood the log."""
@@ -142,9 +149,11 @@ class MetricsServer:
     ) -> None:
         self._metrics_app: WSGIApp = make_wsgi_app(registry)
         self._is_healthy = is_healthy
+        server_class = _ThreadingWSGIServerV6 if ":" in host else _ThreadingWSGIServer
         self._server = make_server(
-            host, port, self._app, server_class=_ThreadingWSGIServer, handler_class=_QuietHandler
-        )
+            host.strip("[]"), port, self._app, server_class=server_class,
+            handler_class=_QuietHandler,
+        )  # fmt: skip
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="jobq-metrics", daemon=True
         )

@@ -18,6 +18,10 @@ JOBQUEUE_LOG_LEVEL         DEBUG, INFO, WARNING, ... (default INFO)
 JOBQUEUE_BURST             true/false: exit when the queues are empty
 JOBQUEUE_WORKER_NAME       defaults to $POD_NAME, then the hostname
 JOBQUEUE_EVENT_LOOP        auto (uvloop if installed) | uvloop | asyncio (default auto)
+JOBQUEUE_HTTP_ALLOW        comma-separated networks and host names the built-in
+                           http.request may reach although they are not public
+                           (10.0.0.0/8, api.internal, *.svc.cluster.local); see
+                           jobqueue.egress
 JOBQUEUE_SYNC_POOL         thread | process: where plain ``def`` handlers run (default
                            thread; process kills an attempt at its timeout)
 JOBQUEUE_ALLOW_EVICTION    true: start even when Redis may evict keys (its
@@ -35,6 +39,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from jobqueue.egress import ALLOW_ENV, AllowList
 from jobqueue.runtime.eventloop import EventLoopChoice
 
 __all__ = ["ENV_NAMES", "SettingsError", "WorkerSettings", "default_redis_url", "split_csv"]
@@ -57,6 +62,7 @@ ENV_NAMES: dict[str, str] = {
     "burst": "JOBQUEUE_BURST",
     "worker_name": "JOBQUEUE_WORKER_NAME",
     "event_loop": "JOBQUEUE_EVENT_LOOP",
+    "http_allow": ALLOW_ENV,
     "sync_pool": "JOBQUEUE_SYNC_POOL",
     "allow_eviction": "JOBQUEUE_ALLOW_EVICTION",
 }
@@ -102,6 +108,9 @@ class WorkerSettings(BaseModel):
     burst: bool = False
     worker_name: str = Field(default_factory=socket.gethostname, min_length=1)
     event_loop: EventLoopChoice = "auto"
+    # Read by http.request from the environment when it runs; checked here so a bad entry
+    # stops the worker at start-up instead of failing jobs.
+    http_allow: list[str] = Field(default_factory=list)
     # Plain (blocking) handlers: in a thread pool (a thread cannot be stopped: an attempt
     # past its timeout keeps its slot until it returns), or in child processes that are
     # killed at the attempt's timeout, a lost lease, a hand-back or a cancel request.
@@ -123,6 +132,12 @@ class WorkerSettings(BaseModel):
             raise ValueError("names must not be empty")
         # keep order, drop duplicates: the worker polls queues in the order given
         return list(dict.fromkeys(cleaned))
+
+    @field_validator("http_allow")
+    @classmethod
+    def _check_allow_list(cls, value: list[str]) -> list[str]:
+        AllowList.parse(value)
+        return value
 
     @field_validator("log_level")
     @classmethod
@@ -161,7 +176,7 @@ class WorkerSettings(BaseModel):
 
 
 def _parse_env(field: str, var: str, raw: str) -> Any:
-    if field in {"queues", "handlers"}:
+    if field in {"queues", "handlers", "http_allow"}:
         return split_csv(raw)
     if field in _BOOLEANS:
         lowered = raw.strip().lower()
