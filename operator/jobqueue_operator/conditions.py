@@ -10,14 +10,9 @@ from typing import Any, Literal
 Status = Literal["True", "False", "Unknown"]
 EventType = Literal["Normal", "Warning"]
 
-# The status in which each condition reports trouble: FailureRateHigh and ScalingLimited
-# are negative conditions (True is the trouble), Ready and RedisReachable positive ones.
-TROUBLE: dict[str, Status] = {
-    "Ready": "False",
-    "RedisReachable": "False",
-    "FailureRateHigh": "True",
-    "ScalingLimited": "True",
-}
+# The negative conditions: True is the trouble. Every other condition is positive, as
+# Kubernetes conditions mostly are (Ready, RedisReachable): False is the trouble.
+NEGATIVE = {"FailureRateHigh", "ScalingLimited"}
 # Ready=False coming from these reasons (or from no condition at all: a new JobQueue) is no
 # trouble: nothing could be ready yet.
 NOTHING_TO_BE_READY = {"ScaledToZero"}
@@ -79,7 +74,8 @@ def set_condition(
 def event_type(transition: Transition) -> EventType:
     """Warning when a condition turns to trouble, Normal when it turns back (or starts
     well); a JobQueue whose workers are only starting is not in trouble."""
-    if TROUBLE.get(transition.type) != transition.new:
+    trouble: Status = "True" if transition.type in NEGATIVE else "False"
+    if transition.new != trouble:
         return "Normal"
     if transition.type == "Ready" and (
         transition.old is None or transition.old_reason in NOTHING_TO_BE_READY

@@ -75,6 +75,8 @@ def test_events_are_warnings_when_a_condition_turns_to_trouble() -> None:
     assert event_type(transition("RedisReachable", None, "True")) == "Normal"
     assert event_type(transition("Ready", "True", "False", "WorkersAvailable")) == "Warning"
     assert event_type(transition("Ready", "False", "True")) == "Normal"
+    # a condition added later is positive unless listed as negative
+    assert event_type(transition("SomethingAvailable", "True", "False")) == "Warning"
 
 
 def test_a_new_or_waking_jobqueue_is_not_in_trouble_while_its_pods_start() -> None:

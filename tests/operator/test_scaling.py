@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -521,3 +523,13 @@ def test_shedding_restarts_the_stabilisation_window(
     assert shed.state.recommendations == ((10.0, 1),)
     cleared = decide(storm(ok=20, failed=0, queued=8), Replicas(1, 1), policy, shed.state, 30.0)
     assert (cleared.desired, cleared.failure_gate_tripped) == (2, False)
+
+
+def test_decide_imports_no_client_of_kubernetes_or_redis() -> None:
+    """decide() is shared by the operator and the simulator: data in, data out."""
+    code = (
+        "import sys, jobqueue_operator.scaling; "
+        "print([m for m in ('kopf', 'kubernetes', 'redis', 'jobqueue') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
