@@ -93,9 +93,12 @@ def decide(
         )
         return Decision(desired, reason, message, new_state, recommended, limited, tripped, details)
 
+    # The gate may trip below the threshold (a fast rise) and stays tripped above recovery.
+    ratio = f"failure gate tripped (failure ratio {metrics.failure_ratio:.2f}, threshold " + (
+        f"{policy.failure_threshold}, clears at {policy.failure_recovery_threshold})"
+    )
     if tripped and policy.failure_action in ("ScaleToMin", "Backoff"):
         floor = max(policy.min_replicas, probe)
-        ratio = f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}"
         reason = GATE_REASONS[policy.failure_action]
         if policy.failure_action == "ScaleToMin":
             desired = floor
@@ -125,10 +128,7 @@ def decide(
     held = max(current, policy.min_replicas, probe)  # Hold never goes below minReplicas
     if tripped and desired > held:
         reason = Reason.FAILURE_HOLD
-        message = (
-            f"failure ratio {metrics.failure_ratio:.2f} >= {policy.failure_threshold}; "
-            f"holding {held} replicas (would scale to {desired})"
-        )
+        message = f"{ratio}; holding {held} replicas (would scale to {desired})"
         desired = held
     return done(desired, reason, message, window)
 
