@@ -352,3 +352,7 @@ def test_retry_storm_gate_holds_still_while_retries_wait(
     ], events
     status = jobqueues.status("retries")
     assert status["failureGateTripped"] is False
+    # Its first worker was starting when the JobQueue was created: Ready=False then is no
+    # trouble (it was a Warning).
+    ready = [(e.type, e.message) for e in jobqueues.events("Ready")]
+    assert ready and not [r for r in ready if r[0] == "Warning"], ready
