@@ -22,11 +22,10 @@ def autoscale(results: dict[str, Any], directory: Path) -> list[Path]:
             minutes = [t / 60 for t in s["t"]]
             ax_backlog.plot(minutes, s["queued"], label=policy, linewidth=1)
             ax_replicas.plot(minutes, s["pods"], label=policy, linewidth=1)
-        if entry.get("outage"):
+        span = entry.get("trouble") or entry.get("outage")
+        if span:  # the outage (of a dependency, of Redis, of the operator) the trace is about
             for ax in (ax_backlog, ax_replicas):
-                ax.axvspan(
-                    entry["outage"][0] / 60, entry["outage"][1] / 60, alpha=0.15, color="red"
-                )
+                ax.axvspan(span[0] / 60, span[1] / 60, alpha=0.15, color="red")
         ax_backlog.set_ylabel("waiting jobs")
         ax_backlog.set_yscale("symlog")
         ax_replicas.set_ylabel("pods (incl. starting, draining)")

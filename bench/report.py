@@ -22,8 +22,31 @@ def _load(out: Path, name: str) -> dict[str, Any] | None:
     return data
 
 
+def kept_sections(path: Path) -> dict[str, list[str]]:
+    """The sections of an existing RESULTS.md by number ("1", "2", ...), as written: a
+    section whose JSON is not in bench/out (another machine ran it, or a fresh checkout)
+    keeps its last results rather than vanishing when another section is re-run."""
+    if not path.exists():
+        return {}
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            number = line[3:].split(".", 1)[0]
+            current = sections[number] = []
+        if current is not None:
+            current.append(line)
+    for body in sections.values():
+        while body and not body[-1].strip():
+            body.pop()
+        body.append("")
+    return sections
+
+
 def write(out: Path, base: Path) -> Path:
-    """Render RESULTS.md into `base` from the JSON files in `out`; returns its path."""
+    """Render RESULTS.md into `base` from the JSON files in `out` (a section without JSON
+    keeps what RESULTS.md said); returns its path."""
+    previous = kept_sections(base / "RESULTS.md")
     lines = [
         "# Benchmark results",
         "",
@@ -44,6 +67,8 @@ def write(out: Path, base: Path) -> Path:
                 plot = None
             if plot is not None:
                 lines += [f"![processing rates]({plot.relative_to(base).as_posix()})", ""]
+    else:
+        lines += previous.get("1", [])
     autoscale = _load(out, "autoscale")
     if autoscale:
         plots: list[Path] = []
@@ -55,9 +80,13 @@ def write(out: Path, base: Path) -> Path:
             except ImportError as exc:
                 lines += [f"(plots skipped: {exc}; install the `bench` extra)", ""]
         lines += autoscale_report.section(autoscale, plots, base)
+    else:
+        lines += previous.get("2", [])
     operator = _load(out, "operator")
     if operator:
         lines += operator_report.section(operator)
+    else:
+        lines += previous.get("3", [])
     path = base / "RESULTS.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

@@ -24,6 +24,7 @@ class Observation:
     failed: int
     replicas: int  # the Deployment's replica count
     ready: int  # ready pods
+    readable: bool = True  # False while Redis is down: the queue figures above mean nothing
 
 
 class ScalingPolicy(Protocol):
@@ -37,6 +38,9 @@ class ScalingPolicy(Protocol):
     def initial_replicas(self) -> int: ...
 
     def tick(self, obs: Observation) -> int: ...
+
+    def resume(self) -> None:
+        """The policy's controller comes back after a failover."""
 
 
 @dataclass
@@ -56,6 +60,9 @@ class FixedFleet:
 
     def tick(self, obs: Observation) -> int:
         return self.replicas
+
+    def resume(self) -> None:
+        pass
 
 
 @dataclass
@@ -92,8 +99,13 @@ class KedaHpa:
     def initial_replicas(self) -> int:
         return 0
 
+    def resume(self) -> None:
+        """KEDA's operator came back; the HPA (kube-controller-manager) never left."""
+
     def tick(self, obs: Observation) -> int:
         current = obs.replicas
+        if not obs.readable:
+            return current  # the scaler errors: KEDA keeps its state, the HPA holds
         if obs.now - self._last_poll >= self.polling_interval - 1e-9:
             self._last_poll = obs.now
             if obs.queued > self.activation_list_length:
@@ -165,27 +177,38 @@ class Ours:
         self.drain_seconds = float(spec.worker.termination_grace_period_seconds)
         self.failure_window = float(spec.scaling.failure_rate.window_seconds)
         self.reasons: dict[str, int] = {}
+        self.gate_changes = 0
 
     def initial_replicas(self) -> int:
         from jobqueue_operator.desired_state import initial_replicas
 
         return initial_replicas(self.spec)
 
+    def resume(self) -> None:
+        """A new operator replica: the state is what the JobQueue status kept."""
+        from jobqueue_operator.desired_state import state_from_status, state_to_status
+
+        self.state = state_from_status(state_to_status(self.state))
+
     def tick(self, obs: Observation) -> int:
         from jobqueue_operator.scaling import QueueMetrics, Replicas, decide
 
-        metrics = QueueMetrics(
-            queued=obs.queued,
-            active=obs.active,
-            delayed=obs.delayed,
-            delayed_due=0,  # the simulator moves a due retry into the queue at once
-            oldest_wait_seconds=obs.oldest_wait,
-            attempts_succeeded=obs.succeeded,
-            attempts_failed=obs.failed,
-        )
+        metrics = None  # Redis is down: decide() gets no metrics, as in the operator
+        if obs.readable:
+            metrics = QueueMetrics(
+                queued=obs.queued,
+                active=obs.active,
+                delayed=obs.delayed,
+                delayed_due=0,  # the simulator moves a due retry into the queue at once
+                oldest_wait_seconds=obs.oldest_wait,
+                attempts_succeeded=obs.succeeded,
+                attempts_failed=obs.failed,
+            )
         decision = decide(
             metrics, Replicas(obs.replicas, obs.ready), self.policy, self.state, obs.now
         )
+        if decision.state.failure_gate_tripped != self.state.failure_gate_tripped:
+            self.gate_changes += 1
         self.state = decision.state
         self.reasons[decision.reason.value] = self.reasons.get(decision.reason.value, 0) + 1
         return decision.desired

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict
 from typing import Any
 
-from bench.autoscale import policies, workload
+from bench.autoscale import baseline, policies, workload
 from bench.autoscale.sim import Cluster, Result, simulate
 
 SEED = 20260601
@@ -26,20 +27,27 @@ def fixed_fleet_size(w: workload.Workload, cluster: Cluster) -> int:
 
 
 def policy_set(w: workload.Workload, cluster: Cluster) -> list[policies.ScalingPolicy]:
+    """Ours with the trace's spec (defaults unless the trace sets some), the other failure
+    actions where a dependency fails, KEDA + HPA, and a fixed fleet."""
+    ours = w.trace.ours
+    chosen: list[policies.ScalingPolicy] = [
+        policies.Ours(cluster.concurrency, MAX_REPLICAS, name="ours", **ours)
+    ]
+    if w.trace.outage is not None:
+        for name, action in (("ours-hold", "Hold"), ("ours-scale-to-min", "ScaleToMin")):
+            gate = {"failureRate": {"action": action}}
+            chosen.append(
+                policies.Ours(cluster.concurrency, MAX_REPLICAS, name=name, **ours, **gate)
+            )
     return [
-        policies.Ours(cluster.concurrency, MAX_REPLICAS, name="ours"),
-        policies.Ours(
-            cluster.concurrency, MAX_REPLICAS, name="ours-hold", failureRate={"action": "Hold"}
-        ),
-        policies.Ours(
-            cluster.concurrency,
-            MAX_REPLICAS,
-            name="ours-scale-to-min",
-            failureRate={"action": "ScaleToMin"},
-        ),
+        *chosen,
         policies.KedaHpa(max_replicas=MAX_REPLICAS),
         policies.FixedFleet(fixed_fleet_size(w, cluster)),
     ]
+
+
+def cluster_for(trace: workload.Trace) -> Cluster:
+    return dataclasses.replace(Cluster(), **trace.cluster)
 
 
 def _downsample(samples: dict[str, list[float]], points: int = 600) -> dict[str, list[float]]:
@@ -48,15 +56,16 @@ def _downsample(samples: dict[str, list[float]], points: int = 600) -> dict[str,
 
 
 def run(full: bool, plot_dir: Any = None) -> dict[str, Any]:
-    cluster = Cluster()
     out: dict[str, Any] = {
         "seed": SEED,
-        "cluster": asdict(cluster),
+        "cluster": asdict(Cluster()),
         "ours_gate": policies.default_gate(),
+        "baseline": baseline.load("full" if full else "quick"),
         "traces": {},
     }
     for trace in workload.standard_traces(full):
         w = workload.build(trace, SEED)
+        cluster = cluster_for(trace)
         print(f"autoscale: {trace.name} ({len(w.arrivals)} jobs)", flush=True)
         results: list[Result] = []
         entry: dict[str, Any] = {
@@ -65,6 +74,11 @@ def run(full: bool, plot_dir: Any = None) -> dict[str, Any]:
             "mean_duration": w.mean_duration,
             "horizon": trace.horizon,
             "outage": trace.outage,
+            "trouble": trace.trouble,
+            "steady": trace.steady,
+            "slow_failures": trace.slow_failures,
+            "cluster": trace.cluster,
+            "ours_scaling": trace.ours,
             "policies": {},
         }
         for policy in policy_set(w, cluster):
@@ -73,6 +87,7 @@ def run(full: bool, plot_dir: Any = None) -> dict[str, Any]:
             summary = result.summary()
             if isinstance(policy, policies.Ours):
                 summary["reasons"] = policy.reasons
+                summary["gate_changes"] = policy.gate_changes
             if isinstance(policy, policies.FixedFleet):
                 summary["fleet"] = policy.replicas
             summary["samples"] = _downsample(result.samples)
@@ -80,7 +95,10 @@ def run(full: bool, plot_dir: Any = None) -> dict[str, Any]:
             print(
                 f"  {policy.name:18s} wait p95 {result.wait_p95:7.1f} s  replica-s "
                 f"{result.replica_seconds:9.0f}  killed {result.killed_by_scale_down:4d}  "
-                f"failed attempts {result.failed_attempts}",
+                f"failed attempts {result.failed_attempts}  dead {result.dead_lettered}  "
+                f"events/h {result.scale_events_per_hour:.1f}  peak {result.max_replicas}  "
+                f"trouble pods {result.pods_at_trouble}->{result.peak_pods_in_trouble} "
+                f"(ready {result.peak_ready_in_trouble})",
                 flush=True,
             )
         out["traces"][trace.name] = entry

@@ -5,7 +5,10 @@ jobs. A policy ticks on its interval and sets the replica count; new pods become
 `pod_start_seconds`; removed pods stop taking jobs, drain for the policy's grace period, then
 cut what is still running (the cut job is queued again after the policy's requeue delay).
 While the trace's dependency is down, every attempt fails after `failed_attempt_seconds`
-and is retried with exponential backoff until `max_attempts`, then dead-lettered.
+and is retried with exponential backoff until `max_attempts`, then dead-lettered. While Redis
+is down, workers take nothing and the policy reads nothing (it must hold); while the operator
+is down, the policy does not tick, then resumes (ours from what its status kept). A trace may
+make every n-th pod crash-loop: it is created but never becomes ready.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ class Cluster:
     failed_attempt_seconds: float = 10.0  # a call to the dead dependency times out
     tail_seconds: float = 1800.0  # simulated time after the last arrival
     sample_every: float = 10.0
+    crashloop_every: int = 0  # every n-th pod never becomes ready (0: none)
+    warmup_seconds: float = 600.0  # scale events before this do not count as settling
 
 
 @dataclass
@@ -59,6 +64,15 @@ class Result:
     killed_by_scale_down: int
     failed_attempts: int
     samples: dict[str, list[float]]
+    # Replica changes per hour of arrivals after the warm-up (settling), and in all.
+    scale_events_per_hour: float = 0.0
+    scale_events: int = 0
+    # With trouble (an outage of a dependency, of Redis, of the operator): pods (and ready
+    # pods) at its start, and the most of each while it lasts.
+    pods_at_trouble: int | None = None
+    ready_at_trouble: int | None = None
+    peak_pods_in_trouble: int | None = None
+    peak_ready_in_trouble: int | None = None
     # Arrival to successful end; None = never (dead-lettered or unfinished at the end).
     done_p50: float | None = None
     done_p95: float | None = None
@@ -92,7 +106,8 @@ def phase_of(arrival: float, outage: tuple[float, float]) -> str:
 
 
 # event kinds, in tie-break order at equal times
-_DONE, _READY, _DUE, _DEADLINE, _TICK, _SAMPLE = range(6)
+_DONE, _READY, _DUE, _DEADLINE, _TICK, _SAMPLE, _RESUME = range(7)
+_TROUBLE = -1  # first at its time: the fleet as the trouble found it
 
 
 class Simulation:
@@ -127,6 +142,10 @@ class Simulation:
         self.samples: dict[str, list[float]] = {
             k: [] for k in ("t", "queued", "active", "replicas", "pods")
         }
+        self.scaled_at: list[float] = []
+        self.resumed = False
+        # pods at the trouble's start, then the most pods and ready pods while it lasts
+        self.trouble: list[int] = []
 
     # -- plumbing --------------------------------------------------------------------------
     def _at(self, t: float, kind: int, data: Any = None) -> None:
@@ -142,12 +161,17 @@ class Simulation:
         outage = self.w.trace.outage
         return outage is not None and outage[0] <= t < outage[1]
 
+    def _in(self, span: tuple[float, float] | None, t: float) -> bool:
+        return span is not None and span[0] <= t < span[1]
+
     # -- jobs ------------------------------------------------------------------------------
     def _enqueue(self, job: int, t: float) -> None:
         self.ready_since[job] = t
         self.queue.append(job)
 
     def _dispatch(self, t: float) -> None:
+        if self._in(self.w.trace.redis_outage, t):
+            return  # workers cannot take jobs; dispatch resumes at the end (_RESUME)
         while self.queue and self.slots:
             pod = self.pods.get(self.slots.popleft())
             if pod is None or pod.leaving:
@@ -193,7 +217,9 @@ class Simulation:
             for _ in range(desired - len(current)):
                 pod = Pod(next(self.pod_ids), t, t + self.c.pod_start_seconds)
                 self.pods[pod.id] = pod
-                self._at(pod.ready_at, _READY, pod.id)
+                every = self.c.crashloop_every
+                if not every or pod.id % every != every - 1:
+                    self._at(pod.ready_at, _READY, pod.id)
         elif desired < len(current):
             for pod in self._victims(current, len(current) - desired):
                 pod.leaving = True
@@ -228,6 +254,9 @@ class Simulation:
 
     # -- the policy --------------------------------------------------------------------------
     def _observe(self, t: float) -> Observation:
+        if self._in(self.w.trace.redis_outage, t):
+            ready = sum(1 for p in self.pods.values() if p.ready and not p.leaving)
+            return Observation(t, 0, 0, 0, 0.0, 0, 0, self.replicas, ready, readable=False)
         horizon = t - self.policy.failure_window
         while self.outcomes and self.outcomes[0][0] <= horizon:
             self.outcomes.popleft()
@@ -254,6 +283,10 @@ class Simulation:
         if self.policy.interval > 0:
             self._at(self.policy.interval, _TICK)
         self._at(0.0, _SAMPLE)
+        if self.w.trace.redis_outage is not None:
+            self._at(self.w.trace.redis_outage[1], _RESUME)
+        if self.w.trace.trouble is not None:
+            self._at(self.w.trace.trouble[0], _TROUBLE)
         arrivals = self.w.arrivals
         next_job = 0
         while True:
@@ -276,6 +309,7 @@ class Simulation:
                 if started is not None and not started.leaving and not started.ready:
                     started.ready = True
                     self.slots.extend([started.id] * self.c.concurrency)
+                    self._note_trouble(t)
             elif kind == _DUE:
                 if isinstance(data, tuple):
                     self._enqueue(data[1], t)  # a cut job, back after stall detection
@@ -285,16 +319,38 @@ class Simulation:
             elif kind == _DEADLINE:
                 self._deadline(t, data)
             elif kind == _TICK:
-                desired = self.policy.tick(self._observe(t))
-                if desired != self.replicas:
-                    self._scale(t, desired)
+                down = self.w.trace.operator_down
+                if self._in(down, t):
+                    pass  # no operator: nothing decides
+                else:
+                    if down is not None and down[1] <= t and not self.resumed:
+                        self.resumed = True
+                        self.policy.resume()
+                    desired = self.policy.tick(self._observe(t))
+                    if desired != self.replicas:
+                        self.scaled_at.append(t)
+                        self._scale(t, desired)
+                        self._note_trouble(t)
                 self._at(t + self.policy.interval, _TICK)
             elif kind == _SAMPLE:
                 self._sample(t)
                 self._at(t + self.c.sample_every, _SAMPLE)
+            elif kind == _TROUBLE:
+                self._note_trouble(t)
             self._dispatch(t)
         self._advance(self.end)
         return self._result()
+
+    def _note_trouble(self, t: float) -> None:
+        """Pods at the trouble's start and the peaks while it lasts."""
+        if not self._in(self.w.trace.trouble, t):
+            return
+        pods = len(self.pods)
+        ready = sum(1 for p in self.pods.values() if p.ready and not p.leaving)
+        if not self.trouble:
+            self.trouble = [pods, pods, ready, ready]
+        self.trouble[1] = max(self.trouble[1], pods)
+        self.trouble[2] = max(self.trouble[2], ready)
 
     def _sample(self, t: float) -> None:
         s = self.samples
@@ -353,7 +409,21 @@ class Simulation:
             done_p95=finite_or_none(percentile(done, 0.95)),
             done_p99=finite_or_none(percentile(done, 0.99)),
             phases=self._phases(),
+            scale_events_per_hour=self._settling_events_per_hour(),
+            scale_events=len(self.scaled_at),
+            pods_at_trouble=self.trouble[0] if self.trouble else None,
+            ready_at_trouble=self.trouble[3] if self.trouble else None,
+            peak_pods_in_trouble=self.trouble[1] if self.trouble else None,
+            peak_ready_in_trouble=self.trouble[2] if self.trouble else None,
         )
+
+    def _settling_events_per_hour(self) -> float:
+        """Replica changes per hour between the warm-up and the last arrival."""
+        start, end = self.c.warmup_seconds, self.w.trace.horizon
+        if end <= start:
+            return 0.0
+        events = sum(1 for t in self.scaled_at if start <= t < end)
+        return events * 3600.0 / (end - start)
 
 
 def simulate(workload: Workload, policy: ScalingPolicy, cluster: Cluster | None = None) -> Result:

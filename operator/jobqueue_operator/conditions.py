@@ -1,4 +1,5 @@
-"""metav1.Condition bookkeeping (pure): set a condition, keep lastTransitionTime honest."""
+"""metav1.Condition bookkeeping (pure): set a condition, keep lastTransitionTime honest, and
+say which transitions are worth a Warning."""
 
 from __future__ import annotations
 
@@ -7,6 +8,14 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 Status = Literal["True", "False", "Unknown"]
+EventType = Literal["Normal", "Warning"]
+
+# The negative conditions: True is the trouble. Every other condition is positive, as
+# Kubernetes conditions mostly are (Ready, RedisReachable): False is the trouble.
+NEGATIVE = {"FailureRateHigh", "ScalingLimited"}
+# Ready=False coming from these reasons (or from no condition at all: a new JobQueue) is no
+# trouble: nothing could be ready yet.
+NOTHING_TO_BE_READY = {"ScaledToZero"}
 
 
 def rfc3339(unix_seconds: float) -> str:
@@ -23,6 +32,7 @@ class Transition:
     new: Status
     reason: str
     message: str
+    old_reason: str | None = None
 
 
 def set_condition(
@@ -56,5 +66,19 @@ def set_condition(
         del entry["observedGeneration"]
     others = [c for c in conditions if c.get("type") != type_]
     old = None if previous is None else previous.get("status")
-    transition = Transition(type_, old, status, reason, message) if changed else None
+    old_reason = None if previous is None else previous.get("reason")
+    transition = Transition(type_, old, status, reason, message, old_reason) if changed else None
     return [*others, entry], transition
+
+
+def event_type(transition: Transition) -> EventType:
+    """Warning when a condition turns to trouble, Normal when it turns back (or starts
+    well); a JobQueue whose workers are only starting is not in trouble."""
+    trouble: Status = "True" if transition.type in NEGATIVE else "False"
+    if transition.new != trouble:
+        return "Normal"
+    if transition.type == "Ready" and (
+        transition.old is None or transition.old_reason in NOTHING_TO_BE_READY
+    ):
+        return "Normal"
+    return "Warning"

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from jobqueue_operator.scaling import Decision, Policy, QueueMetrics
 
 LABELS = ("namespace", "jobqueue", "queue")
 BACKLOG_STATES = ("queued", "active", "delayed", "delayed_due")
@@ -14,8 +16,11 @@ BACKLOG_STATES = ("queued", "active", "delayed", "delayed_due")
 @dataclass(frozen=True)
 class QueueSeries:
     """One JobQueue's series, bound once: ``labels()`` per poll was a visible cost at
-    hundreds of polls per second."""
+    hundreds of polls per second. Series with more labels than the JobQueue's (decisions by
+    direction and reason) are bound on first use and remembered, so ``forget`` finds them."""
 
+    metrics: OperatorMetrics
+    labels: tuple[str, str, str]
     polls: Counter
     poll_lag: Gauge
     desired: Gauge
@@ -26,6 +31,64 @@ class QueueSeries:
     oldest_wait: Gauge
     failure_ratio: Gauge
     failure_threshold: Gauge
+    gate_tripped: Gauge
+    gate_recovering: Gauge
+    min_replicas: Gauge
+    max_replicas: Gauge
+    decisions: dict[tuple[str, str], Counter] = field(default_factory=dict)
+    scale_events: dict[tuple[str, str], Counter] = field(default_factory=dict)
+
+    def decided(self, direction: str, reason: str) -> None:
+        """Count one decision (direction: up, down or none)."""
+        counter = self.decisions.get((direction, reason))
+        if counter is None:
+            counter = self.decisions[(direction, reason)] = self.metrics.decisions.labels(
+                *self.labels, direction, reason
+            )
+        counter.inc()
+
+    def scaled(self, direction: str, reason: str) -> None:
+        """Count one change of the replica count."""
+        counter = self.scale_events.get((direction, reason))
+        if counter is None:
+            counter = self.scale_events[(direction, reason)] = self.metrics.scale_events.labels(
+                *self.labels, direction, reason
+            )
+        counter.inc()
+
+    def record(
+        self,
+        queue: QueueMetrics | None,
+        decision: Decision,
+        current: int,
+        ready: int,
+        policy: Policy,
+    ) -> None:
+        """The gauges of one poll (``queue`` is None when it could not be read)."""
+        self.desired.set(decision.desired)
+        self.current.set(current)
+        self.ready.set(ready)
+        self.redis_up.set(1 if queue is not None else 0)
+        self.failure_threshold.set(policy.failure_threshold)
+        self.gate_tripped.set(1 if decision.state.failure_gate_tripped else 0)
+        self.gate_recovering.set(1 if decision.state.recovering else 0)
+        self.min_replicas.set(policy.min_replicas)
+        self.max_replicas.set(policy.max_replicas)
+        if policy.target_wait_seconds is None:  # no target, no series
+            with contextlib.suppress(KeyError):
+                self.metrics.target_wait.remove(*self.labels)
+        else:
+            self.metrics.target_wait.labels(*self.labels).set(policy.target_wait_seconds)
+        if queue is not None:
+            for state, value in (
+                ("queued", queue.queued),
+                ("active", queue.active),
+                ("delayed", queue.delayed),
+                ("delayed_due", queue.delayed_due),
+            ):
+                self.backlog[state].set(value)
+            self.oldest_wait.set(queue.oldest_wait_seconds)
+            self.failure_ratio.set(queue.failure_ratio)
 
 
 class OperatorMetrics:
@@ -63,8 +126,35 @@ class OperatorMetrics:
         )
         self.decisions = Counter(
             p + "scale_decisions",
-            "Replica changes by direction and reason",
+            "Scaling decisions (one per poll) by direction (up, down, none) and reason",
             (*LABELS, "direction", "reason"),
+            registry=r,
+        )
+        self.scale_events = Counter(
+            p + "scale_events",
+            "Replica count changes by direction and reason",
+            (*LABELS, "direction", "reason"),
+            registry=r,
+        )
+        self.gate_tripped = Gauge(
+            p + "failure_gate_tripped", "1 while the failure gate is tripped", LABELS, registry=r
+        )
+        self.gate_recovering = Gauge(
+            p + "failure_gate_recovering",
+            "1 while the fleet grows back in steps after the failure gate cleared",
+            LABELS,
+            registry=r,
+        )
+        self.min_replicas = Gauge(
+            p + "min_replicas", "spec.scaling.minReplicas", LABELS, registry=r
+        )
+        self.max_replicas = Gauge(
+            p + "max_replicas", "spec.scaling.maxReplicas", LABELS, registry=r
+        )
+        self.target_wait = Gauge(
+            p + "target_wait_seconds",
+            "spec.scaling.targetWaitSeconds (no series when unset)",
+            LABELS,
             registry=r,
         )
         self.reconcile_errors = Counter(
@@ -92,11 +182,14 @@ class OperatorMetrics:
         self.wakeups = Counter(
             p + "wakeups", "Polls started early by a wake-up from the queue", registry=r
         )
+        self._bound: dict[tuple[str, str, str], list[QueueSeries]] = {}
 
     def series(self, namespace: str, jobqueue: str, queue: str) -> QueueSeries:
         """The per-poll series of one JobQueue (valid until ``forget``)."""
         labels = (namespace, jobqueue, queue)
-        return QueueSeries(
+        series = QueueSeries(
+            metrics=self,
+            labels=labels,
             polls=self.polls.labels(*labels),
             poll_lag=self.poll_lag.labels(*labels),
             desired=self.desired.labels(*labels),
@@ -107,10 +200,16 @@ class OperatorMetrics:
             oldest_wait=self.oldest_wait.labels(*labels),
             failure_ratio=self.failure_ratio.labels(*labels),
             failure_threshold=self.failure_threshold.labels(*labels),
+            gate_tripped=self.gate_tripped.labels(*labels),
+            gate_recovering=self.gate_recovering.labels(*labels),
+            min_replicas=self.min_replicas.labels(*labels),
+            max_replicas=self.max_replicas.labels(*labels),
         )
+        self._bound.setdefault(labels, []).append(series)
+        return series
 
     def forget(self, namespace: str, jobqueue: str, queue: str) -> None:
-        """Drop the series of a JobQueue that is gone."""
+        """Drop every series of a JobQueue that is gone (or that reads another queue now)."""
         labels = (namespace, jobqueue, queue)
         for gauge in (
             self.oldest_wait,
@@ -122,9 +221,22 @@ class OperatorMetrics:
             self.redis_up,
             self.poll_lag,
             self.polls,
+            self.gate_tripped,
+            self.gate_recovering,
+            self.min_replicas,
+            self.max_replicas,
+            self.target_wait,
         ):
             with contextlib.suppress(KeyError):
                 gauge.remove(*labels)
         for state in BACKLOG_STATES:
             with contextlib.suppress(KeyError):
                 self.backlog.remove(*labels, state)
+        for series in self._bound.pop(labels, []):
+            for counter, children in (
+                (self.decisions, series.decisions),
+                (self.scale_events, series.scale_events),
+            ):
+                for extra in children:
+                    with contextlib.suppress(KeyError):
+                        counter.remove(*labels, *extra)

@@ -36,9 +36,10 @@ from jobqueue_operator import (
     redisurl,
     resources,
     spec,
+    status,
     workers,
 )
-from jobqueue_operator.conditions import Status, Transition, rfc3339, set_condition
+from jobqueue_operator.conditions import Transition, event_type, rfc3339, set_condition
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
@@ -72,6 +73,7 @@ SIGNIFICANT = (
     "lastScaleTime",
     "observedGeneration",
     "failureGateTripped",
+    "failureGateRecovering",
     "windowValues",
 )
 # A loop woken by its queue polls at once, but never more often than this: a queue that
@@ -107,11 +109,11 @@ class Poller:
         self.name: str = body.metadata.name or ""
         self.namespace: str = body.metadata.namespace or ""
         self.uid: str = body.metadata.uid or ""
-        status = dict(body.status)
-        self.state = desired_state.state_from_status(status)
-        self.conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
-        self.last_scale_time: str | None = status.get("lastScaleTime")
-        self.last_scale_reason: str | None = status.get("lastScaleReason")
+        saved = dict(body.status)
+        self.state = desired_state.state_from_status(saved)
+        self.conditions: list[dict[str, Any]] = list(saved.get("conditions") or [])
+        self.last_scale_time: str | None = saved.get("lastScaleTime")
+        self.last_scale_reason: str | None = saved.get("lastScaleReason")
         self.source: JobQueueSource | None = None
         self.source_key: tuple[str, str | None, str, int] | None = None
         # The credentials of the last successful resolve; None while a Secret is refused
@@ -133,6 +135,7 @@ class Poller:
         self.quiet: tuple[Any, ...] | None = None
         self.queue = self.name
         self.series: QueueSeries | None = None  # bound per (namespace, name, queue)
+        self.gauges_set = False  # by a full tick since the series were (re)bound
         self.bad_spec: str | None = None
         # The spec is parsed again only when metadata.generation moves (kopf keeps the
         # daemon's body up to date).
@@ -323,8 +326,10 @@ class Poller:
             if creds is None:  # refused credentials: no worker gets them; the status says why
                 self._report_refused(error, time.time())
                 return
+            if not self.body.status.get("deployment"):
+                return  # a new JobQueue: the create handler makes the Deployment (and says so)
             deployment = await workers.apply(self.ctx, owner, jq, creds, created=True)
-            events.normal(self.body, "DeploymentCreated", f"created {dep_name}")
+            events.warning(self.body, "DeploymentRecreated", f"{dep_name} was gone; recreated")
         elif creds is not None and deployment.credentials_version != creds.version:
             # A Secret in use changed: the pods read it only when they start, so roll them.
             deployment = await workers.apply(self.ctx, owner, jq, creds)
@@ -339,6 +344,10 @@ class Poller:
             now,
         )
         self.state = decision.state
+        direction = (
+            "up" if decision.desired > current else "down" if decision.desired < current else "none"
+        )
+        self._record_poll(lag).decided(direction, decision.reason.value)
         if decision.desired != current:
             if decision.desired < current and observation is not None:
                 await self._mark_pods(observation)
@@ -357,6 +366,7 @@ class Poller:
             decision.message,
             decision.limited,
             decision.failure_gate_tripped,
+            decision.state.recovering,
             tuple(r for _, r in decision.state.recommendations),
             deployment,
             self._generation(),
@@ -364,17 +374,14 @@ class Poller:
         )
         if (
             seen == self.quiet
-            and self.series is not None  # None: the source changed, its gauges are gone
+            and self.gauges_set  # not after the source changed: its gauges are gone
             and self.writing is None
             and now - self.written_at < self.refresh_seconds
         ):
             # Nothing moved since a status that needed no write (an idle queue, mostly):
             # the gauges, conditions and status would come out the same.
-            self._record_poll(lag)
             return
-        self._record_metrics(observation, decision, current, ready, lag)
-        if self.series is not None:  # bound by _record_metrics
-            self.series.failure_threshold.set(jq.scaling.failure_rate.threshold)
+        self._record_metrics(jq, observation, decision, current, ready)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
     async def _store_queue_settings(self, wanted: QueueSettings) -> None:
@@ -424,45 +431,41 @@ class Poller:
     def _announce_scale(self, current: int, decision: Decision, now: float) -> None:
         direction = "up" if decision.desired > current else "down"
         self.last_scale_time, self.last_scale_reason = rfc3339(now), decision.reason.value
-        labels = (self.namespace, self.name, self.queue)
-        self.ctx.metrics.decisions.labels(*labels, direction, decision.reason.value).inc()
+        self._series().scaled(direction, decision.reason.value)
         events.normal(
             self.body,
             "ScaledUp" if direction == "up" else "ScaledDown",
             f"{current} -> {decision.desired} ({decision.reason.value}): {decision.message}",
         )
 
-    def _record_poll(self, lag: float) -> QueueSeries:
+    def _series(self) -> QueueSeries:
         if self.series is None:
             self.series = self.ctx.metrics.series(self.namespace, self.name, self.queue)
-        self.series.polls.inc()
-        self.series.poll_lag.set(lag)
+            self.gauges_set = False
         return self.series
+
+    def _record_poll(self, lag: float) -> QueueSeries:
+        series = self._series()
+        series.polls.inc()
+        series.poll_lag.set(lag)
+        return series
 
     def _record_metrics(
         self,
+        jq: spec.JobQueueSpec,
         observation: Observation | None,
         decision: Decision,
         current: int,
         ready: int,
-        lag: float,
     ) -> None:
-        m = self._record_poll(lag)
-        m.desired.set(decision.desired)
-        m.current.set(current)
-        m.ready.set(ready)
-        m.redis_up.set(1 if observation else 0)
-        if observation is not None:
-            q = observation.metrics
-            for state, value in (
-                ("queued", q.queued),
-                ("active", q.active),
-                ("delayed", q.delayed),
-                ("delayed_due", q.delayed_due),
-            ):
-                m.backlog[state].set(value)
-            m.oldest_wait.set(q.oldest_wait_seconds)
-            m.failure_ratio.set(q.failure_ratio)
+        self._series().record(
+            observation.metrics if observation is not None else None,
+            decision,
+            current,
+            ready,
+            self._policy(jq),
+        )
+        self.gauges_set = True
 
     async def _report(
         self,
@@ -477,40 +480,42 @@ class Poller:
         """Post condition events, start a status write when one is due; returns ``seen``
         when the status matches the one written (nothing pending), else None."""
         generation = self._generation()
-        ready = deployment.ready
-        transitions = self._update_conditions(observation, error, decision, ready, generation, now)
-        status: dict[str, Any] = {
-            "replicas": deployment.status_replicas,
-            "readyReplicas": ready,
-            "desiredReplicas": decision.desired,
-            "selector": resources.selector_string(self.name),
-            "queue": jq.queue_name(self.name),
-            "deployment": resources.deployment_name(self.name),
-            "lastScaleTime": self.last_scale_time,
-            "lastScaleReason": self.last_scale_reason,
-            "observedGeneration": generation,
-            "conditions": self.conditions,
-            **desired_state.state_to_status(self.state),
-        }
-        if observation is not None:
-            q = observation.metrics
-            status["backlog"] = {
-                "queued": q.queued,
-                "active": q.active,
-                "delayed": q.delayed,
-                "delayedDue": q.delayed_due,
+        metrics = observation.metrics if observation is not None else None
+        wanted = status.wanted_conditions(
+            metrics,
+            error,
+            self.queue,
+            decision,
+            deployment.ready,
+            self._policy(jq).failure_action,
+            unread_reason=self.refusal.reason if self.refusal else "ReadFailed",
+            redis_problem=observation.redis_problem if observation is not None else None,
+        )
+        transitions = self._update_conditions(wanted, generation, now)
+        fields = status.status_fields(
+            self.name,
+            jq.queue_name(self.name),
+            deployment,
+            decision,
+            self.state,
+            metrics,
+            len(observation.workers) if observation is not None else None,
+        )
+        fields.update(
+            {
+                "lastScaleTime": self.last_scale_time,
+                "lastScaleReason": self.last_scale_reason,
+                "observedGeneration": generation,
+                "conditions": self.conditions,
             }
-            status["backlogTotal"] = q.backlog
-            status["oldestWaitSeconds"] = round(q.oldest_wait_seconds, 3)
-            status["failureRatio"] = round(q.failure_ratio, 4)
-            status["workers"] = len(observation.workers)
+        )
         # Events first: whoever sees the new condition in status finds its event too.
         for transition in transitions:
             self._announce_condition(transition)
-        comparable = self._comparable(status)
+        comparable = self._comparable(fields)
         if self.writing is None and self._status_due(comparable, now):
-            status["lastPollTime"] = rfc3339(now)
-            self.writing = asyncio.create_task(self._write_status(status, comparable, now))
+            fields["lastPollTime"] = rfc3339(now)
+            self.writing = asyncio.create_task(self._write_status(fields, comparable, now))
             return None
         return seen if comparable == self.written else None
 
@@ -552,21 +557,14 @@ class Poller:
         return due
 
     def _update_conditions(
-        self,
-        observation: Observation | None,
-        error: str,
-        decision: Decision,
-        ready: int,
-        generation: int | None,
-        now: float,
+        self, wanted: list[status.Wanted], generation: int | None, now: float
     ) -> list[Transition]:
         found: list[Transition] = []
-
-        def put(type_: spec.ConditionType, status: Status, reason: str, message: str) -> None:
+        for type_, condition_status, reason, message in wanted:
             self.conditions, transition = set_condition(
                 self.conditions,
                 type_.value,
-                status,
+                condition_status,
                 reason,
                 message,
                 generation=generation,
@@ -574,35 +572,6 @@ class Poller:
             )
             if transition is not None:
                 found.append(transition)
-
-        types = spec.ConditionType
-        if observation is None:
-            reason = self.refusal.reason if self.refusal else "ReadFailed"
-            put(types.REDIS_REACHABLE, "False", reason, error or "queue unreadable")
-        else:
-            put(types.REDIS_REACHABLE, "True", "Connected", f"read queue {self.queue}")
-            if observation.redis_problem is not None:
-                put(types.REDIS_NO_EVICTION, "False", "EvictionPolicy", observation.redis_problem)
-            else:
-                put(types.REDIS_NO_EVICTION, "True", "NoEviction", "Redis never evicts job records")
-            if decision.failure_gate_tripped:
-                ratio = observation.metrics.failure_ratio
-                put(types.FAILURE_RATE_HIGH, "True", decision.reason.value, _ratio_text(ratio))
-            else:
-                ratio = observation.metrics.failure_ratio
-                put(types.FAILURE_RATE_HIGH, "False", "FailureRateNormal", _ratio_text(ratio))
-            if decision.limited:
-                put(types.SCALING_LIMITED, "True", "AtMaxReplicas", decision.message)
-            else:
-                put(types.SCALING_LIMITED, "False", "WithinLimits", "backlog fits maxReplicas")
-        if observation is None:
-            put(types.READY, "False", "RedisUnreachable", error or "queue unreadable")
-        elif decision.desired == 0:
-            put(types.READY, "True", "ScaledToZero", "no work; no workers needed")
-        elif ready >= 1:
-            put(types.READY, "True", "WorkersAvailable", f"{ready} worker(s) ready")
-        else:
-            put(types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
         return found
 
     def _report_refused(self, error: str, now: float) -> None:
@@ -627,11 +596,8 @@ class Poller:
             self.writing = asyncio.create_task(self._write_status(status, {}, now))
 
     def _announce_condition(self, transition: Transition) -> None:
-        bad = (transition.type == spec.ConditionType.FAILURE_RATE_HIGH) == (
-            transition.new == "True"
-        )
         message = f"{transition.type}={transition.new} ({transition.reason}): {transition.message}"
-        if bad:
+        if event_type(transition) == "Warning":
             events.warning(self.body, transition.type, message)
         else:
             events.normal(self.body, transition.type, message)
@@ -640,7 +606,3 @@ class Poller:
 def _loop_time(monotonic: float) -> float:
     """A time.monotonic() moment on the event loop's clock."""
     return asyncio.get_running_loop().time() + (monotonic - time.monotonic())
-
-
-def _ratio_text(ratio: float) -> str:
-    return f"failure ratio {ratio:.2f} over the window"

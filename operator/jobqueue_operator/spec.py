@@ -321,6 +321,88 @@ class FailureRatePolicy(_Model):
         return self.threshold / 2
 
 
+class ScalingPolicyType(StrEnum):
+    """What a behaviour policy's value counts."""
+
+    PODS = "Pods"
+    PERCENT = "Percent"
+
+
+class SelectPolicy(StrEnum):
+    """Which of several behaviour policies applies."""
+
+    MAX = "Max"
+    MIN = "Min"
+    DISABLED = "Disabled"
+
+
+class ScalingPolicy(_Model):
+    """One rate limit, as in the HPA: at most `value` pods (Pods) or `value` % of the count at
+    the start of the period (Percent) added or removed within `periodSeconds`."""
+
+    type: ScalingPolicyType
+    """Pods or Percent."""
+    value: int = Field(ge=1, le=10000)
+    """Pods, or percent of the count at the start of the period."""
+    period_seconds: int = Field(ge=1, le=1800)
+    """The period the limit looks back over."""
+
+
+class ScalingRules(_Model):
+    """Rate limits of one direction."""
+
+    policies: list[ScalingPolicy] = Field(default_factory=list, max_length=10)
+    """The limits; none means no limit."""
+    select_policy: SelectPolicy = SelectPolicy.MAX
+    """Max: the policy allowing the largest change applies; Min: the smallest; Disabled:
+    no change in this direction at all (activation from zero still brings one pod)."""
+
+
+def _down_rules_default() -> ScalingRules:
+    return ScalingRules(
+        policies=[
+            ScalingPolicy(
+                type=ScalingPolicyType.PERCENT,
+                value=DEFAULT_SCALE_DOWN_PERCENT,
+                period_seconds=DEFAULT_SCALE_DOWN_PERIOD_SECONDS,
+            )
+        ]
+    )
+
+
+# The default scale-down rate limit (see ScalingBehavior.scale_down).
+DEFAULT_SCALE_DOWN_PERCENT = 50
+DEFAULT_SCALE_DOWN_PERIOD_SECONDS = 30
+
+
+class ScalingBehavior(_Model):
+    """How fast the count may move (the HPA's behaviour policies). The stabilisation window
+    (scaleDownStabilizationSeconds) decides whether to scale down; these limit by how much."""
+
+    scale_up: ScalingRules = Field(
+        default_factory=ScalingRules,
+        json_schema_extra={"default": _defaults_of(ScalingRules)},
+    )
+    """Scale-up limits; none by default: the queue's recommendation applies at once."""
+    scale_down: ScalingRules = Field(
+        default_factory=_down_rules_default,
+        json_schema_extra={
+            "default": _down_rules_default().model_dump(by_alias=True, mode="json"),
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.policies) || "
+                    "self.policies.all(p, p.type != 'Percent' || p.value <= 100)",
+                    "spec.scaling.behavior.scaleDown.policies: a Percent scale-down policy "
+                    "removes at most 100 % of the pods",
+                    ".policies",
+                )
+            ],
+        },
+    )
+    """Scale-down limits; by default at most half the pods per 30 s, so a fleet that the
+    window lets go still steps down (100 -> 50 -> 25 ...) rather than dropping at once."""
+
+
 class ScalingSpec(_Model):
     """How the operator sizes the worker Deployment."""
 
@@ -354,6 +436,15 @@ class ScalingSpec(_Model):
     """How often the queue is read and the decision made."""
     scale_down_stabilization_seconds: int = Field(default=60, ge=0, le=3600)
     """Scale-down waits this long: the highest recommendation in the window wins."""
+    pod_startup_seconds: int = Field(default=60, ge=1, le=3600)
+    """How long starting pods (ready < replicas) hold the latency rule back: the oldest wait
+    stays high until new pods pick old jobs up. A pod not ready after this (Pending,
+    crash-looping) counts as lost, and the rule grows the fleet from the ready ones."""
+    behavior: ScalingBehavior = Field(
+        default_factory=ScalingBehavior,
+        json_schema_extra={"default": _defaults_of(ScalingBehavior)},
+    )
+    """Rate limits of scale-up and scale-down (HPA-style policies)."""
     failure_rate: FailureRatePolicy = Field(
         default_factory=FailureRatePolicy,
         json_schema_extra={"default": _defaults_of(FailureRatePolicy)},
@@ -536,6 +627,10 @@ class JobQueueStatus(_Model):
     """metadata.generation last acted on."""
     failure_gate_tripped: bool | None = None
     """Whether the failure gate is tripped (kept here so a restart keeps it)."""
+    failure_gate_changed_at: float | None = None
+    """Unix seconds of the gate's last change: it changes at most once per failure window."""
+    failure_gate_recovering: bool | None = None
+    """The gate cleared and the fleet is growing back in steps."""
     recommendations: list[Recommendation] | None = None
     """Recent recommendations for scale-down stabilisation (kept here so a restart
     loses nothing)."""

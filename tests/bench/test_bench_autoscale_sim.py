@@ -145,12 +145,84 @@ def test_outcome_figures_split_by_arrival_and_count_never_succeeded() -> None:
     assert calm.done_p50 is not None and calm.done_p50 >= calm.wait_p50
 
 
+def test_in_the_storm_the_ready_fleet_never_grows_while_the_dependency_is_down() -> None:
+    ours = storm_results()["ours"]
+    assert ours.ready_at_trouble is not None and ours.peak_ready_in_trouble is not None
+    assert ours.peak_ready_in_trouble <= ours.ready_at_trouble
+
+
+def test_a_redis_outage_stops_taking_and_submitting_and_blinds_the_policy() -> None:
+    trace = workload.redis_outage(900, rate=2.0, seconds=120)
+    w = small(trace)
+    start, end = trace.redis_outage or (0.0, 0.0)
+    assert not [t for t in w.arrivals if start <= t < end]  # those submits failed
+    seen: list[Observation] = []
+
+    class Spy(policies.FixedFleet):
+        def tick(self, obs: Observation) -> int:
+            seen.append(obs)
+            return self.replicas
+
+    result = simulate(w, Spy(4, interval=2.0), Cluster(tail_seconds=300))
+    blind = [o for o in seen if start <= o.now < end]
+    assert blind and not any(o.readable for o in blind)
+    assert all(o.readable for o in seen if not start <= o.now < end)
+    assert result.completed == result.jobs
+
+
+def test_a_failover_skips_decisions_and_resumes_ours_from_its_status() -> None:
+    trace = workload.failover(900, rate=2.0, seconds=90)
+    down = trace.operator_down or (0.0, 0.0)
+    ticks: list[float] = []
+    ours = policies.Ours(concurrency=4, max_replicas=20)
+    original = ours.tick
+
+    def tick(obs: Observation) -> int:
+        ticks.append(obs.now)
+        return original(obs)
+
+    ours.tick = tick  # type: ignore[method-assign]
+    simulate(small(trace), ours, Cluster(tail_seconds=60))
+    assert not [t for t in ticks if down[0] <= t < down[1]]
+    assert [t for t in ticks if t >= down[1]]
+    assert ours.state.updated_at is not None  # fed again after the resume
+
+
+def test_crash_looping_pods_never_become_ready_and_still_cost() -> None:
+    trace = workload.Trace("idle", "", 60.0, lambda t: 0.0, 1.0)
+    w = workload.Workload(trace, [], [])
+    result = simulate(w, policies.FixedFleet(8), Cluster(tail_seconds=60, crashloop_every=4))
+    assert result.replica_seconds == 8 * 120.0
+    quiet = simulate(w, policies.FixedFleet(8), Cluster(tail_seconds=60))
+    assert quiet.replica_seconds == result.replica_seconds
+
+
+def test_scale_events_per_hour_count_changes_after_warm_up() -> None:
+    w = small(workload.poisson(1800, rate=4.0))
+    keda = simulate(w, KedaHpa(), Cluster(tail_seconds=60, warmup_seconds=600))
+    assert keda.scale_events >= keda.scale_events_per_hour * (1800 - 600) / 3600
+    fixed = simulate(w, policies.FixedFleet(20), Cluster(tail_seconds=60))
+    assert (fixed.scale_events, fixed.scale_events_per_hour) == (0, 0.0)
+
+
+def test_ours_settles_on_the_steady_latency_trace_where_it_cycled() -> None:
+    """20 jobs/s of ~1 s jobs, one per pod, only a latency target: the decide() before issue
+    12 cycled 3 -> 72 -> 3 (about 157 scale events an hour, p95 wait 65 s)."""
+    trace = workload.latency_steady(3600)
+    w = small(trace)
+    cluster = dataclasses.replace(Cluster(tail_seconds=60), **trace.cluster)
+    ours = simulate(w, policies.Ours(1, 100, **trace.ours), cluster)
+    assert ours.scale_events_per_hour <= 6
+    assert ours.wait_p95 <= 10.0
+
+
 def entry(ours: dict[str, Any], keda: dict[str, Any], outage: bool) -> dict[str, Any]:
     base = {"wait_p95": 0.0, "replica_seconds": 0.0, "failed_attempts": 0, "dead_lettered": 0,
             "completed": 10, "done_p95": 1.0}  # fmt: skip
     return {
         "jobs": 10,
         "outage": [100.0, 200.0] if outage else None,
+        "slow_failures": outage,
         "policies": {"ours": {**base, **ours}, "keda-hpa": {**base, **keda}},
     }
 
@@ -169,3 +241,20 @@ def test_report_verdicts_name_exactly_what_is_missed() -> None:
     assert missed == ["storm p95 wait", "storm wasted attempts"]  # 200 > 10 % of 1,000
     assert "NOT met: <= half" in lines[0] and "(met: no more)" in lines[0]
     assert "success p95 never" in lines[2]
+
+
+def test_report_verdicts_for_settling_and_against_before() -> None:
+    steady = entry({"scale_events_per_hour": 30.0}, {}, outage=False)
+    steady["steady"] = True
+    lines, missed = verdicts("calm", steady)
+    assert missed == ["calm settling"] and "NOT met: at most 6" in lines[1]
+    storm = entry(
+        {"failed_attempts": 50, "dead_lettered": 3, "ready_at_trouble": 8,
+         "peak_ready_in_trouble": 9, "peak_pods_in_trouble": 20},
+        {"failed_attempts": 1000, "dead_lettered": 100},
+        outage=True,
+    )  # fmt: skip
+    before = {"label": "x", "failed_attempts": 60, "dead_lettered": 2, "scale_events_per_hour": 1}
+    lines, missed = verdicts("storm", storm, before)
+    assert missed == ["storm against before", "storm fleet growth"]
+    assert any("dead-lettered 3 (was 2)" in line for line in lines)

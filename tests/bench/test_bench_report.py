@@ -37,3 +37,19 @@ def test_report_tables_ratios_and_failed_systems(tmp_path: Path) -> None:
     assert "no-op c10: 3.00x arq" in text
     assert "target <= 1 ms: met" in text
     assert "target >= 10,000: not met" in text
+
+
+def test_a_section_without_json_keeps_what_results_said(tmp_path: Path) -> None:
+    """Re-running one section (say autoscale) in a checkout without the other sections' JSON
+    must not drop their results from RESULTS.md."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "RESULTS.md").write_text(
+        "# Benchmark results\n\nintro\n\n## 1. Queue throughput\n\nqueue figures\n\n"
+        "## 2. The autoscaler\n\nold autoscale\n\n## 3. The operator\n\noperator figures\n"
+    )
+    (out / "autoscale.json").write_text(json.dumps({"error": "boom", "meta": {}}))
+    text = report.write(out, tmp_path).read_text()
+    assert "queue figures" in text and "operator figures" in text
+    assert "old autoscale" not in text and "Section failed: boom" in text
+    assert text.index("## 1.") < text.index("## 2.") < text.index("## 3.")

@@ -73,6 +73,24 @@ def test_deployment_follows_the_jobqueue(
     printed = jobqueues.cluster.kubectl("get", "jq", "mail", "-n", jobqueues.namespace).stdout
     assert "mail-q" in printed and "True" in printed
 
+    # One event per fact at creation, and no warning for a healthy new JobQueue (the creation
+    # posted DeploymentCreated and DeploymentApplied; ScalingLimited=False was a Warning).
+    def about_mail() -> list[Any]:
+        return [e for e in jobqueues.events() if e.involved_object.name == "mail"]
+
+    jobqueues.wait(
+        lambda: (
+            {"DeploymentCreated", "Ready", "ScalingLimited"} <= {e.reason for e in about_mail()}
+        ),
+        30,
+        "the creation's events",
+    )
+    reasons = [e.reason for e in about_mail()]
+    assert reasons.count("DeploymentCreated") == 1, reasons
+    assert "DeploymentApplied" not in reasons, reasons
+    warnings = [(e.reason, e.message) for e in about_mail() if e.type == "Warning"]
+    assert not warnings, warnings
+
     # The operator's own endpoints: liveness (kopf + the poll-loop probe) and metrics.
     health = httpx.get(f"http://127.0.0.1:{operator.env['HEALTH_PORT']}/healthz", timeout=5)
     assert health.status_code == 200 and "poll_loops" in health.text, health.text

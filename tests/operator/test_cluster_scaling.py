@@ -3,10 +3,12 @@ while the operator scales them from the queue."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import jobqueue
 import pytest
 from operator_helpers import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
@@ -40,6 +42,22 @@ def scale_events(jobqueues: JobQueues, name: str) -> list[str]:
     ]
 
 
+def polls(operator: OperatorProcess, name: str) -> float:
+    """Polls the operator has made of one JobQueue (its metrics endpoint)."""
+    text = httpx.get(f"http://127.0.0.1:{operator.env['METRICS_PORT']}/metrics", timeout=5).text
+    found = re.search(
+        rf'jobqueue_operator_polls_total{{[^}}]*jobqueue="{name}"[^}}]*}} (\S+)', text
+    )
+    return float(found.group(1)) if found else 0.0
+
+
+def wait_polls(operator: OperatorProcess, jobqueues: JobQueues, name: str, count: int) -> None:
+    """Wait until the operator has polled ``name`` ``count`` more times: a negative claim
+    ("it did not scale") is then about polls that happened, not about a fixed sleep."""
+    start = polls(operator, name)
+    jobqueues.wait(lambda: polls(operator, name) >= start + count, 60, f"{count} polls of {name}")
+
+
 def wait_settled(jobqueues: JobQueues, name: str) -> None:
     """Deployment there, queue readable, nothing running yet."""
     jobqueues.wait(
@@ -58,6 +76,10 @@ def test_burst_scales_out_completes_and_scales_in(
     # A short lease makes workers heartbeat (and report jobs in hand) every second.
     manifest = jobqueue_manifest("burst", redis_url, queue="burst")
     manifest["spec"]["worker"]["leaseSeconds"] = 3
+    # Scale-down in one step (the default halves at most every 30 s), so the long job below
+    # is still running when the count gets to 1; also the behaviour field end to end.
+    pods_per_5s = {"type": "Pods", "value": 4, "periodSeconds": 5}
+    manifest["spec"]["scaling"]["behavior"] = {"scaleDown": {"policies": [pods_per_5s]}}
     jobqueues.create(manifest)
     wait_settled(jobqueues, "burst")
     assert jobqueues.spec_replicas("burst") == 0
@@ -165,7 +187,7 @@ def test_failure_storm_holds_scale_up_and_recovers(
     for _ in range(10):
         queue.submit("sleep", {"seconds": 1})
     # Several polls with a backlog of 10 (5 replicas' worth): still held at 1.
-    time.sleep(4)
+    wait_polls(operator, jobqueues, "storm", 4)
     assert gate_tripped(), jobqueues.status("storm")
     assert jobqueues.spec_replicas("storm") == 1, scale_events(jobqueues, "storm")
     assert jobqueues.status("storm").get("lastScaleReason") in (None, "MinReplicas", "Backlog")
@@ -213,7 +235,7 @@ def test_redis_down_holds_replicas_then_resumes(
     jobqueues.wait(unreachable, 30, "RedisReachable=False")
     cond = jobqueues.condition("flaky", "RedisReachable") or {}
     assert "Error" in cond["message"] or "onnect" in cond["message"], cond
-    time.sleep(3)  # several polls without metrics: nothing is scaled, certainly not to 0
+    wait_polls(operator, jobqueues, "flaky", 3)  # polls without metrics: nothing is scaled
     assert jobqueues.spec_replicas("flaky") == 2
     assert (jobqueues.condition("flaky", "Ready") or {}).get("status") == "False"
 
@@ -254,6 +276,83 @@ def test_operator_killed_mid_burst_converges_without_duplicates(
         return all(queue.get(i).state == jobqueue.JobState.COMPLETED for i in ids)
 
     jobqueues.wait(all_done, 120, "all jobs completed", interval=0.5)
-    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 0, 60, "back to 0")
+    # a restart waits a window from now; then 4 -> 2 -> 1 -> 0, halving at most every 30 s
+    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 0, 120, "back to 0")
     deployments = jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
     assert len(deployments) == 1
+
+
+def test_retry_storm_gate_holds_still_while_retries_wait(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    queue_client: Any,
+) -> None:
+    """Every job fails at once and waits 10 s in `delayed` for its next attempt: between the
+    attempts the queue reads idle. The gate used to clear on such a read and trip again on
+    the next, a FailureRateHigh event and a status write each time. Now it trips once, holds
+    while retries wait, and clears once when nothing is left (the jobs are dead-lettered)."""
+    manifest = jobqueue_manifest(
+        "retries",
+        redis_url,
+        queue="retries",
+        scaling={
+            "minReplicas": 1,
+            "failureRate": {"threshold": 0.5, "windowSeconds": 10, "minSamples": 5},
+        },
+    )
+    jobqueues.create(manifest)
+    wait_settled(jobqueues, "retries")
+    jobqueues.wait(
+        lambda: jobqueues.status("retries").get("workers", 0) >= 1,
+        60,
+        "a live worker",
+        interval=0.5,
+    )
+    queue = queue_client(redis_url, "retries")
+    ids = [queue.submit("fail", attempts=3, backoff="fixed:10,jitter=0") for _ in range(6)]
+
+    def gate() -> dict[str, Any]:
+        return jobqueues.condition("retries", "FailureRateHigh") or {}
+
+    tripped = jobqueues.wait(lambda: gate().get("status") == "True" and gate(), 30, "the trip")
+    assert tripped["reason"] == "FailureRateBackoff", tripped
+
+    def attempts_done(n: int) -> bool:
+        return all(queue.get(i).attempts >= n for i in ids)
+
+    # A full backoff with every job in delayed, then the second round of failures.
+    jobqueues.wait(lambda: attempts_done(2), 60, "the second attempts", interval=0.5)
+    wait_polls(operator, jobqueues, "retries", 3)
+    held = gate()
+    assert held["status"] == "True", held
+    assert held["lastTransitionTime"] == tripped["lastTransitionTime"], held
+    assert jobqueues.spec_replicas("retries") == 1  # the probe (minReplicas), no flapping
+
+    # The last attempts fail, the jobs are dead-lettered, nothing is left: the gate clears.
+    jobqueues.wait(
+        lambda: all(queue.get(i).state == jobqueue.JobState.FAILED for i in ids),
+        60,
+        "every job dead-lettered",
+        interval=0.5,
+    )
+    cleared = jobqueues.wait(lambda: gate().get("status") == "False" and gate(), 60, "the clear")
+    assert cleared["reason"] == "FailureRateNormal", cleared
+
+    # Events: the condition's first appearance (False, at creation), the trip, the clear.
+    def gate_events() -> list[tuple[str, str]]:
+        found = jobqueues.events("FailureRateHigh")
+        return sorted((e.message.split(" ")[0], e.type) for e in found)
+
+    events = jobqueues.wait(lambda: len(gate_events()) >= 3 and gate_events(), 15, "the events")
+    assert events == [
+        ("FailureRateHigh=False", "Normal"),
+        ("FailureRateHigh=False", "Normal"),
+        ("FailureRateHigh=True", "Warning"),
+    ], events
+    status = jobqueues.status("retries")
+    assert status["failureGateTripped"] is False
+    # Its first worker was starting when the JobQueue was created: Ready=False then is no
+    # trouble (it was a Warning).
+    ready = [(e.type, e.message) for e in jobqueues.events("Ready")]
+    assert ready and not [r for r in ready if r[0] == "Warning"], ready

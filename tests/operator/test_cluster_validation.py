@@ -20,6 +20,10 @@ def with_(**parts: Any) -> dict[str, Any]:
     return body
 
 
+def down(value: int, period: int = 60) -> dict[str, Any]:
+    return {"type": "Percent", "value": value, "periodSeconds": period}
+
+
 BAD_SPECS = [
     ("no redis", {"worker": {}}, "spec.redis"),
     ("url scheme", {"redis": {"url": "http://redis:6379"}}, "spec.redis.url"),
@@ -71,6 +75,32 @@ BAD_SPECS = [
         with_(queueSettings={"resultTtlSeconds": 1e12}),
         "spec.queueSettings.resultTtlSeconds",
     ),
+    ("pod startup zero", with_(scaling={"podStartupSeconds": 0}), "podStartupSeconds"),
+    (
+        "scale-down over 100 %",
+        with_(scaling={"behavior": {"scaleDown": {"policies": [down(150)]}}}),
+        "spec.scaling.behavior.scaleDown.policies",
+    ),
+    (
+        "policy value zero",
+        with_(scaling={"behavior": {"scaleUp": {"policies": [down(0)]}}}),
+        "value",
+    ),
+    (
+        "policy period too long",
+        with_(scaling={"behavior": {"scaleDown": {"policies": [down(10, period=7200)]}}}),
+        "periodSeconds",
+    ),
+    (
+        "policy type",
+        with_(scaling={"behavior": {"scaleUp": {"policies": [{**down(4), "type": "Nodes"}]}}}),
+        "type",
+    ),
+    (
+        "select policy",
+        with_(scaling={"behavior": {"scaleDown": {"selectPolicy": "Sometimes"}}}),
+        "selectPolicy",
+    ),
 ]
 
 
@@ -120,6 +150,10 @@ def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
     # The API server applies the CRD's default, which comes from the spec model.
     assert scaling["failureRate"]["action"] == spec.FailureRatePolicy().action.value == "Backoff"
     assert created["spec"]["worker"]["concurrency"] == 4
+    # Behaviour: scale-up unlimited, scale-down stepped, as the spec model defaults them.
+    behavior = spec.ScalingBehavior().model_dump(by_alias=True, mode="json")
+    assert scaling["behavior"] == behavior
+    assert scaling["behavior"]["scaleUp"]["policies"] == []
     # Manual mode: the scale subresource (kubectl scale) sets spec.replicas.
     jq_crds.kubectl("scale", "jq/good", "--replicas=3", "-n", kube_namespace)
     got = jq_crds.custom.get_namespaced_custom_object(

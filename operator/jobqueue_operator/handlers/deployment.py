@@ -56,8 +56,11 @@ async def ensure_deployment(
     finally:
         ctx.metrics.reconcile_duration.labels("deployment").observe(time.monotonic() - started)
     replicas = view.replicas
-    verb = "created" if existing is None else "applied"
-    events.normal(body, "DeploymentApplied", f"{verb} {dep_name} ({replicas} replicas)")
+    # One event per fact: the poll loop leaves a new JobQueue's Deployment to this handler.
+    if existing is None:
+        events.normal(body, "DeploymentCreated", f"created {dep_name} ({replicas} replicas)")
+    else:
+        events.normal(body, "DeploymentApplied", f"applied {dep_name} ({replicas} replicas)")
     patch.status["selector"] = resources.selector_string(name)
     patch.status["deployment"] = dep_name
     patch.status["queue"] = jq.queue_name(name)

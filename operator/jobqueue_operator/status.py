@@ -1,0 +1,101 @@
+"""What a poll writes into the JobQueue status: its fields and conditions (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobqueue_operator import desired_state, resources
+from jobqueue_operator.conditions import Status
+from jobqueue_operator.deployments import DeploymentView
+from jobqueue_operator.scaling import Decision, QueueMetrics, ScalingState
+from jobqueue_operator.scaling.model import GATE_REASONS, FailureAction
+from jobqueue_operator.spec import ConditionType
+
+Wanted = tuple[ConditionType, Status, str, str]
+
+
+def wanted_conditions(
+    metrics: QueueMetrics | None,
+    error: str,
+    queue: str,
+    decision: Decision,
+    ready: int,
+    action: FailureAction,
+    *,
+    unread_reason: str = "ReadFailed",
+    redis_problem: str | None = None,
+) -> list[Wanted]:
+    """Each condition's (type, status, reason, message) after this poll; ``metrics`` is None
+    when the queue could not be read (``unread_reason`` says why: e.g. refused
+    credentials); ``redis_problem`` says why its Redis may lose job records (eviction)."""
+    types = ConditionType
+    if metrics is None:
+        unread = error or "queue unreadable"
+        return [
+            (types.REDIS_REACHABLE, "False", unread_reason, unread),
+            (types.READY, "False", "RedisUnreachable", unread),
+        ]
+    ratio = f"failure ratio {metrics.failure_ratio:.2f} over the window"
+    wanted: list[Wanted] = [(types.REDIS_REACHABLE, "True", "Connected", f"read queue {queue}")]
+    if redis_problem is not None:
+        wanted.append((types.REDIS_NO_EVICTION, "False", "EvictionPolicy", redis_problem))
+    else:
+        wanted.append(
+            (types.REDIS_NO_EVICTION, "True", "NoEviction", "Redis never evicts job records")
+        )
+    if decision.failure_gate_tripped:
+        # The gate's action, whatever this poll's decision was called (Hold lets polls go
+        # Steady or Stabilizing while the gate stays tripped).
+        wanted.append((types.FAILURE_RATE_HIGH, "True", GATE_REASONS[action].value, ratio))
+    elif decision.state.recovering:
+        wanted.append(
+            (types.FAILURE_RATE_HIGH, "False", "Recovering", f"{ratio}; {decision.message}")
+        )
+    else:
+        wanted.append((types.FAILURE_RATE_HIGH, "False", "FailureRateNormal", ratio))
+    if decision.limited:
+        wanted.append((types.SCALING_LIMITED, "True", "AtMaxReplicas", decision.message))
+    else:
+        wanted.append((types.SCALING_LIMITED, "False", "WithinLimits", "backlog fits maxReplicas"))
+    if decision.desired == 0:
+        wanted.append((types.READY, "True", "ScaledToZero", "no work; no workers needed"))
+    elif ready >= 1:
+        wanted.append((types.READY, "True", "WorkersAvailable", f"{ready} worker(s) ready"))
+    else:
+        wanted.append(
+            (types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
+        )
+    return wanted
+
+
+def status_fields(
+    name: str,
+    queue: str,
+    deployment: DeploymentView,
+    decision: Decision,
+    state: ScalingState,
+    metrics: QueueMetrics | None,
+    workers: int | None,
+) -> dict[str, Any]:
+    """The status of one poll, conditions and bookkeeping (lastScale*, generation) aside."""
+    status: dict[str, Any] = {
+        "replicas": deployment.status_replicas,
+        "readyReplicas": deployment.ready,
+        "desiredReplicas": decision.desired,
+        "selector": resources.selector_string(name),
+        "queue": queue,
+        "deployment": resources.deployment_name(name),
+        **desired_state.state_to_status(state),
+    }
+    if metrics is not None:
+        status["backlog"] = {
+            "queued": metrics.queued,
+            "active": metrics.active,
+            "delayed": metrics.delayed,
+            "delayedDue": metrics.delayed_due,
+        }
+        status["backlogTotal"] = metrics.backlog
+        status["oldestWaitSeconds"] = round(metrics.oldest_wait_seconds, 3)
+        status["failureRatio"] = round(metrics.failure_ratio, 4)
+        status["workers"] = workers
+    return status
