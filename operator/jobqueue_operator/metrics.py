@@ -31,6 +31,7 @@ class QueueSeries:
     oldest_wait: Gauge
     failure_ratio: Gauge
     failure_threshold: Gauge
+    lease_lapses: Gauge
     gate_tripped: Gauge
     gate_recovering: Gauge
     min_replicas: Gauge
@@ -107,6 +108,13 @@ class OperatorMetrics:
         self.failure_ratio = Gauge(
             p + "failure_ratio",
             "Failed share of attempts in the failure window",
+            LABELS,
+            registry=r,
+        )
+        self.lease_lapses = Gauge(
+            p + "lease_lapses_5m",
+            "Leases that lapsed in the last 5 minutes (workers killed, out of memory, cut off "
+            "or stalled past their lease): given back to the queue, not counted as failures",
             LABELS,
             registry=r,
         )
@@ -200,6 +208,7 @@ class OperatorMetrics:
             oldest_wait=self.oldest_wait.labels(*labels),
             failure_ratio=self.failure_ratio.labels(*labels),
             failure_threshold=self.failure_threshold.labels(*labels),
+            lease_lapses=self.lease_lapses.labels(*labels),
             gate_tripped=self.gate_tripped.labels(*labels),
             gate_recovering=self.gate_recovering.labels(*labels),
             min_replicas=self.min_replicas.labels(*labels),
@@ -215,6 +224,7 @@ class OperatorMetrics:
             self.oldest_wait,
             self.failure_ratio,
             self.failure_threshold,
+            self.lease_lapses,
             self.desired,
             self.current,
             self.ready,

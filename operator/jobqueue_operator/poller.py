@@ -458,13 +458,16 @@ class Poller:
         current: int,
         ready: int,
     ) -> None:
-        self._series().record(
+        series = self._series()
+        series.record(
             observation.metrics if observation is not None else None,
             decision,
             current,
             ready,
             self._policy(jq),
         )
+        if observation is not None:
+            series.lease_lapses.set(observation.lease_lapses_5m)
         self.gauges_set = True
 
     async def _report(

@@ -136,3 +136,17 @@ async def test_queue_settings_are_stored_with_the_queue(redis_url: str) -> None:
         assert await queue.protocol.read_stored_settings() == {
             "keep_completed": "5", "result_ttl": "60",
         }  # fmt: skip
+
+
+async def test_lapsed_leases_are_observed(redis_url: str) -> None:
+    async with AsyncQueue.from_url(redis_url, "lapsing") as queue:
+        await queue.submit("work")
+        await queue.protocol.take("w", 1, 0.05)  # the worker "dies" with a 50 ms lease
+        while await queue.protocol.reap() == 0:
+            await asyncio.sleep(0.02)
+    pools = RedisPools()
+    source = JobQueueSource(pools, redis_url, "lapsing")
+    try:
+        assert (await source.read()).lease_lapses_5m == 1
+    finally:
+        await source.close()

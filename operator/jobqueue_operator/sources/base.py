@@ -37,6 +37,8 @@ class Observation:
     taken_at: float
     # Why the queue's Redis may lose job records (it evicts keys), when it may.
     redis_problem: str | None = None
+    # Leases that lapsed in the last 5 minutes, where the queue system counts them.
+    lease_lapses_5m: int = 0
 
 
 class QueueSource(Protocol):

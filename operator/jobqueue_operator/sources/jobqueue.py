@@ -185,7 +185,10 @@ class JobQueueSource:
         )
         workers = tuple(WorkerLoad(w.name, w.jobs_in_hand) for w in stats.workers)
         problem = await self._redis.check_eviction()
-        return Observation(metrics, workers, stats.taken_at, redis_problem=problem)
+        return Observation(
+            metrics, workers, stats.taken_at, redis_problem=problem,
+            lease_lapses_5m=stats.lapsed_5m,
+        )  # fmt: skip
 
     async def configure(self, settings: QueueSettings) -> None:
         """Store the JobQueue's queue settings with the queue (spec.queueSettings)."""

@@ -7,7 +7,9 @@ jobq_jobs_total                     counter   {queue, name, outcome}: finished a
                                               outcome is one of ``completed``, ``failed``
                                               (exception; retried or dead-lettered),
                                               ``timeout``, ``cancelled``, ``malformed``
-                                              (unknown handler or bad payload: dead letter),
+                                              (a record it cannot use: dead letter),
+                                              ``handed_back`` (no handler here for its
+                                              name: back to the queue for another worker),
                                               ``lease_lost`` (outcome not reported),
                                               ``refused`` (the queue rejected the report:
                                               another worker owns the job now),
