@@ -3,7 +3,8 @@
 ``redis_server`` (session) starts /usr/bin/redis-server without persistence in a temp dir and
 yields its URL; ``redis_url`` flushes it before each test; ``redis_cluster`` (session, started
 only by tests that ask for it) creates a three-master cluster with ``redis-cli --cluster
-create`` and yields the startup nodes as (host, port) pairs.
+create`` and yields the startup nodes as (host, port) pairs; ``cluster`` is an async client of
+it, emptied per test.
 
 For the queue tests (tests/queue): ``clock`` (a FakeClock scripts take as "now"), ``rclient``
 (an async client of ``redis_url``), ``make_proto``/``proto`` (QueueProtocol on that clock) and
@@ -27,6 +28,7 @@ import redis.asyncio as aioredis
 from jobqueue.client import AsyncQueue
 from jobqueue.models import QueueSettings
 from jobqueue.protocol import QueueProtocol
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 from redisproc import RedisProcess, free_port
@@ -107,6 +109,19 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tup
     finally:
         for server in servers:
             server.stop()
+
+
+@pytest.fixture
+async def cluster(redis_cluster: list[tuple[str, int]]) -> AsyncIterator[RedisCluster]:
+    """An async client of the three-master cluster, emptied for this test."""
+    client = RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster],
+        decode_responses=True,
+    )
+    await client.initialize()
+    await client.flushall()
+    yield client
+    await client.aclose()
 
 
 def _wait_cluster_ok(ports: list[int]) -> None:

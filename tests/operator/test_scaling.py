@@ -20,28 +20,9 @@ from jobqueue_operator.scaling import (
     ScalingState,
     decide,
 )
+from scaling_helpers import m
 
 BASE = Policy(min_replicas=0, max_replicas=10, target_backlog_per_replica=4)
-
-
-def m(
-    queued: int = 0,
-    active: int = 0,
-    due: int = 0,
-    wait: float = 0.0,
-    ok: int = 0,
-    failed: int = 0,
-    delayed: int = 0,
-) -> QueueMetrics:
-    return QueueMetrics(
-        queued=queued,
-        active=active,
-        delayed=delayed,
-        delayed_due=due,
-        oldest_wait_seconds=wait,
-        attempts_succeeded=ok,
-        attempts_failed=failed,
-    )
 
 
 @dataclass

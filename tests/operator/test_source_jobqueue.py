@@ -12,6 +12,7 @@ from jobqueue_operator.sources import SourceUnavailable
 from jobqueue_operator.sources import jobqueue as jobqueue_source
 from jobqueue_operator.sources.jobqueue import JobQueueSource, RedisPools
 from jobqueue_operator.spec import QueueSettingsSpec
+from waits import wait_until
 
 pytestmark = pytest.mark.redis
 
@@ -142,8 +143,11 @@ async def test_lapsed_leases_are_observed(redis_url: str) -> None:
     async with AsyncQueue.from_url(redis_url, "lapsing") as queue:
         await queue.submit("work")
         await queue.protocol.take("w", 1, 0.05)  # the worker "dies" with a 50 ms lease
-        while await queue.protocol.reap() == 0:
-            await asyncio.sleep(0.02)
+
+        async def lapsed() -> bool:
+            return await queue.protocol.reap() > 0
+
+        await wait_until(lapsed, within=10)
     pools = RedisPools()
     source = JobQueueSource(pools, redis_url, "lapsing")
     try:

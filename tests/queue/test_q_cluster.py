@@ -4,28 +4,15 @@ queues on different masters work side by side through redis.asyncio.RedisCluster
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 from jobqueue.client import AsyncQueue
 from jobqueue.models import JobState, WorkerInfo
 from jobqueue.protocol import LeaseStatus
 from jobqueue.stats import StatsReader, read_many, read_stats
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow]
-
-
-@pytest.fixture
-async def cluster(redis_cluster: list[tuple[str, int]]) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster],
-        decode_responses=True,
-    )
-    await client.initialize()
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 def queues_on_different_masters(client: RedisCluster, count: int) -> list[str]:

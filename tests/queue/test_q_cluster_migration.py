@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from jobqueue.runtime.metrics import WorkerMetrics
 from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.runtime.settings import WorkerSettings
 from jobqueue.runtime.worker import Worker
-from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from waits import wait_until
 
@@ -30,18 +29,6 @@ pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(300)]
 QUEUE = "migrating"
 BEFORE, DURING = 1500, 200
 STATE_INDEXES = ("queued", "delayed", "active", "completed", "failed", "cancelled")
-
-
-@pytest.fixture
-async def cluster(redis_cluster: list[tuple[str, int]]) -> AsyncIterator[RedisCluster]:
-    client = RedisCluster(
-        startup_nodes=[ClusterNode(host, port) for host, port in redis_cluster],
-        decode_responses=True,
-    )
-    await client.initialize()
-    await client.flushall()
-    yield client
-    await client.aclose()
 
 
 def node_ids(ports: list[int]) -> dict[int, str]:

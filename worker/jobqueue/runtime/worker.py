@@ -167,7 +167,7 @@ class Worker:
                     await self.backend.unregister()
                 except Exception as exc:
                     log.warning("could not unregister the worker: %s", format_error(exc))
-            self._handlers.shutdown()
+            await asyncio.to_thread(self._handlers.shutdown)  # joins child processes
             self._running = False
             log.info("worker %s stopped", self.settings.worker_name)
 
