@@ -114,3 +114,11 @@ def test_pool_options_make_a_blocking_pool_for_one_server() -> None:
     # the URL's own socket options win over the caller's defaults
     client = connect("redis://127.0.0.1:1/0?socket_timeout=7", options=options)
     assert client.connection_pool.connection_kwargs["socket_timeout"] == 7.0
+
+
+def test_pool_options_make_a_blocking_pool_for_a_sentinel_master_too() -> None:
+    options = ClientOptions(max_connections=3, pool_timeout=2.0)
+    master = connect("redis+sentinel://127.0.0.1:1/m", options=options)
+    pool = master.connection_pool
+    assert isinstance(pool, BlockingConnectionPool) and isinstance(pool, SentinelConnectionPool)
+    assert (pool.max_connections, pool.timeout) == (3, 2.0)

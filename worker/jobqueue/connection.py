@@ -51,7 +51,7 @@ class ClientOptions:
     connect_timeout: float = _CONNECT_TIMEOUT_SECONDS
     max_connections: int | None = None  # per server
     # With max_connections: wait this long for a free connection instead of failing at
-    # once (one server only; Sentinel and Cluster pools fail at once).
+    # once (a Cluster client's per-node pools fail at once).
     pool_timeout: float | None = None
     health_check_interval: float = 0
 
@@ -127,6 +127,10 @@ class _OwnSentinelsPool(SentinelConnectionPool):
             await self.sentinel_manager.aclose()
 
 
+class _OwnSentinelsBlockingPool(_OwnSentinelsPool, BlockingConnectionPool):
+    """The same, waiting for a free connection when all are busy."""
+
+
 def _sentinel_master(endpoint: RedisEndpoint, options: ClientOptions) -> aioredis.Redis:
     """A client of the master the sentinels name: each new connection asks them where it
     is, and a connection to a master that became a replica (READONLY) is dropped, so the
@@ -141,10 +145,11 @@ def _sentinel_master(endpoint: RedisEndpoint, options: ClientOptions) -> aioredi
     hosts = list(endpoint.hosts)
     sentinels = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
     assert endpoint.master is not None
-    max_connections = kwargs.pop("max_connections", options.max_connections)
-    pool = _OwnSentinelsPool(  # type: ignore[no-untyped-call]
-        endpoint.master, sentinels, ssl=endpoint.tls, max_connections=max_connections, **kwargs
-    )
+    kwargs["max_connections"] = kwargs.get("max_connections", options.max_connections)
+    pool_class: type[_OwnSentinelsPool] = _OwnSentinelsPool
+    if options.pool_timeout is not None and kwargs["max_connections"]:
+        pool_class, kwargs["timeout"] = _OwnSentinelsBlockingPool, options.pool_timeout
+    pool = pool_class(endpoint.master, sentinels, ssl=endpoint.tls, **kwargs)
     return aioredis.Redis.from_pool(pool)
 
 
