@@ -142,3 +142,21 @@ def test_jobq_refuses_a_bad_url_in_one_line_with_exit_2() -> None:
     assert done.returncode == 2
     [line] = done.stderr.splitlines()
     assert "names the master after the hosts" in line and "hunter2" not in line
+
+
+async def test_a_sentinel_client_asks_again_for_the_master_after_a_replication_timeout(
+    sentinel_set: SentinelSet,
+) -> None:
+    """The master may have been demoted while still up (its clients learn it only up to
+    10 s later): after a ReplicationTimeout the next command connects anew, through the
+    sentinels."""
+    url = sentinel_set.url + "?wait_replicas=3&wait_timeout=0.1"  # one more than there are
+    async with AsyncQueue("asks-again", url) as q:
+        await q.protocol.read_settings()
+        before = await q.redis.client_id()
+        with pytest.raises(ReplicationTimeout):
+            await q.submit("noop")
+        assert await q.redis.client_id() != before
+        same = await q.redis.client_id()
+        await q.protocol.read_settings()
+        assert await q.redis.client_id() == same  # otherwise the connection is kept

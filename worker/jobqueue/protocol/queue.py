@@ -246,7 +246,7 @@ class QueueProtocol:
                     if isinstance(r, Exception):
                         raise r
                 if acked is not None:
-                    replicated.check(self, acked, results)
+                    await replicated.check(self, acked, results)
                 return results
             await self.redis.script_load(script_source(name))  # the server lost its scripts
         raise AssertionError("unreachable")

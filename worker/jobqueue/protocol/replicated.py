@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.sentinel import SentinelConnectionPool
 
 from jobqueue.errors import ReplicationTimeout
 
@@ -37,11 +38,19 @@ def add_wait(pipe: Any, proto: QueueProtocol) -> None:
         pipe.execute_command(*args)
 
 
-def check(proto: QueueProtocol, acked: Any, replies: list[Any]) -> None:
-    """Raise ReplicationTimeout when fewer replicas than asked confirmed the submits."""
+async def check(proto: QueueProtocol, acked: Any, replies: list[Any]) -> None:
+    """Raise ReplicationTimeout when fewer replicas than asked confirmed the submits.
+
+    On a Sentinel-managed client the pool's connections are dropped first: a master whose
+    replicas stopped confirming may have been demoted while still up (its clients are told
+    only once the sentinels reconfigure it, up to 10 s later), and the next submit asks the
+    sentinels where the master is now."""
     if isinstance(acked, Exception):
         raise acked
     if int(acked) >= proto.wait_replicas:
         return
+    pool = getattr(proto.redis, "connection_pool", None)
+    if isinstance(pool, SentinelConnectionPool):
+        await pool.disconnect(inuse_connections=False)  # the idle ones: this one too
     ids = [reply[i] for reply in replies for i in range(0, len(reply), 2)]
     raise ReplicationTimeout(proto.queue, ids, int(acked), proto.wait_replicas)
