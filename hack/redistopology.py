@@ -236,6 +236,12 @@ class ClusterSet:
                 with node.client(decode_responses=True) as client:
                     if "cluster_state:ok" not in str(client.execute_command("CLUSTER", "INFO")):
                         return False
+                    replication = client.info("replication")
+                    if replication["role"] == "slave" and (
+                        replication.get("master_link_status") != "up"
+                        or int(replication.get("master_sync_in_progress", 0))
+                    ):
+                        return False  # a replica not in sync yet could not take over
                     views.add(self._masters_view(client))
             if len(views) != 1:
                 return False

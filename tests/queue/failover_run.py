@@ -109,6 +109,8 @@ class FailoverRun:
                 while len(acknowledged) < self.total:
                     if failing is None and len(acknowledged) >= self.fail_after:
                         failing = asyncio.create_task(_timed(fail))
+                    if failing is not None and failing.done() and failing.exception():
+                        await failing  # the failover itself went wrong: say how
                     try:
                         payload = {"file": str(tally), "sleep": self.job_seconds}
                         job_id = await q.submit("test.tally", payload)
