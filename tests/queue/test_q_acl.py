@@ -164,3 +164,13 @@ async def _queues(q: AsyncQueue) -> list[object]:
 
     names = await list_queues(q.redis)
     return [await q.stats() for _ in names]
+
+
+def test_the_documented_acl_lines_are_the_ones_made_here() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "redis.md").read_text()
+    for line in (
+        acl_line("jobs-emails-producer", "producer", ["emails"]),
+        acl_line("jobs-emails-worker", "worker", ["emails"]),
+        acl_line("jobqueue-operator", "operator"),
+    ):
+        assert line in doc
