@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import os
 import socket
@@ -112,6 +113,7 @@ class RedisBackend:
         self._host = socket.gethostname()
         # (queue, request id, when) of lease calls whose reply was lost
         self._unconfirmed: list[tuple[str, str, float]] = []
+        self._requests = itertools.count()
 
     def protocol(self, queue: str) -> QueueProtocol:
         return self._protocols[queue]
@@ -121,7 +123,7 @@ class RedisBackend:
     async def _leasing(self, queue: str, call: Callable[[str], Awaitable[T]]) -> T:
         """Run a call that leases jobs under a fresh request id; if it fails or is cancelled
         after it may have reached Redis, remember the id for recovery."""
-        request_id = uuid.uuid4().hex
+        request_id = f"{self.worker_id}:{next(self._requests)}"  # unique: the worker id is
         try:
             return await call(request_id)
         except BaseException:

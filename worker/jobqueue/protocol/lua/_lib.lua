@@ -155,6 +155,14 @@ local function read_job(id, index, want_payload)
   return rec
 end
 
+-- The few fields a completion needs (no other field is read or checked: a job completed by
+-- the worker holding its lease is complete, whatever else its record says).
+local function read_lease(id)
+  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel')
+  if not f[1] and not f[2] then return nil end
+  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1' }
+end
+
 -- The lease check of every report: the job is active and `token` is its current token.
 local function holds(rec, token)
   return rec ~= nil and rec.state == 'active' and rec.token ~= nil and rec.token == tonumber(token)
@@ -178,9 +186,11 @@ end
 -- script after its real work is done.
 local TRIMMED = {}
 local function drop_finished(zkey, ids)
+  local dropped = {}
   for i = 1, #ids do
-    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then redis.call('ZREM', zkey, ids[i]) end
+    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then dropped[#dropped + 1] = ids[i] end
   end
+  batched('ZREM', zkey, dropped, 500)
 end
 local function trim(state)
   if TRIMMED[state] then return end
@@ -347,5 +357,6 @@ local function journal(worker, request_id, out, lease_ms)
     held[#held + 1] = out[i]
     held[#held + 1] = out[i + 1]
   end
-  redis.call('SET', K.journal, cjson.encode(held), 'PX', lease_ms)
+  -- ids, tokens and worker ids hold no newline
+  redis.call('SET', K.journal, table.concat(held, '\n'), 'PX', lease_ms)
 end
