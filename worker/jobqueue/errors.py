@@ -9,6 +9,7 @@ __all__ = [
     "JobNotFound",
     "JobqueueError",
     "MalformedJob",
+    "ScheduleNotFound",
 ]
 
 
@@ -74,3 +75,15 @@ class MalformedJob(JobqueueError):
         super().__init__(f"job {job_id!r} has a malformed record: field {field!r} is {value!r}")
         self.job_id = job_id
         self.field = field
+
+
+class ScheduleNotFound(JobqueueError, LookupError):
+    """No schedule with this name exists on the queue."""
+
+    def __init__(self, queue: str, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found on queue {queue!r}")
+        self.queue = queue
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -228,6 +228,33 @@ local function dead_letter(rec)
   finish(rec, 'failed', 'MalformedJobRecord: ' .. rec.problem)
 end
 
+-- Write a new job: its record, and the delayed or ready index. `job` holds the submit fields
+-- (id, name, payload, priority, delay_ms, max_attempts, backoff, timeout, dedup_key); the
+-- caller checked the id is free. Returns true when the job is ready now.
+local function create_job(job)
+  local jk = JOB .. job.id
+  if job.dedup_key ~= '' then redis.call('HSET', K.dedup, job.dedup_key, job.id) end
+  redis.call('HSET', jk, 'id', job.id, 'name', job.name, 'payload', job.payload, 'priority',
+    job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff', job.backoff,
+    'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW, 'token', 0,
+    'progress', 0)
+  if job.delay_ms > 0 then
+    redis.call('HSET', jk, 'state', 'delayed', 'run_at', NOW + job.delay_ms)
+    redis.call('ZADD', K.delayed, NOW + job.delay_ms, job.id)
+    emit(job.id, 'delayed')
+    return false
+  end
+  make_ready({ id = job.id, priority = job.priority }, NOW)
+  emit(job.id, 'queued')
+  return true
+end
+
+-- Tell operators an idle queue has work (classic PUBLISH on 'jq:wakeups', keys.WAKEUPS_CHANNEL).
+local function announce_work()
+  -- JOB is '{jq:<queue>}:job:' (keys.QueueKeys.job_prefix): the queue name sits between
+  redis.call('PUBLISH', 'jq:wakeups', string.sub(JOB, 5, -7))
+end
+
 -- --- sweeps: lapsed leases and due delayed jobs --------------------------------------------
 
 -- Read phase of a sweep: lapsed leases and due delayed jobs, with their records.
