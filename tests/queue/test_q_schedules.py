@@ -172,3 +172,23 @@ async def test_a_tick_missed_past_its_deadline_is_skipped(
 def test_schedules_round_trip_as_stored() -> None:
     schedule = Schedule(name="n", job="j", cron="*/5 * * * *", timezone="Asia/Tokyo")
     assert Schedule.model_validate_json(schedule.model_dump_json()) == schedule
+
+
+async def test_daylight_saving_changes_through_redis(
+    rclient: aioredis.Redis, clock: FakeClock
+) -> None:
+    """A nightly 02:30 Berlin schedule fired by a worker across both changes of 2026: once at
+    03:00 on the night the clocks skip 02:30, once (not twice) when 02:30 happens twice."""
+    q = AsyncQueue("dst", redis=rclient, clock=clock)
+    clock.now = datetime(2026, 3, 28, 12, tzinfo=BERLIN).timestamp()
+    await q.add_schedule("nightly", "report", cron="30 2 * * *", timezone="Europe/Berlin")
+    fired: list[datetime] = []
+    for _ in range(24 * 220):  # every hour until November, as a worker checks
+        clock.advance(3600)
+        for _, job_id in (await q.fire_due_schedules()).fired:
+            fired.append(at(int(job_id.rsplit(":", 1)[1])))
+    spring = [f for f in fired if f.date().isoformat() == "2026-03-29"]
+    autumn = [f for f in fired if f.date().isoformat() == "2026-10-25"]
+    assert [(f.hour, f.minute) for f in spring] == [(3, 0)]
+    assert [(f.hour, f.minute) for f in autumn] == [(2, 30)]
+    assert len(fired) == len({f.date() for f in fired})  # one run per day, every day
