@@ -89,6 +89,26 @@ BAD_SPECS = [
         with_(queueSettings={"resultTtlSeconds": 1e12}),
         "spec.queueSettings.resultTtlSeconds",
     ),
+    (
+        "cron that no cron reads",
+        with_(schedules=[{"name": "s", "jobName": "j", "cron": "61 * * * *"}]),
+        "spec.schedules[0].cron",
+    ),
+    (
+        "cron with four fields",
+        with_(schedules=[{"name": "s", "jobName": "j", "cron": "* * * *"}]),
+        "spec.schedules[0].cron",
+    ),
+    (
+        "neither cron nor interval",
+        with_(schedules=[{"name": "s", "jobName": "j"}]),
+        "exactly one of cron and everySeconds",
+    ),
+    (
+        "two schedules of one name",
+        with_(schedules=[{"name": "s", "jobName": "j", "everySeconds": 60}] * 2),
+        "spec.schedules[1]",
+    ),
     ("pod startup zero", with_(scaling={"podStartupSeconds": 0}), "podStartupSeconds"),
     (
         "scale-down over 100 %",

@@ -24,9 +24,25 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from jobqueue.connection import connect, default_redis_url
 from jobqueue.endpoints import DEFAULT_WAIT_TIMEOUT_SECONDS, parse_redis_url
-from jobqueue.errors import DedupConflict, InvalidJob, InvalidState, JobNotFound, MalformedJob
+from jobqueue.errors import (
+    DedupConflict,
+    InvalidJob,
+    InvalidState,
+    JobNotFound,
+    MalformedJob,
+    ScheduleNotFound,
+)
 from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
 from jobqueue.protocol import AnyRedis, CancelResult, QueueProtocol, RetryAllResult, known_queues
+from jobqueue.protocol.scheduling import (
+    DueReport,
+    ScheduleState,
+    fire_due,
+    put_schedule,
+    read_schedules,
+    remove_schedule,
+)
+from jobqueue.schedules import Schedule, build_schedule
 from jobqueue.stats import QueueStats, check_window, stats_from_snapshot
 
 __all__ = [
@@ -323,6 +339,44 @@ class AsyncQueue:
         stay there and are counted as skipped."""
         return await self.protocol.retry_all()
 
+    # --- schedules -----------------------------------------------------------------------
+
+    async def add_schedule(self, name: str, job: str, **options: Any) -> Schedule:
+        """Add (or replace) a schedule submitting ``job`` on each tick of ``cron=`` (in
+        ``timezone=``, default UTC) or ``every=`` seconds, with ``payload=`` and the job
+        options (priority, attempts, backoff, timeout), ``concurrency_policy=`` (Allow,
+        Forbid, Replace) and ``starting_deadline_seconds=``. Raises InvalidJob naming a bad
+        option before anything is written."""
+        schedule = build_schedule(name, job, **options)
+        schedule.job_spec().encoded_payload(self.protocol.limits.max_payload_bytes)
+        await put_schedule(self.protocol, schedule)
+        return schedule
+
+    async def schedules(self) -> builtins.list[ScheduleState]:
+        """Every schedule of the queue with its next tick and last run."""
+        return await read_schedules(self.protocol)
+
+    async def remove_schedule(self, name: str) -> None:
+        if not await remove_schedule(self.protocol, name):
+            raise ScheduleNotFound(self.name, name)
+
+    async def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
+        """Pause a schedule (no ticks fire) or, with ``paused=False``, resume it from now."""
+        found = {s.schedule.name: s.schedule for s in await self.schedules()}
+        if name not in found:
+            raise ScheduleNotFound(self.name, name)
+        schedule = found[name].model_copy(update={"paused": paused})
+        await put_schedule(self.protocol, schedule)
+        return schedule
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        return await self.pause_schedule(name, paused=False)
+
+    async def fire_due_schedules(self) -> DueReport:
+        """Submit the jobs of every schedule whose tick has come (workers and the operator do
+        this by themselves; each tick is submitted once however many call it)."""
+        return await fire_due(self.protocol)
+
     # --- settings ------------------------------------------------------------------------
 
     async def configure(self, **fields: Any) -> QueueSettings:
@@ -436,6 +490,24 @@ class Queue:
 
     def configure(self, **fields: Any) -> QueueSettings:
         return self._runner.run(self._aq.configure(**fields))
+
+    def add_schedule(self, name: str, job: str, **options: Any) -> Schedule:
+        return self._runner.run(self._aq.add_schedule(name, job, **options))
+
+    def schedules(self) -> builtins.list[ScheduleState]:
+        return self._runner.run(self._aq.schedules())
+
+    def remove_schedule(self, name: str) -> None:
+        self._runner.run(self._aq.remove_schedule(name))
+
+    def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
+        return self._runner.run(self._aq.pause_schedule(name, paused))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        return self._runner.run(self._aq.resume_schedule(name))
+
+    def fire_due_schedules(self) -> DueReport:
+        return self._runner.run(self._aq.fire_due_schedules())
 
     def read_settings(self) -> QueueSettings:
         return self._runner.run(self._aq.read_settings())

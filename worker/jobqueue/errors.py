@@ -10,6 +10,7 @@ __all__ = [
     "JobqueueError",
     "MalformedJob",
     "ReplicationTimeout",
+    "ScheduleNotFound",
 ]
 
 
@@ -91,3 +92,15 @@ class ReplicationTimeout(JobqueueError):
         self.job_ids = job_ids
         self.acked = acked
         self.wanted = wanted
+
+
+class ScheduleNotFound(JobqueueError, LookupError):
+    """No schedule with this name exists on the queue."""
+
+    def __init__(self, queue: str, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found on queue {queue!r}")
+        self.queue = queue
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -17,6 +17,14 @@ from jobqueue.connection import AnyRedis, ClientOptions, connect
 from jobqueue.eviction import eviction_policy, eviction_problem
 from jobqueue.models import QueueSettings, QueueStats
 from jobqueue.protocol import QueueProtocol
+from jobqueue.protocol.scheduling import (
+    ScheduleState,
+    fire_due,
+    put_schedule,
+    read_schedules,
+    remove_schedule,
+)
+from jobqueue.schedules import Schedule
 from jobqueue.stats import StatsReader, read_many
 from redis.exceptions import AuthenticationError, RedisError
 
@@ -179,8 +187,35 @@ class JobQueueSource:
         problem = await self._redis.check_eviction()
         return Observation(
             metrics, workers, stats.taken_at, redis_problem=problem,
-            lease_lapses_5m=stats.lapsed_5m,
+            lease_lapses_5m=stats.lapsed_5m, schedule_due=stats.next_schedule_in_seconds == 0,
         )  # fmt: skip
+
+    async def sync_schedules(self, wanted: list[Schedule]) -> None:
+        """Make the queue's JobQueue-managed schedules ``wanted`` (others are left alone)."""
+        try:
+            proto = QueueProtocol(self._redis.client, self._queue)
+            stored = {s.schedule.name: s.schedule for s in await read_schedules(proto)}
+            names = {w.name for w in wanted}
+            for name, schedule in stored.items():
+                if schedule.source == "jobqueue" and name not in names:
+                    await remove_schedule(proto, name)
+            for schedule in wanted:
+                if stored.get(schedule.name) != schedule:
+                    await put_schedule(proto, schedule)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot store the schedules: {exc}") from exc
+
+    async def fire_schedules(self) -> None:
+        try:
+            await fire_due(QueueProtocol(self._redis.client, self._queue))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot fire the due schedules: {exc}") from exc
+
+    async def schedule_states(self) -> list[ScheduleState]:
+        try:
+            return await read_schedules(QueueProtocol(self._redis.client, self._queue))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot read the schedules: {exc}") from exc
 
     async def configure(self, settings: QueueSettings) -> None:
         """Store the JobQueue's queue settings with the queue (spec.queueSettings)."""

@@ -150,6 +150,10 @@ class QueueProtocol:
             await self.configure(self.settings)
         self._registered = True
 
+    async def server_now(self) -> float:
+        """Now, in unix seconds, as the scripts see it (the injected clock, or Redis TIME)."""
+        return self.clock() if self.clock else await _server_time(self.redis)
+
     # --- settings ------------------------------------------------------------------------
 
     async def configure(self, settings: QueueSettings) -> None:
@@ -491,7 +495,7 @@ class QueueProtocol:
         """Delete finished jobs of ``state`` that finished more than ``older_than`` s ago."""
         if state not in FINISHED_STATES:
             raise ValueError(f"cleanup works on finished states only, not {state.value!r}")
-        now = self.clock() if self.clock else float(await _server_time(self.redis))
+        now = await self.server_now()
         cutoff = int((now - older_than) * 1000)
         total = 0
         while True:
