@@ -30,6 +30,7 @@ USERS = {
     "worker-a": (Role.WORKER, ["alpha"]),
     "producer-b": (Role.PRODUCER, ["beta"]),
     "operator": (Role.OPERATOR, []),
+    "operator-sched": (Role.OPERATOR, []),
 }
 
 
@@ -42,8 +43,8 @@ def as_user(url: str, user: str) -> str:
 def acl_users(redis_url: str) -> Iterator[str]:
     with redis.Redis.from_url(redis_url) as admin:
         for user, (role, queues) in USERS.items():
-            admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">pw-{user}",
-                                  *acl_rules(role, queues))  # fmt: skip
+            rules = acl_rules(role, queues, schedules=user.endswith("-sched"))
+            admin.execute_command("ACL", "SETUSER", user, "reset", "on", f">pw-{user}", *rules)
         try:
             yield redis_url
         finally:
@@ -138,7 +139,9 @@ async def test_the_operator_reads_every_queue_and_writes_only_settings(acl_users
             await source.close()
     client = connect(url)
     try:
-        with pytest.raises(ResponseError, match=r"NOPERM|permission"):  # a script that writes
+        with pytest.raises(
+            ResponseError, match=r"NOPERM|can't (run|access)|no permissions"
+        ):  # a script that writes
             await AsyncQueue("alpha", redis=client).submit("debug.echo")
         job_id = (await client.zrange(QueueKeys("alpha").queued, 0, 0))[0]
         with pytest.raises(NoPermissionError):
@@ -174,3 +177,34 @@ def test_the_documented_acl_lines_are_the_ones_made_here() -> None:
         acl_line("jobqueue-operator", "operator"),
     ):
         assert line in doc
+
+
+async def test_schedules_fire_for_their_queues_users_and_an_operator_allowed_them(
+    acl_users: str,
+) -> None:
+    async with AsyncQueue("alpha", as_user(acl_users, "producer-a")) as q:
+        await q.add_schedule("often", "debug.echo", every=1)
+        assert [s.schedule.name for s in await q.schedules()] == ["often"]
+    for user, allowed in (("operator", False), ("operator-sched", True)):
+        client = connect(as_user(acl_users, user))
+        try:
+            aq = AsyncQueue("alpha", redis=client)
+            assert [s.schedule.name for s in await aq.schedules()] == ["often"]  # reads: yes
+            if allowed:
+                await _until_fired(aq)
+            else:
+                with pytest.raises(
+                    ResponseError, match=r"NOPERM|can't (run|access)|no permissions"
+                ):
+                    await _until_fired(aq)
+        finally:
+            await client.aclose()
+
+
+async def _until_fired(q: AsyncQueue) -> None:
+    from waits import wait_until
+
+    async def fired() -> bool:
+        return bool((await q.fire_due_schedules()).fired)
+
+    await wait_until(fired, within=10)

@@ -20,7 +20,10 @@ What they allow:
 * **The operator** reads every queue (its ``stats`` script calls read commands only) and
   writes nothing but the queues' stored settings (``spec.queueSettings``): the settings
   write is granted by a selector of its own, so no script the operator could run may write
-  any other key.
+  any other key. An operator whose JobQueues use ``spec.schedules`` stores them and fires
+  their ticks (submitting their jobs): ``schedules=True`` gives it the scripts' commands on
+  every queue's keys. (Workers fire due ticks too, so schedules added with ``jobq schedule``
+  run without it.)
 
 A Redis Cluster client also asks ``CLUSTER SLOTS`` and ``COMMAND`` when it starts, and
 workers and the operator read ``INFO memory`` (is the server allowed to evict job records?).
@@ -51,9 +54,9 @@ _CONNECTION = ("ping", "hello", "client|setname", "select", "cluster|slots", "cl
 _SCRIPTING = ("evalsha", "script|load")
 # Every command the Lua scripts call (tests/queue/test_q_acl.py checks this against them).
 SCRIPT_COMMANDS = (
-    "del", "exists", "get", "hdel", "hget", "hgetall", "hincrby", "hkeys", "hlen", "hmget",
-    "hset", "incr", "persist", "pexpire", "publish", "set", "time", "xadd", "xrevrange",
-    "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem",
+    "del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hkeys", "hlen",
+    "hmget", "hset", "incr", "persist", "pexpire", "publish", "set", "time", "xadd",
+    "xrevrange", "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem", "zscore",
 )  # fmt: skip
 # Sent by the clients outside scripts (jobqueue.protocol.queue, .waiting, jobqueue.client).
 _PRODUCER_OWN = ("sadd", "smembers", "hgetall", "hget", "hset", "zscore", "xread", "zrevrange",
@@ -61,9 +64,10 @@ _PRODUCER_OWN = ("sadd", "smembers", "hgetall", "hget", "hset", "zscore", "xread
 _WORKER_OWN = ("sadd", "smembers", "hget", "hgetall", "bzpopmin", "zadd", "pexpire",
                "subscribe", "unsubscribe", "info")  # fmt: skip
 # The stats script's commands: reads only.
-_OPERATOR_READS = ("zcard", "zcount", "zrange", "zrangebyscore", "hmget", "hgetall", "hget",
-                   "hkeys", "hlen", "time", "exists", "get", "info", "subscribe",
-                   "unsubscribe")  # fmt: skip
+# The stats and due scripts' commands (reads only), and the schedules' reads.
+_OPERATOR_READS = ("zcard", "zcount", "zrange", "zrangebyscore", "zscore", "hmget", "hgetall",
+                   "hget", "hexists", "hkeys", "hlen", "time", "exists", "get", "info",
+                   "subscribe", "unsubscribe")  # fmt: skip
 
 
 def _pattern(text: str) -> str:
@@ -75,20 +79,28 @@ def _commands(*groups: Iterable[str]) -> list[str]:
     return [f"+{c}" for c in dict.fromkeys(c for group in groups for c in group)]
 
 
-def acl_rules(role: Role | str, queues: Iterable[str] = ()) -> list[str]:
+def acl_rules(
+    role: Role | str, queues: Iterable[str] = (), *, schedules: bool = False
+) -> list[str]:
     """The ACL rules of ``role`` (for the producer and the worker: of ``queues``), to follow
-    ``ACL SETUSER <name> on ><password>``."""
+    ``ACL SETUSER <name> on ><password>``. ``schedules`` (the operator only): its JobQueues
+    use spec.schedules, so it stores them and fires their ticks, submitting their jobs: it
+    then needs the scripts' commands on every queue's keys."""
     role = Role(role)
     base = ["resetkeys", "resetchannels", "-@all"]
     if role is Role.OPERATOR:
+        writes = SCRIPT_COMMANDS if schedules else ()
         return [
             *base,
-            *_commands(_CONNECTION, _SCRIPTING, _OPERATOR_READS),
+            *_commands(_CONNECTION, _SCRIPTING, _OPERATOR_READS, writes),
             "~{jq:*}:*",
             f"&{_pattern(WAKEUPS_CHANNEL)}",
-            # Writes nothing but the settings hashes: HSET only through this selector.
-            "(+hset ~{jq:*}:settings)",
+            # Without schedules it writes nothing but the settings hashes: HSET only through
+            # this selector.
+            *([] if schedules else ["(+hset ~{jq:*}:settings)"]),
         ]
+    if schedules:
+        raise ValueError("schedules=True is for the operator (producers and workers have it)")
     names = list(queues)
     if not names:
         raise ValueError(f"the {role.value} rules need the queues they serve")
@@ -105,7 +117,14 @@ def acl_rules(role: Role | str, queues: Iterable[str] = ()) -> list[str]:
     ]
 
 
-def acl_line(user: str, role: Role | str, queues: Iterable[str] = (), password: str = "") -> str:
+def acl_line(
+    user: str,
+    role: Role | str,
+    queues: Iterable[str] = (),
+    password: str = "",
+    *,
+    schedules: bool = False,
+) -> str:
     """The user as one line of an ACL file (``password`` as given, else ``<password>``)."""
     secret = f">{password}" if password else "><password>"
-    return " ".join(["user", user, "on", secret, *acl_rules(role, queues)])
+    return " ".join(["user", user, "on", secret, *acl_rules(role, queues, schedules=schedules)])
