@@ -40,7 +40,7 @@ def queues_on_different_nodes(cluster: RedisCluster, count: int) -> list[str]:
     raise AssertionError("the cluster has fewer masters than asked for")
 
 
-def jobq(url: str, *args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
+def jobq(url: str, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "JOBQUEUE_METRICS_PORT": "0"}
     return subprocess.run(
         [sys.executable, "-m", "jobqueue.cli", "--redis", url, *args],
