@@ -15,7 +15,7 @@ from jobqueue_operator.sources import jobqueue as jobqueue_source
 from jobqueue_operator.sources.jobqueue import JobQueueSource, RedisPools
 from jobqueue_operator.spec import QueueSettingsSpec
 from redis.asyncio.cluster import RedisCluster
-from redistopology import SentinelSet
+from redistopology import ClusterSet, SentinelSet
 
 pytestmark = pytest.mark.redis
 
@@ -118,3 +118,35 @@ async def test_the_source_reads_the_master_the_sentinels_name(
         await source.close()
         await idle.close()
     assert len(pools) == 0
+
+
+@pytest.mark.slow
+async def test_wake_ups_resume_after_the_subscriptions_node_fails_over(
+    replicated_cluster: ClusterSet,
+) -> None:
+    nodes = replicated_cluster
+    pools = RedisPools()
+    source = JobQueueSource(pools, nodes.url, "wake-after")
+    woken: list[str] = []
+    source.on_work(lambda: woken.append("x"))
+    listener = pools.wakeups(nodes.url, None)
+    try:
+        await _until(lambda: listener.connected, "the subscription")
+        [listening] = [n for n in nodes.running() if _subscribers(n.port) == 1]
+        listening.kill()
+        await _until(lambda: not listener.connected, "the subscription lost")
+        await asyncio.to_thread(nodes.wait_ok, min_replicas=0)  # its replica took over
+        await _until(lambda: listener.connected, "the subscription again", within=60)
+        woken.clear()
+        async with AsyncQueue("wake-after", nodes.url) as q:
+            await q.submit("noop")
+        await _until(lambda: woken == ["x"], "a wake-up after the failover")
+    finally:
+        await source.close()
+
+
+def _subscribers(port: int) -> int:
+    import redis
+
+    with redis.Redis(port=port, decode_responses=True) as client:
+        return int(client.pubsub_numsub("jq:wakeups")[0][1])
