@@ -8,7 +8,6 @@ import shlex
 import subprocess
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,26 +70,33 @@ def writes(client: redis.Redis, names: list[str]) -> list[str]:
     return out
 
 
-async def monitored(url: str, log: Path, reads: Callable[[], Awaitable[None]]) -> list[str]:
-    """The commands the server saw while ``reads`` ran (nothing else may talk to it)."""
-    admin = redis.Redis.from_url(url)
-    with log.open("w") as out:
-        monitor = subprocess.Popen(["redis-cli", "-u", url, "monitor"], stdout=out, text=True)
-    try:
+class Monitor:
+    """MONITOR of a Redis from start() to stop(): the commands seen in between (nothing else
+    may talk to that Redis meanwhile)."""
+
+    def __init__(self, url: str, log: Path) -> None:
+        self.url, self.log = url, log
+        with log.open("w") as out:
+            self.process = subprocess.Popen(["redis-cli", "-u", url, "monitor"], stdout=out)
         deadline = time.monotonic() + 10
         while "OK" not in log.read_text():
             assert time.monotonic() < deadline, "MONITOR did not start"
             time.sleep(0.02)
-        await reads()
-        # Everything sent before the sentinel has been shown once the sentinel is.
-        sentinel = f"readonly-{uuid.uuid4().hex}"
-        admin.echo(sentinel)
-        while sentinel not in log.read_text():
-            assert time.monotonic() < deadline + 30, "MONITOR lost the sentinel"
-            time.sleep(0.02)
-    finally:
-        monitor.terminate()
-        monitor.wait(10)
-        admin.close()
-    lines = log.read_text().split(sentinel)[0].splitlines()[:-1]  # up to the ECHO's line
-    return command_names(lines)
+
+    def stop(self) -> list[str]:
+        """Command names seen (with the subcommand of XINFO, CLIENT, ...)."""
+        admin = redis.Redis.from_url(self.url)
+        try:
+            # Everything sent before the sentinel has been shown once the sentinel is.
+            sentinel = f"readonly-{uuid.uuid4().hex}"
+            admin.echo(sentinel)
+            deadline = time.monotonic() + 30
+            while sentinel not in self.log.read_text():
+                assert time.monotonic() < deadline, "MONITOR lost the sentinel"
+                time.sleep(0.02)
+        finally:
+            self.process.terminate()
+            self.process.wait(10)
+            admin.close()
+        lines = self.log.read_text().split(sentinel)[0].splitlines()[:-1]  # up to the ECHO
+        return command_names(lines)

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from jobqueue_operator.scaling import Signal
 from jobqueue_operator.sources.redislist import ListSource
 from jobqueue_operator.sources.stream import StreamSource
-from readonly import changed, monitored, snapshot, writes
+from readonly import Monitor, changed, snapshot, writes
 
 pytestmark = pytest.mark.redis
 
@@ -79,12 +79,10 @@ async def test_list_and_stream_reads_change_nothing(redis_url: str, tmp_path: Pa
         StreamSource(client, release, ["events", "nothing"], group="workers"),
     ]
     before = snapshot(r)
-
-    async def reads() -> None:
-        for source in sources:
-            await source.read()
-
-    names = await monitored(redis_url, tmp_path / "monitor.log", reads)
+    monitor = Monitor(redis_url, tmp_path / "monitor.log")
+    for source in sources:
+        await source.read()
+    names = monitor.stop()
     assert {"llen", "xinfo|groups", "xinfo|consumers", "xrange"} <= set(names)
     assert writes(r, names) == []
     assert changed(before, snapshot(r)) == []
@@ -97,12 +95,10 @@ async def test_the_read_only_check_catches_a_write(redis_url: str, tmp_path: Pat
     r.lpush("jobs:a", *range(3))
     client = aioredis.Redis.from_url(redis_url, decode_responses=True)
     before = snapshot(r)
-
-    async def pops() -> None:
-        await client.llen("jobs:a")
-        await client.rpop("jobs:a")
-
-    names = await monitored(redis_url, tmp_path / "monitor.log", pops)
+    monitor = Monitor(redis_url, tmp_path / "monitor.log")
+    await client.llen("jobs:a")
+    await client.rpop("jobs:a")
+    names = monitor.stop()
     assert writes(r, names) == ["rpop"]
     assert changed(before, snapshot(r)) == ["jobs:a"]
     await client.aclose()
