@@ -156,8 +156,8 @@ async def test_celery_prefetched_and_running_tasks_count_while_the_list_is_empty
     broker = redis_url.rsplit("/", 1)[0] + "/1"  # Dify's broker database
     client = aioredis.Redis.from_url(broker, decode_responses=True)
     source = CelerySource(client, release, ["dataset", "mail"], window_seconds=60)
-    worker = celery_worker(foreign, broker, tmp_path / "w.log", ["dataset", "mail"], *DIFY_FLAGS,
-                           "-c", "1", "--prefetch-multiplier", "4", "-n", "celery@pod-a")  # fmt: skip
+    flags = (*DIFY_FLAGS, "-c", "1", "--prefetch-multiplier", "4", "-n", "celery@pod-a")
+    worker = celery_worker(foreign, broker, tmp_path / "w.log", ["dataset", "mail"], *flags)
     await read_until(source, lambda o: len(o.workers) == 1)
     foreign.celery_send(broker, {"queue": "dataset", "tasks": [{"seconds": 3}] * 5})
     seen = await read_until(source, lambda o: o.metrics.active == 1 and o.metrics.queued == 4)
