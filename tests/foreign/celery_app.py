@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
+import redis
 from celery import Celery
 
 # Dify's queues (api/docker/entrypoint.sh, CELERY_WORKER_QUEUES' default).
@@ -36,11 +38,17 @@ app.conf.update(
 )
 
 
-@app.task(name="foreign.sleep")
-def sleep(seconds: float = 0.0, fail: bool = False) -> str:
-    print(f"start {seconds}", flush=True)
+@app.task(name="foreign.sleep", bind=True)
+def sleep(self: Any, seconds: float = 0.0, fail: bool = False, mark: str | None = None) -> str:
+    """Sleep, then raise or succeed; ``mark`` (a Redis URL and list, ``url#key``) gets the
+    task id pushed when it succeeds, for the tests to count finished tasks."""
+    print(f"start {self.request.id} {seconds}", flush=True)
     time.sleep(seconds)
     if fail:
         raise RuntimeError("asked to fail")
-    print("done", flush=True)
+    if mark:
+        url, key = mark.split("#", 1)
+        with redis.Redis.from_url(url) as client:
+            client.rpush(key, self.request.id)
+    print(f"done {self.request.id}", flush=True)
     return "ok"

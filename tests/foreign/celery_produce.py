@@ -1,6 +1,6 @@
 """Sends tasks through the real Celery client. Argument: a JSON object
 {"queue": "dataset", "tasks": [{"seconds": 2, "fail": false, "priority": null,
-"countdown": null}]}; prints the task ids as JSON."""
+"countdown": null}], "mark": "redis://...#done"}; prints the task ids as JSON."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ with app.connection_for_write() as connection:
         for key in ("priority", "countdown"):
             if task.get(key) is not None:
                 options[key] = task[key]
-        result = sleep.apply_async(
-            kwargs={"seconds": task.get("seconds", 0), "fail": bool(task.get("fail"))}, **options
-        )
+        kwargs = {"seconds": task.get("seconds", 0), "fail": bool(task.get("fail")),
+                  "mark": order.get("mark")}  # fmt: skip
+        result = sleep.apply_async(kwargs=kwargs, **options)
         ids.append(result.id)
 print(json.dumps(ids))
