@@ -167,3 +167,13 @@ def test_our_worker_keeps_its_probes_and_gains_extra_ports() -> None:
 def test_unknown_source_kind_is_refused() -> None:
     with pytest.raises(ValidationError, match="kind"):
         jq(source={"kind": "Sidekiq", "queues": ["q"]})
+
+
+def test_metrics_complete_changes_are_never_warnings() -> None:
+    """A foreign queue keeps less than ours by design: saying so is no trouble."""
+    from jobqueue_operator.conditions import Transition, event_type
+
+    for old in (None, "True"):
+        missing = Transition("MetricsComplete", old, "False", "SignalsMissing", "m")
+        assert event_type(missing) == "Normal"
+    assert event_type(Transition("RedisReachable", "True", "False", "ReadFailed", "m")) == "Warning"
