@@ -558,11 +558,6 @@ class SourceSpec(_Model):
                     ".prefix",
                 ),
                 _cel(
-                    "self.kind == 'Celery' || !has(self.acksLate)",
-                    "spec.source.acksLate is for kind Celery",
-                    ".acksLate",
-                ),
-                _cel(
                     "self.kind == 'List' || !has(self.inFlightKeys)",
                     "spec.source.inFlightKeys is for kind List",
                     ".inFlightKeys",
@@ -591,9 +586,6 @@ class SourceSpec(_Model):
     none)."""
     consumer_group: str | None = Field(default=None, min_length=1, max_length=256)
     """Stream: the consumer group whose pending entries and lag are read."""
-    acks_late: bool | None = None
-    """Celery: the workers ack after the task ran (task_acks_late), so the broker's unacked
-    messages include the running ones (default false, as Celery's)."""
     in_flight_keys: list[_QueueName] | None = Field(default=None, max_length=64)
     """List: lists that hold the jobs being worked on (the reliable-queue pattern: LMOVE
     from the queue to a processing list), counted as in flight."""

@@ -33,7 +33,6 @@ app.conf.update(
     task_ignore_result=True,
     broker_connection_retry_on_startup=True,
     broker_transport_options=options,
-    task_acks_late=os.environ.get("CELERY_ACKS_LATE") == "1",
     worker_send_task_events=os.environ.get("CELERY_TASK_EVENTS") == "1",
 )
 

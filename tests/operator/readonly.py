@@ -21,11 +21,38 @@ NOT_WRITES = {
 }  # fmt: skip
 
 
-def snapshot(client: redis.Redis) -> dict[bytes, tuple[bytes | None, bool]]:
-    """Every key: its DUMP and whether it has a time to live."""
+def snapshot(client: redis.Redis) -> dict[bytes, tuple[object, bool]]:
+    """Every key: its content and whether it has a time to live. Content, not DUMP: a read
+    may advance the incremental rehashing of a hash or set, which reorders its DUMP."""
     out = {}
     for key in client.scan_iter(count=1000):
-        out[key] = (client.dump(key), client.pttl(key) > 0)
+        out[key] = (_content(client, key), client.pttl(key) > 0)
+    return out
+
+
+def _content(client: redis.Redis, key: bytes) -> object:
+    kind = client.type(key).decode()
+    if kind == "string":
+        return client.get(key)
+    if kind == "hash":
+        return sorted(client.hgetall(key).items())
+    if kind == "list":
+        return client.lrange(key, 0, -1)
+    if kind == "set":
+        return sorted(client.smembers(key))
+    if kind == "zset":
+        return client.zrange(key, 0, -1, withscores=True)
+    if kind == "stream":  # entries, groups, their pending entries and consumers
+        return (client.xrange(key), repr(client.xinfo_stream(key, full=True)))
+    return kind
+
+
+def explain(client: redis.Redis, keys: list[str]) -> dict[str, object]:
+    """What the keys hold now (for a failure's message)."""
+    out: dict[str, object] = {}
+    for key in keys:
+        kind = client.type(key).decode()
+        out[key] = client.hgetall(key) if kind == "hash" else kind
     return out
 
 

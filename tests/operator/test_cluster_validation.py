@@ -119,9 +119,9 @@ BAD_SPECS = [
     ),
     ("prefix for RQ", with_(source={"kind": "RQ", "queues": ["q"], "prefix": "x"}), "prefix"),
     (
-        "acksLate for BullMQ",
-        with_(source={"kind": "BullMQ", "queues": ["q"], "acksLate": True}),
-        "spec.source.acksLate",
+        "in-flight keys for Celery",
+        with_(source={"kind": "Celery", "queues": ["q"], "inFlightKeys": ["p"]}),
+        "spec.source.inFlightKeys",
     ),
     (
         "foreign with the bundled worker",

@@ -10,9 +10,10 @@ Keys are ``<prefix>:<queue>:<suffix>`` (bullmq src/classes/queue-keys.ts). Per q
 - in flight: the ``active`` list;
 - oldest wait: the next job of each list (its hash's ``timestamp`` + ``delay``) and the
   earliest overdue delayed job;
-- outcomes: ``completed``/``failed`` entries of the ``events`` stream over the window (the
-  finished sets may be emptied by removeOnComplete/removeOnFail: Flowise removes failed
-  jobs);
+- outcomes: ``completed`` and ``failed`` events of the ``events`` stream over the window,
+  and ``waiting`` ones from ``failed`` (an attempt retried at once); the finished sets may be
+  emptied by removeOnComplete/removeOnFail: Flowise removes failed jobs. An attempt retried
+  after a backoff is not counted (its ``delayed`` event is a plain delay's too);
 - workers: connections named ``<prefix>:<base64(queue)>`` (CLIENT LIST; skipped when the
   ACL refuses it). BullMQ ties no job to a pod, so scale-down cannot spare busy pods: the
   worker must close on SIGTERM (Flowise does) within the grace period.
@@ -121,7 +122,10 @@ class BullMQSource(ForeignSource):
                 event = fields.get("event")
                 if event == "completed":
                     succeeded += 1
-                elif event == "failed" or (event == "retries-exhausted"):
+                elif event == "failed" or (event == "waiting" and fields.get("prev") == "failed"):
+                    # A last attempt's failure ("failed"; "retries-exhausted" follows it: not
+                    # counted twice), or one retried at once. One retried after a backoff
+                    # shows only as "delayed", which a plain moveToDelayed writes too.
                     failed += 1
         oldest = max((now - t for t in overdue_since), default=0.0)
         if next_jobs:

@@ -9,7 +9,10 @@ What the broker keeps (kombu/transport/redis.py), keys behind the global_keypref
 - prefetched: the ``unacked`` hash holds what workers took and have not acked: messages
   prefetched by a busy worker (waiting for a slot: counted as waiting, which a list-length
   scaler never sees: the list empties while every worker is busy), ETA tasks (counted as
-  delayed) and, with acks_late, the running ones;
+  delayed) and the running ones where they are acked late: with task_acks_late, and under
+  the gevent pool (Dify's) whatever the setting (seen with celery 5.6, kombu 5.7). As many
+  as the heartbeats say run are taken off the held ones: exact there, and with prefork or
+  threads (acked as they start) the running tasks are counted by the busy floor instead;
 - running and live workers: only in the workers' heartbeats (celery_events.py), since a
   task is acked before it runs. The heartbeat's hostname (``celery@<pod>``) names the pod;
 - outcomes: only from task events, which workers send with ``-E`` (Dify and Langflow run
@@ -86,14 +89,13 @@ class CelerySource(ForeignSource):
         queues: Sequence[str],
         *,
         prefix: str = "",
-        acks_late: bool = False,
         worker_prefix: str | None = None,
         window_seconds: int = 60,
         clock: Clock | None = None,
         events: CeleryEvents | None = None,
     ) -> None:
         super().__init__(client, release, **({"clock": clock} if clock else {}))
-        self.queues, self.prefix, self.acks_late = list(queues), prefix or "", acks_late
+        self.queues, self.prefix = list(queues), prefix or ""
         self.worker_prefix, self.window = worker_prefix, window_seconds
         db = int(client.connection_pool.connection_kwargs.get("db") or 0)
         self.events = events or CeleryEvents(own_client(client), db)
@@ -139,7 +141,7 @@ class CelerySource(ForeignSource):
         else:
             observed -= {Signal.IN_FLIGHT, Signal.WORKERS, Signal.WORKER_LOADS}
             notes.append("not subscribed to the workers' heartbeats yet")
-        prefetched = max(held - active, 0) if self.acks_late else held
+        prefetched = max(held - active, 0)
         outcomes = self.events.outcomes(self.window)
         if outcomes is None:
             observed.discard(Signal.OUTCOMES)

@@ -44,7 +44,6 @@ def open_source(
             release,
             names,
             prefix=source.prefix or "",
-            acks_late=bool(source.acks_late),
             worker_prefix=worker_prefix,
             window_seconds=window_seconds,
         )

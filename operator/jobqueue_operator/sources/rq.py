@@ -7,7 +7,7 @@ Per queue (rq/queue.py, rq/registry.py, rq/worker_registration.py):
   ``rq:scheduled:<q>`` (scored by their time: only RQ's scheduler, which runs inside a
   worker started with ``--with-scheduler``, moves them);
 - in flight: the started registry ``rq:wip:<q>``, scored by when its entry expires (entries
-  of a crashed worker expire: ZCOUNT now..+inf) plus the ``rq:intermediate:<q>`` list (a
+  of a crashed worker expire: ZCOUNT now..+inf) plus the ``rq:queue:<q>:intermediate`` list (a
   job between BLMOVE and the registry);
 - outcomes over the window: the finished and failed registries, scored by the time their
   entry expires (finish time + result_ttl, + failure_ttl): entries whose score lies within
@@ -87,7 +87,7 @@ class RQSource(ForeignSource):
             pipe.llen(f"rq:queue:{q}")
             pipe.lindex(f"rq:queue:{q}", 0)
             pipe.zcount(f"rq:wip:{q}", now, "+inf")
-            pipe.llen(f"rq:intermediate:{q}")
+            pipe.llen(f"rq:queue:{q}:intermediate")
             pipe.zcard(f"rq:scheduled:{q}")
             pipe.zcount(f"rq:scheduled:{q}", 0, now)
             pipe.zcount(f"rq:finished:{q}", *self._finished_within(now, self.result_ttl))
