@@ -202,7 +202,7 @@ def test_langflow_celery_deployment_is_scaled_through_its_scale_subresource(
                   scaleTargetRef={"kind": "Deployment", "name": "langflow-worker"},
                   worker={"concurrency": 1})  # fmt: skip
     jobqueues.create(jq)
-    jobqueues.wait(lambda: jobqueues.status("langflow").get("scaleTarget"), 60, "a poll")
+    jobqueues.wait(lambda: jobqueues.status("langflow").get("selector"), 60, "a poll")
     assert jobqueues.status("langflow")["scaleTarget"] == "Deployment/langflow-worker"
     assert jobqueues.status("langflow")["selector"] == "app=langflow,component=worker"
     r = redis.Redis.from_url(redis_url)
@@ -241,7 +241,7 @@ def test_rq_statefulset_scales_from_zero_and_back(
                   scaleTargetRef={"kind": "StatefulSet", "name": "rq-worker"},
                   worker={"concurrency": 1})  # fmt: skip
     jobqueues.create(jq)
-    jobqueues.wait(lambda: jobqueues.status("rq").get("scaleTarget"), 60, "a poll")
+    jobqueues.wait(lambda: jobqueues.status("rq").get("selector"), 60, "a poll")
     r = redis.Redis.from_url(redis_url)
     foreign.rq_enqueue(redis_url, {"queue": "default", "jobs": [{"seconds": 10}] * 5})
     jobqueues.wait(lambda: replicas_of(jobqueues, "StatefulSet", "rq-worker") >= 1, 30,
