@@ -317,3 +317,44 @@ async def test_rq_reads_change_nothing(
     assert "zcount" in names and "smembers" in names
     assert writes(r, names) == []
     assert changed(before, snapshot(r)) == []
+
+
+# -- Scale-down: SIGTERM to a busy worker -------------------------------------------------
+
+
+async def test_sigterm_lets_each_systems_busy_worker_finish_its_job(
+    foreign: Foreign, redis_url: str, client: aioredis.Redis, tmp_path: Path
+) -> None:
+    """What the ReplicaSet's SIGTERM does to a busy worker of each system: Flowise's BullMQ
+    worker closes (its active job finishes), Celery's warm shutdown (Dify's gevent pool)
+    finishes the running task, RQ's warm shutdown finishes the job in hand; each exits 0
+    within a grace period that covers the job."""
+    broker = redis_url.rsplit("/", 1)[0] + "/1"
+    r, rb = redis.Redis.from_url(redis_url), redis.Redis.from_url(broker)
+    bull = foreign.start(foreign.bullmq_worker_argv(), foreign.env(REDIS_URL=redis_url),
+                         tmp_path / "bull.log")  # fmt: skip
+    celery = celery_worker(foreign, broker, tmp_path / "celery.log", ["dataset"], *DIFY_FLAGS,
+                           "-c", "1", "-n", "celery@pod-t")  # fmt: skip
+    rq = foreign.start(foreign.rq_worker_argv(redis_url, ["default"], "--name", "pod-t"),
+                       foreign.env(), tmp_path / "rq.log")  # fmt: skip
+    bullmq = BullMQSource(client, release, [PREDICTION], window_seconds=60)
+    await read_until(bullmq, lambda o: (o.worker_count or 0) >= 1)
+    foreign.bullmq_add(redis_url, {"queue": PREDICTION, "jobs": [{"seconds": 4}]})
+    foreign.celery_send(broker, {"queue": "dataset", "tasks": [{"seconds": 4}],
+                                 "mark": f"{broker}#done"})  # fmt: skip
+    foreign.rq_enqueue(redis_url, {"queue": "default", "jobs": [{"seconds": 4}]})
+
+    def busy() -> bool:
+        logs = [(tmp_path / f"{name}.log").read_text() for name in ("bull", "celery", "rq")]
+        return all("start" in log for log in logs)
+
+    deadline = time.monotonic() + 60
+    while not busy():
+        assert time.monotonic() < deadline, "the workers did not start their jobs"
+        await _sleep(0.1)
+    for worker in (bull, celery, rq):
+        os.killpg(worker.pid, signal.SIGTERM)
+    assert [w.wait(60) for w in (bull, celery, rq)] == [0, 0, 0]
+    assert r.zcard(f"bull:{PREDICTION}:completed") == 1
+    assert rb.llen("done") == 1
+    assert r.zcard("rq:finished:default") == 1
