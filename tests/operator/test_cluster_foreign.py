@@ -18,7 +18,7 @@ from foreign_env import FOREIGN, NODE_DIR, Foreign
 from jobqueue_operator import spec
 from operator_helpers import JobQueues, OperatorProcess
 
-pytest_plugins = ["operator_fixtures", "foreign_env"]
+pytest_plugins = ["operator_fixtures"]
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 SCALING = {

@@ -23,7 +23,6 @@ from jobqueue_operator.sources.celery import CelerySource
 from jobqueue_operator.sources.rq import RQSource
 from readonly import Monitor, changed, snapshot, writes
 
-pytest_plugins = ["foreign_env"]
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(180)]
 
 PREDICTION, UPSERTION = "flowise-queue-prediction", "flowise-queue-upsertion"
