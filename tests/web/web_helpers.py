@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,8 @@ def dashboard_process(
         if match is None:
             process.kill()
             raise AssertionError(f"jobq dashboard printed {line!r}; log: {log.read_text()}")
+        # Keep reading its output (the access log): a full pipe would stop the server.
+        threading.Thread(target=_drain, args=(process.stdout, log), daemon=True).start()
         yield DashboardProcess(match.group(1), process, log)
     finally:
         process.terminate()
@@ -165,6 +168,12 @@ def dashboard_process(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(5)
+
+
+def _drain(stream: Any, log: Path) -> None:
+    with log.open("a") as out:
+        for line in stream:
+            out.write(line)
 
 
 @contextlib.contextmanager
