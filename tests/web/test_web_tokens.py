@@ -141,3 +141,12 @@ def test_scale_events_are_read_from_the_operators_messages() -> None:
     assert (scale.at, scale.from_replicas, scale.to_replicas) == (at.timestamp(), 1, 6)
     other = types.SimpleNamespace(reason="Ready", message="", last_timestamp=at)
     assert scale_event_of(other) is None
+
+
+def test_tokens_from_environment_variables_with_a_prefix() -> None:
+    environ = {"JOBQ_TOKEN_write": GOOD + "w", "JOBQ_TOKEN_read.ci": GOOD + "r", "HOME": "/"}
+    tokens = TokenSet.from_env("JOBQ_TOKEN_", environ)
+    read = tokens.access(GOOD + "r")
+    assert read is not None and (read.label, read.role) == ("ci", Role.READ)
+    with pytest.raises(TokenError, match="no environment variables JOBQ_X_read"):
+        TokenSet.from_env("JOBQ_X_", environ)

@@ -11,11 +11,13 @@ name says what the token may do::
     kubectl create secret generic jobq-dashboard-tokens \\
       --from-literal=write=$(openssl rand -hex 32) --from-literal=read.team=$(openssl rand -hex 32)
 
-A key named otherwise, or a token shorter than 16 characters, stops the server at start with
-one line naming it. Tokens are compared by their SHA-256 digests in constant time, and the
-directory is read again when its files change (a rotated Secret takes effect within
-``RELOAD_SECONDS``). There are no cookies: a browser sends the token itself in the
-``Authorization`` header, which no other site can make it send (so no CSRF).
+The same keys may come as environment variables (``--tokens-env-prefix``, the chart's
+``dashboard.auth.asEnv``) where a Secret cannot be mounted. A key named otherwise, or a
+token shorter than 16 characters, stops the server at start with one line naming it.
+Tokens are compared by their SHA-256 digests in constant time, and the directory is read
+again when its files change (a rotated Secret takes effect within ``RELOAD_SECONDS``).
+There are no cookies: a browser sends the token itself in the ``Authorization`` header,
+which no other site can make it send (so no CSRF).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -137,6 +140,24 @@ class TokenSet:
         if not tokens:
             raise TokenError(f"no tokens in {str(path)!r} (keys read[.LABEL] or write[.LABEL])")
         return cls(tokens, anonymous_read=anonymous_read, source=path)
+
+    @classmethod
+    def from_env(
+        cls, prefix: str, environ: Mapping[str, str], *, anonymous_read: bool = False
+    ) -> TokenSet:
+        """Tokens from environment variables ``<prefix><key>`` (a Secret given with
+        ``envFrom: [{secretRef: ..., prefix: ...}]``, for runtimes that cannot mount one;
+        a rotated Secret then needs a restart)."""
+        tokens = [
+            parse_token(name[len(prefix) :], value)
+            for name, value in sorted(environ.items())
+            if name.startswith(prefix) and len(name) > len(prefix)
+        ]
+        if not tokens:
+            raise TokenError(
+                f"no environment variables {prefix}read[.LABEL] or {prefix}write[.LABEL]"
+            )
+        return cls(tokens, anonymous_read=anonymous_read)
 
     @classmethod
     def single(

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -32,6 +33,13 @@ __all__ = ["dashboard"]
     help="Directory of a mounted Secret (keys read[.LABEL] / write[.LABEL], one "
     "token each) or one such file [$JOBQ_DASHBOARD_TOKENS]. Without it a write "
     "token is made for this run and printed in the URL.",
+)
+@click.option(
+    "--tokens-env-prefix",
+    default=None,
+    metavar="PREFIX",
+    help="Read the tokens from environment variables PREFIX<key> instead (a Secret given "
+    "with envFrom and this prefix).",
 )
 @click.option(
     "--anonymous-read", is_flag=True, help="Let requests without a token read (never write)."
@@ -83,6 +91,7 @@ def dashboard(
     host: str,
     port: int,
     tokens_path: Path | None,
+    tokens_env_prefix: str | None,
     anonymous_read: bool,
     kube: bool,
     kube_namespace: str | None,
@@ -112,8 +121,12 @@ def dashboard(
         raise click.BadParameter("must be at least --sample-interval", param_hint="--history")
     generated = None
     try:
+        if tokens_path is not None and tokens_env_prefix is not None:
+            raise click.UsageError("give --tokens or --tokens-env-prefix, not both")
         if tokens_path is not None:
             tokens = TokenSet.from_path(tokens_path, anonymous_read=anonymous_read)
+        elif tokens_env_prefix is not None:
+            tokens = TokenSet.from_env(tokens_env_prefix, os.environ, anonymous_read=anonymous_read)
         else:
             generated = generate_token()
             tokens = TokenSet.single(generated, anonymous_read=anonymous_read)
