@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server redis-tools prometheus iproute2 openssl)
+# chromium: Debian's browser for the dashboard's tests (Playwright drives it as the system
+# browser; no browser is ever downloaded by a test tool).
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
