@@ -25,6 +25,7 @@ from jobqueue_web.auth import TokenSet
 from jobqueue_web.kube import KubeSettings
 
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 WRITE_TOKEN = "w-" + "a1b2c3d4" * 4
 READ_TOKEN = "r-" + "e5f6a7b8" * 4
 

@@ -1,0 +1,224 @@
+"""The dashboard's live view of scaling, on a real kube-apiserver: ``jobq dashboard --kube``
+runs as the chart's ServiceAccount with the chart's read-only RBAC, and shows a JobQueue's
+replicas and scale events change without a reload when its status changes and a
+``ScaledUp`` Event is posted, as the operator writes them. (Here the test writes them in the
+operator's place; the operator's own status writes are tested in tests/operator.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from browser import chromium
+from web_helpers import REPO, Tokens, dashboard_process
+
+pytest_plugins = ["web_fixtures"]
+pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
+
+GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
+ACCOUNT = "jq-jobqueue-operator-dashboard"
+sys.path.insert(0, str(REPO / "tests" / "ship"))
+
+
+@pytest.fixture(scope="module")
+def crd(kube_cluster: Any) -> Any:
+    kube_cluster.apply((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
+    kube_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/jobqueues.jobqueue.dev"
+    )
+    kube_cluster.wait_for(
+        lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
+        timeout=30,
+        message="jobqueues served",
+    )
+    return kube_cluster
+
+
+def chart_rbac(namespace: str) -> str:
+    """The chart's own dashboard Role and RoleBinding for this namespace (helm template)."""
+    from ship_helpers import CHART, KUBE_VERSION, tools_bin
+
+    out = subprocess.run(
+        [
+            str(tools_bin() / "helm"),
+            "template",
+            "jq",
+            str(CHART),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            KUBE_VERSION,
+            "--set",
+            "dashboard.enabled=true",
+            "--set",
+            "redis.enabled=true",
+            "--set",
+            f"dashboard.kubernetes.namespace={namespace}",
+            "--show-only",
+            "templates/web-rbac.yaml",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+def dashboard_kubeconfig(cluster: Any, namespace: str, path: Path) -> Path:
+    """A kubeconfig holding a token of the dashboard's ServiceAccount, bound to the chart's RBAC."""
+    cluster.kubectl("create", "serviceaccount", ACCOUNT, "-n", namespace)
+    cluster.apply(chart_rbac(namespace))
+    token = cluster.kubectl("create", "token", ACCOUNT, "-n", namespace, "--duration=1h")
+    admin = yaml.safe_load(cluster.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": "dashboard", "user": {"token": token.stdout.strip()}}],
+        "contexts": [
+            {
+                "name": "dashboard",
+                "context": {
+                    "cluster": admin["clusters"][0]["name"],
+                    "user": "dashboard",
+                    "namespace": namespace,
+                },
+            }
+        ],
+        "current-context": "dashboard",
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def can_i(cluster: Any, namespace: str, verb: str, resource: str) -> bool:
+    who = f"system:serviceaccount:{namespace}:{ACCOUNT}"
+    out = cluster.kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={who}", check=False
+    )
+    return out.stdout.strip() == "yes"
+
+
+def post_status(cluster: Any, namespace: str, status: dict[str, Any]) -> None:
+    cluster.custom.patch_namespaced_custom_object_status(
+        GROUP, VERSION, namespace, PLURAL, "emails", {"status": status}
+    )
+
+
+def post_scale_event(cluster: Any, namespace: str, uid: str, message: str) -> None:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cluster.core.create_namespaced_event(
+        namespace,
+        {
+            "metadata": {"generateName": "emails.", "namespace": namespace},
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "JobQueue",
+                "name": "emails",
+                "namespace": namespace,
+                "uid": uid,
+            },
+            "reason": "ScaledUp",
+            "message": message,
+            "type": "Normal",
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "source": {"component": "jobqueue-operator"},
+        },
+    )
+
+
+def test_the_live_view_shows_a_scale_up(
+    crd: Any, kube_namespace: str, redis_url: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    cluster, ns = crd, kube_namespace
+    kubeconfig = dashboard_kubeconfig(cluster, ns, tmp_path / "dashboard.kubeconfig")
+    assert can_i(cluster, ns, "list", "jobqueues") and can_i(cluster, ns, "list", "events")
+    for verb, resource in (
+        ("patch", "jobqueues"),
+        ("create", "jobqueues"),
+        ("create", "events"),
+        ("get", "secrets"),
+        ("list", "pods"),
+    ):
+        assert not can_i(cluster, ns, verb, resource), f"the dashboard may {verb} {resource}"
+
+    created = cluster.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        ns,
+        PLURAL,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "JobQueue",
+            "metadata": {"name": "emails"},
+            "spec": {"queue": "work", "redis": {"url": redis_url}},
+        },
+    )
+    post_status(
+        cluster,
+        ns,
+        {
+            "queue": "work",
+            "desiredReplicas": 0,
+            "replicas": 0,
+            "readyReplicas": 0,
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Idle",
+                    "message": "no work",
+                    "lastTransitionTime": "2026-12-01T00:00:00Z",
+                }
+            ],
+        },
+    )
+    args = ("--kube", "--kube-namespace", ns, "--kubeconfig", str(kubeconfig))
+    with (
+        dashboard_process(redis_url, tokens, tmp_path / "dashboard.log", *args) as dashboard,
+        chromium("scaling") as b,
+    ):
+        page = b.page
+        key = f"{ns}/emails"
+        page.goto(f"{dashboard.url}/#token={tokens.read}")
+        page.wait_for_function("location.hash === '#/'")
+        page.goto(f"{dashboard.url}/#/scaling")
+        replicas = f"[data-testid='replicas-{key}']"  # redrawn on every live update
+        shows = "([sel, text]) => document.querySelector(sel)?.textContent === text"
+        page.wait_for_function(shows, arg=[replicas, "desired 0 · current 0 · ready 0"])
+        page.evaluate("window.__notReloaded = true")
+        b.shot("01-idle")
+
+        post_status(
+            cluster,
+            ns,
+            {
+                "desiredReplicas": 4,
+                "replicas": 4,
+                "readyReplicas": 2,
+                "lastScaleTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "lastScaleReason": "Backlog",
+            },
+        )
+        post_scale_event(cluster, ns, created["metadata"]["uid"], "0 -> 4 (Backlog): 40 jobs wait")
+        page.wait_for_function(
+            shows, arg=[replicas, "desired 4 · current 4 · ready 2"], timeout=30_000
+        )
+        events = page.locator(f"[data-testid='scale-events-{key}'] li[data-reason=ScaledUp]")
+        events.first.wait_for(timeout=30_000)
+        assert "0 -> 4 (Backlog)" in events.first.inner_text()
+        chart = page.locator(f"[data-testid='replicas-chart-{key}'] svg path.desired")
+        chart.wait_for(state="attached")
+        assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
+        page.wait_for_selector(f"[data-testid='replicas-chart-{key}'] line.up", state="attached")
+        b.shot("02-scaled-up")
+        assert b.offsite == [] and b.errors == []
