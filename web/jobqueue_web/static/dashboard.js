@@ -7,6 +7,7 @@
 const API = "/api/v1";
 const STATES = ["queued", "delayed", "active", "completed", "failed", "cancelled"];
 const PAGE = 50;
+const NEGATIVE_CONDITIONS = new Set(["FailureRateHigh", "ScalingLimited"]);
 const $ = (id) => document.getElementById(id);
 
 const app = {
@@ -244,6 +245,7 @@ function parseRoute() {
 async function route() {
   if (!app.token && app.role === null) return;
   app.route = parseRoute();
+  performance.mark("jobq-route");  // bench/dashboard measures from here to jobq-loaded
   clearTimeout(app.jobTimer);
   for (const view of document.querySelectorAll(".view")) view.hidden = true;
   $(`view-${app.route.view}`).hidden = false;
@@ -257,6 +259,7 @@ async function route() {
   else if (app.route.view === "queue") await openQueue();
   else if (app.route.view === "job") await openJob();
   document.body.dataset.loaded = app.route.view;
+  performance.mark("jobq-loaded");
 }
 
 function renderQueues() {
@@ -466,7 +469,9 @@ function renderScaling() {
     const key = `${jq.namespace}/${jq.name}`;
     const conditions = el("ul", { class: "conditions" });
     for (const c of jq.conditions) {
-      conditions.append(el("li", { class: `cond ${c.status}`, title: c.message || "", text: `${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ""}` }));
+      // Most conditions are good when True; these two are trouble when True.
+      const good = NEGATIVE_CONDITIONS.has(c.type) ? c.status === "False" : c.status === "True";
+      conditions.append(el("li", { class: `cond ${c.status === "Unknown" ? "unknown" : good ? "good" : "bad"}`, "data-status": c.status, title: c.message || "", text: `${c.type}=${c.status}${c.reason ? ` (${c.reason})` : ""}` }));
     }
     const chart = el("div", { class: "chart", "data-testid": `replicas-chart-${key}` });
     const details = el("details", { "data-key": key, class: "jobqueue" },
