@@ -4,12 +4,13 @@
 
 Fills a queue on a throwaway redis-server (``submit_many``; 98 % stay queued, 2 % are
 cancelled so a finished state has records too), serves it with ``jobq dashboard`` (a real
-process), and loads the page in Debian's headless Chromium through Playwright, fresh browser context each
-run (no cache): the time from navigation start to the moment the first screen is drawn with
-its data (the page's own ``jobq-loaded`` mark), for the queues overview and for the queue's
-job list (100,000 queued, newest page), then a job's detail and a search. It also times the
-API calls behind them with httpx, the deepest page included (offset 99,950). Writes
-bench/out/dashboard.json and prints a table.
+process), and loads the page in Debian's headless Chromium through Playwright, a fresh
+browser context per run (no cache). Page times run from navigation start (or from the
+route change) to the moment the screen is drawn with its data (the page's own
+``jobq-loaded`` mark): the queues overview, the queue's job list (newest page of 100,000
+queued), a job's detail, a search, and the job list opened directly. It also times the API
+calls behind them with httpx, the deepest page included. Writes bench/out/dashboard.json
+and prints a table.
 """
 
 from __future__ import annotations
