@@ -28,6 +28,9 @@ log = logging.getLogger("jobqueue_web.observe")
 
 #: Queues sampled per tick (the first ones by name); the API reads any queue on demand.
 MAX_OBSERVED_QUEUES = 200
+#: Samples one overview carries in all (it goes to every live view at every tick): with many
+#: queues, each gets fewer points.
+OVERVIEW_POINTS_BUDGET = 12_000
 
 
 def sample_of(stats: QueueStats) -> QueueSample:
@@ -114,6 +117,7 @@ class Observer:
             return self.version
 
     def overview(self, points: int = 90) -> Overview:
+        points = max(2, min(points, OVERVIEW_POINTS_BUDGET // max(1, len(self.history))))
         scaling = self.scaling
         kube_state = "off" if scaling is None else ("error" if scaling.error else "ok")
         return Overview(
