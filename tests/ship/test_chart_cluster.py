@@ -72,8 +72,17 @@ def server_dry_run(cluster: Any, manifest: str) -> subprocess.CompletedProcess[s
             "priorityClassName=system-cluster-critical",
             "imagePullSecrets[0].name=regcred",
         ),
+        (
+            "redis.enabled=true",
+            "dashboard.enabled=true",
+            "dashboard.networkPolicy.enabled=true",
+            "dashboard.ingress.enabled=true",
+            "dashboard.kubernetes.namespace=NS",
+            "dashboard.redis.passwordSecretRef.name=redis",
+            "dashboard.redis.passwordSecretRef.key=password",
+        ),
     ],
-    ids=["defaults", "namespaced-with-redis-and-dashboard", "production-options"],
+    ids=["defaults", "namespaced-with-redis-and-dashboard", "production-options", "web-dashboard"],
 )
 def test_helm_template_is_accepted_by_the_api_server(
     kube_cluster: Any, kube_namespace: str, helm: Path, sets: tuple[str, ...]
@@ -144,6 +153,32 @@ def release(kube_cluster: Any, kube_namespace: str, helm: Path) -> Iterator[dict
             kube_cluster.kubectl("wait", *established, *[f"crd/{c}" for c in before])
 
 
+def check_the_dashboard(cluster: Any, name: str, ns: str) -> None:
+    """The chart's dashboard pod is ready, refuses a request without a token, and reads the
+    JobQueues with the chart's read-only identity."""
+    import base64
+
+    import httpx
+
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component=dashboard"
+    (pod,) = cluster.core.list_namespaced_pod(ns, label_selector=selector).items
+    assert pod.spec.service_account_name == f"{name}-jobqueue-operator-dashboard"
+    port = pod.spec.containers[0].ports[0].container_port
+    url = f"http://{pod.status.pod_ip}:{port}"
+    assert httpx.get(f"{url}/readyz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/api/v1/queues").status_code == 401
+    secret = cluster.core.read_namespaced_secret(f"{name}-jobqueue-operator-dashboard-tokens", ns)
+    read = base64.b64decode(secret.data["read"]).decode()
+    headers = {"Authorization": f"Bearer {read}"}
+    cluster.wait_for(
+        lambda: httpx.get(f"{url}/api/v1/overview", headers=headers).json()["kubernetes"] == "ok",
+        timeout=30,
+        message="the dashboard reading JobQueues",
+    )
+    answer = httpx.post(f"{url}/api/v1/queues/ship/jobs", json={"name": "x"}, headers=headers)
+    assert answer.status_code == 403
+
+
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
     kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str, scope: str
@@ -151,8 +186,15 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     """Both RBAC shapes for real: Roles in the watched namespace, or the ClusterRole."""
     name, ns = release["name"], release["namespace"]
     watch = ["--set", f"watchNamespaces={{{ns}}}"] if scope == "namespaced" else []
+    # Cluster-wide, the web dashboard comes along (on its pod's own address; the pod runner
+    # cannot mount Secrets, so its tokens come as environment variables).
+    dashboard = [] if watch else [
+        "--set", "dashboard.enabled=true", "--set", f"dashboard.redis.url={redis_url}",
+        "--set", "dashboard.listenHost=$(POD_IP)", "--set", f"dashboard.port={free_port()}",
+        "--set", "dashboard.auth.asEnv=true",
+    ]  # fmt: skip
     installed = helm_run(
-        kube_cluster, helm, "install", name, str(CHART), "--namespace", ns, *watch,
+        kube_cluster, helm, "install", name, str(CHART), "--namespace", ns, *watch, *dashboard,
         "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
         "--wait", "--timeout", "4m",
     )  # fmt: skip
@@ -170,6 +212,9 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     (pod,) = core.list_namespaced_pod(ns, label_selector=selector).items
     assert pod.spec.service_account_name == f"{name}-jobqueue-operator"
     assert pod.status.phase == "Running"
+
+    if dashboard:
+        check_the_dashboard(kube_cluster, name, ns)
 
     # Every example is accepted by the API server with the chart's CRD.
     for example in EXAMPLES:
