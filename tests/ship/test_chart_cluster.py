@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +153,9 @@ def release(kube_cluster: Any, kube_namespace: str, helm: Path) -> Iterator[dict
             kube_cluster.kubectl("wait", *established, *[f"crd/{c}" for c in before])
 
 
-def check_the_dashboard(cluster: Any, name: str, ns: str) -> None:
+def check_the_dashboard(cluster: Any, name: str, ns: str) -> Callable[[str], Any]:
     """The chart's dashboard pod is ready, refuses a request without a token, and reads the
-    JobQueues with the chart's read-only identity."""
+    JobQueues with the chart's read-only identity; returns a reader of its API."""
     import base64
 
     import httpx
@@ -177,6 +177,7 @@ def check_the_dashboard(cluster: Any, name: str, ns: str) -> None:
     )
     answer = httpx.post(f"{url}/api/v1/queues/ship/jobs", json={"name": "x"}, headers=headers)
     assert answer.status_code == 403
+    return lambda path: httpx.get(f"{url}{path}", headers=headers).json()
 
 
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
@@ -213,8 +214,7 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     assert pod.spec.service_account_name == f"{name}-jobqueue-operator"
     assert pod.status.phase == "Running"
 
-    if dashboard:
-        check_the_dashboard(kube_cluster, name, ns)
+    dashboard_api = check_the_dashboard(kube_cluster, name, ns) if dashboard else None
 
     # Every example is accepted by the API server with the chart's CRD.
     for example in EXAMPLES:
@@ -249,6 +249,17 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
             timeout=60,
             message="the operator scaling the workers up",
         )
+        if dashboard_api is not None:  # the operator's scale-up, as the dashboard shows it
+            api = dashboard_api
+
+            def scaled_up() -> bool:
+                # 404 until the dashboard's next poll has seen the JobQueue
+                events = api(f"/api/v1/jobqueues/{ns}/ship").get("scale_events", [])
+                return any(e["reason"] == "ScaledUp" and e["to_replicas"] >= 2 for e in events)
+
+            kube_cluster.wait_for(scaled_up, timeout=60, message="ScaledUp on the dashboard")
+            history = api(f"/api/v1/jobqueues/{ns}/ship")["replicas_history"]
+            assert max(s["desired"] or 0 for s in history) >= 2
         for job_id in ids:
             job = queue.wait(job_id, timeout=180)
             assert job.state == jobqueue.JobState.COMPLETED, job
