@@ -3,8 +3,8 @@ downloaded browser. Screenshots go to ``$JOBQ_TEST_OUTPUT`` (default ``test-outp
 repository), and their paths are listed at the end of the pytest run.
 
 Every request the page makes to anything but loopback is refused and remembered, so a test
-can assert that the dashboard works offline (nothing from a CDN). web_fixtures lists the
-screenshots at the end of the run.
+can assert that the dashboard works offline (nothing from a CDN). The screenshot_report
+plugin lists the screenshots at the end of the run.
 """
 
 from __future__ import annotations

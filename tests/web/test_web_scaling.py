@@ -18,7 +18,7 @@ import yaml
 from browser import chromium
 from web_helpers import REPO, Tokens, dashboard_process
 
-pytest_plugins = ["web_fixtures"]
+pytest_plugins = ["web_fixtures", "screenshot_report"]
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
 
 GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"

@@ -8,10 +8,8 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from browser import SCREENSHOTS
 from jobqueue_web.app import WebConfig
 from jobqueue_web.auth import TokenSet
 from web_helpers import Tokens, Web, serve, write_tokens
@@ -34,11 +32,3 @@ async def web(redis_url: str, tokens: Tokens) -> AsyncIterator[Web]:
     )
     async with serve(config, tokens, redis_url) as running:
         yield running
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """Where the dashboard's screenshots of this run are (browser.Browser.shot)."""
-    if SCREENSHOTS:
-        terminalreporter.section("dashboard screenshots")
-        for path in SCREENSHOTS:
-            terminalreporter.write_line(str(path))
