@@ -91,6 +91,9 @@ class TlsSecretRef(_Model):
     """Key holding the PEM private key."""
 
 
+_URL_SCHEME_RE = "rediss?([+](sentinel|cluster))?"
+
+
 class RedisSpec(_Model):
     """Where the queue lives. Every Secret named here must be labelled
     jobqueue.dev/redis-credentials: "true" by its owner, or it is refused."""
@@ -100,9 +103,9 @@ class RedisSpec(_Model):
             "x-kubernetes-validations": [
                 _cel(
                     "(!has(self.caSecretRef) && !has(self.clientCertSecretRef)) || "
-                    "self.url.startsWith('rediss://')",
-                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a "
-                    "rediss:// (TLS) URL",
+                    "self.url.startsWith('rediss')",
+                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a TLS URL "
+                    "(rediss://, rediss+sentinel:// or rediss+cluster://)",
                     ".url",
                 )
             ]
@@ -115,23 +118,33 @@ class RedisSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "self.startsWith('redis://') || self.startsWith('rediss://')",
-                    "spec.redis.url must start with redis:// or rediss://",
+                    f"self.matches('^{_URL_SCHEME_RE}://[^/?#]+')",
+                    "spec.redis.url must start with redis://, rediss://, redis+sentinel://, "
+                    "rediss+sentinel://, redis+cluster:// or rediss+cluster:// and a host",
                 ),
                 _cel(
-                    "!self.matches('^rediss?://[^/@]*:[^/@]+@')",
+                    f"!self.matches('^{_URL_SCHEME_RE}://[^/@]*:[^/@]*@')",
                     "spec.redis.url must not contain a password; use spec.redis.passwordSecretRef",
                 ),
                 _cel(
-                    "!self.matches('[?&](password|ssl_keyfile|ssl_certfile|ssl_ca_certs)=')",
+                    "!self.matches('[?&](password|sentinel_password|ssl_password|ssl_keyfile|"
+                    "ssl_certfile|ssl_ca_certs|ssl_ca_path)=')",
                     "spec.redis.url must not carry a password or TLS files in its query; use "
                     "spec.redis.passwordSecretRef, caSecretRef and clientCertSecretRef",
+                ),
+                _cel(
+                    "!self.matches('^rediss?[+]sentinel://[^/?#]+(/?$|/?[?])')",
+                    "spec.redis.url: a redis+sentinel:// URL names the master after the hosts: "
+                    "redis+sentinel://host:26379[,host:26379...]/MASTER[/DB]",
                 ),
             ]
         },
     )
-    """Redis URL, redis:// or rediss:// (TLS), e.g. redis://redis:6379/0. Never put a
-    password here: use passwordSecretRef."""
+    """Redis URL: redis://host:6379/0 for one server, redis+sentinel://host:26379[,host:26379
+    ...]/MASTER/0 for the master a set of sentinels names (followed across failovers),
+    redis+cluster://host:6379[,host:6379...] for a Redis Cluster; rediss, rediss+sentinel
+    and rediss+cluster for TLS. Options of the query: socket_timeout, ssl_check_hostname,
+    wait_replicas (see the docs). Never put a password here: use passwordSecretRef."""
     username: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^\S+$")
     """Redis ACL user name (AUTH username password); the default user when unset."""
     password_secret_ref: SecretKeyRef | None = None

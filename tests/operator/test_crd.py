@@ -69,7 +69,7 @@ def test_crd_shape() -> None:
     assert threshold["maximum"] == 1
     rules = [r["rule"] for _, n in walk(spec_schema) for r in n.get("x-kubernetes-validations", [])]
     assert any("self.minReplicas <= self.maxReplicas" in r for r in rules)
-    assert any("redis://" in r for r in rules)
+    assert any("rediss?([+](sentinel|cluster))?://" in r for r in rules)
 
 
 def test_reference_documents_every_spec_field() -> None:

@@ -22,7 +22,8 @@ from typing import Any, Self, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobqueue.connection import connect
+from jobqueue.connection import connect, default_redis_url
+from jobqueue.endpoints import DEFAULT_WAIT_TIMEOUT_SECONDS, parse_redis_url
 from jobqueue.errors import (
     DedupConflict,
     InvalidJob,
@@ -90,9 +91,14 @@ class AsyncQueue:
 
     ``redis``: an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
     ``decode_responses=True`` (not closed by ``close``); otherwise one is made from
-    ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0) with
-    ``password`` overriding the URL's. ``settings``: fields of ``QueueSettings`` given
-    explicitly are stored with the queue on the first write (see ``configure``).
+    ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0; any
+    scheme of ``jobqueue.endpoints``: one server, Sentinel or Cluster) with ``password``
+    overriding the URL's. ``settings``: fields of ``QueueSettings`` given explicitly are
+    stored with the queue on the first write (see ``configure``).
+
+    ``wait_replicas`` (default: the URL's ``wait_replicas`` option, else 0): a submit
+    returns only once that many replicas have the job, waiting at most ``wait_timeout``
+    seconds (else ``ReplicationTimeout``); see ``jobqueue.protocol.replicated``.
 
     ``inline_fallback=True`` runs a submitted job in-process (through the handler registry)
     when Redis cannot be reached at all; off by default. It is for development only: a job
@@ -111,11 +117,21 @@ class AsyncQueue:
         settings: QueueSettings | None = None,
         inline_fallback: bool = False,
         clock: Callable[[], float] | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self._owns_redis = redis is None
+        endpoint = parse_redis_url(redis_url or default_redis_url()) if redis is None else None
         self.redis: AnyRedis = redis if redis is not None else connect(redis_url, password)
         self.name = name
-        self.protocol = QueueProtocol(self.redis, name, settings, clock=clock)
+        if wait_replicas is None:
+            wait_replicas = endpoint.wait_replicas if endpoint else 0
+        if wait_timeout is None:
+            wait_timeout = endpoint.wait_timeout if endpoint else DEFAULT_WAIT_TIMEOUT_SECONDS
+        self.protocol = QueueProtocol(
+            self.redis, name, settings, clock=clock, wait_replicas=wait_replicas,
+            wait_timeout_ms=max(1, round(wait_timeout * 1000)),
+        )  # fmt: skip
         self.inline_fallback = inline_fallback
         self._inline_jobs: dict[str, Job] = {}
 
