@@ -120,13 +120,6 @@ def test_a_jobqueue_status_as_the_dashboard_shows_it() -> None:
     assert bare.queue == "b" and bare.replicas is None and bare.conditions == []
 
 
-def test_a_foreign_queue_is_named_by_its_source() -> None:
-    obj = {"metadata": {"namespace": "a", "name": "b"}, "spec": {"source": {"type": "bullmq"}}}
-    assert view_of(obj).source == "bullmq"
-    obj = {"metadata": {"namespace": "a", "name": "b"}, "spec": {"source": {"celery": {"x": 1}}}}
-    assert view_of(obj).source == "celery"
-
-
 def test_scale_events_are_read_from_the_operators_messages() -> None:
     at = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
     event = types.SimpleNamespace(

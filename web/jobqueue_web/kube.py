@@ -26,6 +26,7 @@ from typing import Any
 
 from jobqueue_web.schemas import (
     Condition,
+    ForeignSample,
     JobQueueDetail,
     JobQueueView,
     ReplicaSample,
@@ -40,6 +41,9 @@ GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
 SAMPLE_EVERY = 30.0
 EVENTS_EVERY = 10.0
 SCALE_REASONS = ("ScaledUp", "ScaledDown")
+#: spec.source.kind of this project's own queues; any other kind is a foreign queue system
+#: (BullMQ, Celery, RQ, a plain list or stream), which the dashboard shows read-only.
+OWN_SOURCE_KIND = "JobQueue"
 _SCALE_MESSAGE = re.compile(r"^\s*(\d+)\s*->\s*(\d+)")
 
 
@@ -66,19 +70,19 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _source_of(spec: dict[str, Any]) -> str:
-    """jobqueue, or the queue system a foreign JobQueue reads (spec.source)."""
+def _source_of(spec: dict[str, Any]) -> tuple[str, list[str]]:
+    """The queue system a JobQueue reads (spec.source.kind; ``jobqueue`` for this
+    project's own queue, the default) and, for a foreign one, the queues it reads."""
     source = spec.get("source")
-    if isinstance(source, dict):
-        for key in ("type", "kind", "system"):
-            if isinstance(source.get(key), str):
-                return str(source[key])
-        keys = [k for k in source if isinstance(source[k], dict)]
-        if len(keys) == 1:
-            return str(keys[0])
-    if isinstance(source, str):
-        return source
-    return "jobqueue"
+    kind = source.get("kind") if isinstance(source, dict) else None
+    if not isinstance(kind, str) or kind in ("", OWN_SOURCE_KIND):
+        return "jobqueue", []
+    queues = source.get("queues") if isinstance(source, dict) else None
+    return kind, [q for q in queues or [] if isinstance(q, str)]
+
+
+def _strings(value: Any) -> list[str] | None:
+    return [v for v in value if isinstance(v, str)] if isinstance(value, list) else None
 
 
 def view_of(obj: dict[str, Any]) -> JobQueueView:
@@ -100,11 +104,16 @@ def view_of(obj: dict[str, Any]) -> JobQueueView:
                     last_transition_time=_str(c.get("lastTransitionTime")),
                 )
             )
+    source, source_queues = _source_of(spec)
     return JobQueueView(
         namespace=str(meta.get("namespace", "")),
         name=name,
         queue=_str(status.get("queue")) or _str(spec.get("queue")) or name,
-        source=_source_of(spec),
+        source=source,
+        foreign=source != "jobqueue",
+        source_queues=source_queues,
+        scale_target=_str(status.get("scaleTarget")),
+        signals=_strings(status.get("signals")),
         desired_replicas=_int(status.get("desiredReplicas")),
         replicas=_int(status.get("replicas")),
         ready_replicas=_int(status.get("readyReplicas")),
@@ -147,6 +156,9 @@ class _Tracked:
     view: JobQueueView
     samples: deque[ReplicaSample] = field(default_factory=deque)
     events: list[ScaleEvent] = field(default_factory=list)
+    foreign: deque[ForeignSample] = field(default_factory=deque)
+    """A foreign queue's figures at every poll (its only history: the dashboard does not
+    read another system's keys itself)."""
 
 
 class ScalingWatch:
@@ -255,9 +267,19 @@ class ScalingWatch:
             )
             if moved or now - last.at >= SAMPLE_EVERY:  # type: ignore[union-attr]
                 tracked.samples.append(sample)
+            if view.foreign:
+                tracked.foreign.append(
+                    ForeignSample(
+                        at=now,
+                        backlog=view.backlog_total,
+                        oldest_wait_seconds=view.oldest_wait_seconds,
+                        failure_ratio=view.failure_ratio,
+                    )
+                )
             horizon = now - self.settings.history_seconds
-            while tracked.samples and tracked.samples[0].at < horizon:
-                tracked.samples.popleft()
+            for samples in (tracked.samples, tracked.foreign):
+                while samples and samples[0].at < horizon:
+                    samples.popleft()
         for key in set(self.tracked) - seen:
             del self.tracked[key]
 
@@ -288,6 +310,14 @@ class ScalingWatch:
 
     def views(self) -> list[JobQueueView]:
         return [self.tracked[key].view for key in sorted(self.tracked)]
+
+    def foreign_history(self, points: int) -> dict[str, list[ForeignSample]]:
+        """The last ``points`` samples of every foreign queue, by namespace/name."""
+        return {
+            f"{ns}/{name}": list(t.foreign)[-points:]
+            for (ns, name), t in sorted(self.tracked.items())
+            if t.view.foreign
+        }
 
     def detail(self, namespace: str, name: str) -> JobQueueDetail | None:
         tracked = self.tracked.get((namespace, name))

@@ -117,14 +117,17 @@ class Observer:
             return self.version
 
     def overview(self, points: int = 90) -> Overview:
-        points = max(2, min(points, OVERVIEW_POINTS_BUDGET // max(1, len(self.history))))
         scaling = self.scaling
+        foreign = sum(v.foreign for v in scaling.views()) if scaling is not None else 0
+        series = len(self.history) + foreign
+        points = max(2, min(points, OVERVIEW_POINTS_BUDGET // max(1, series)))
         kube_state = "off" if scaling is None else ("error" if scaling.error else "ok")
         return Overview(
             at=time.time(),
             queues=[self.latest[name] for name in sorted(self.latest)],
             history={name: list(h)[-points:] for name, h in sorted(self.history.items())},
             jobqueues=scaling.views() if scaling is not None else [],
+            foreign_history=scaling.foreign_history(points) if scaling is not None else {},
             kubernetes=kube_state,
             kubernetes_error=scaling.error if scaling is not None else None,
             redis_error=self.redis_error,

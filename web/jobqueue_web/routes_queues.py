@@ -71,13 +71,14 @@ async def queue_detail(
     _: ReadAccess,
 ) -> QueueDetail:
     """Statistics (the failure ratio over ``window`` seconds), the samples this server took
-    of them, and the JobQueues that serve the queue."""
+    of them, and the JobQueues that serve the queue (not a foreign system's JobQueue that
+    happens to read a queue of the same name)."""
     stats = await q.stats(window)
     scaling = state.scaling.views() if state.scaling is not None else []
     return QueueDetail(
         stats=stats,
         history=list(state.observer.history.get(q.name, ())),
-        jobqueues=[v for v in scaling if v.queue == q.name],
+        jobqueues=[v for v in scaling if v.queue == q.name and not v.foreign],
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "CleanupRequest",
     "CleanupResponse",
     "Condition",
+    "ForeignSample",
     "JobPage",
     "JobQueueDetail",
     "JobQueueView",
@@ -176,6 +177,16 @@ class ReplicaSample(_Out):
     ready: int | None
 
 
+class ForeignSample(_Out):
+    """A foreign queue's figures as its JobQueue's status showed them at one poll (the
+    dashboard reads another system's queue only through the operator)."""
+
+    at: float
+    backlog: int | None
+    oldest_wait_seconds: float | None
+    failure_ratio: float | None
+
+
 class ScaleEvent(_Out):
     at: float
     reason: str
@@ -192,8 +203,18 @@ class JobQueueView(_Out):
     name: str
     queue: str | None
     source: str
-    """jobqueue for this project's queues; another queue system's name for a foreign
-    queue (shown read-only)."""
+    """jobqueue for this project's queues; for a foreign queue the system's kind as
+    spec.source.kind names it (BullMQ, Celery, RQ, List, Stream)."""
+    foreign: bool = False
+    """Another system's queue: shown read-only (its jobs are not listed or changed here);
+    what is known of it comes from the JobQueue's status."""
+    source_queues: list[str] = []
+    """A foreign JobQueue's spec.source.queues (queue names, list or stream keys)."""
+    scale_target: str | None = None
+    """The workload scaled, as Kind/name (the operator's Deployment or spec.scaleTargetRef)."""
+    signals: list[str] | None = None
+    """What the operator's last read of the queue observed (a foreign system keeps less than
+    this project's queue; the MetricsComplete condition says what that costs)."""
     desired_replicas: int | None
     replicas: int | None
     ready_replicas: int | None
@@ -228,6 +249,9 @@ class Overview(_Out):
     queues: list[QueueStats]
     history: dict[str, list[QueueSample]]
     jobqueues: list[JobQueueView]
+    foreign_history: dict[str, list[ForeignSample]] = {}
+    """Per foreign JobQueue (namespace/name): its backlog, oldest wait and failure ratio
+    over time, as its status showed them (for the sparklines)."""
     kubernetes: Literal["off", "ok", "error"]
     kubernetes_error: str | None = None
     redis_error: str | None = None

@@ -223,8 +223,10 @@ function findStats(queue, overview = app.overview) {
 function countsKey(s) {
   return STATES.map((k) => s[k]).join(",") + `,${s.completed_1m},${s.failed_1m}`;
 }
+// The JobQueues serving one of this Redis's queues (a foreign system's queue of the same
+// name is another queue).
 function jobqueuesOf(queue) {
-  return app.overview ? app.overview.jobqueues.filter((jq) => jq.queue === queue) : [];
+  return app.overview ? app.overview.jobqueues.filter((jq) => jq.queue === queue && !jq.foreign) : [];
 }
 
 // --- views -------------------------------------------------------------------------------
@@ -282,6 +284,30 @@ function renderQueues() {
       el("td", {}, sparkline(h.map((p) => p.failure_ratio), { label: "failure ratio", format: fmtRatio, max: 1 })),
       el("td", { class: "n", text: fmtNum(s.workers.length) }),
       el("td", { text: replicas || "–" }),
+    ));
+  }
+  renderForeign(overview);
+}
+
+// Foreign queues, read-only: what the operator last read of them (their JobQueue's
+// status), no links into job lists and no buttons.
+function renderForeign(overview) {
+  const foreign = overview.jobqueues.filter((jq) => jq.foreign);
+  $("foreign").hidden = foreign.length === 0;
+  const body = $("foreign-body");
+  body.replaceChildren();
+  for (const jq of foreign) {
+    const key = `${jq.namespace}/${jq.name}`;
+    const h = (overview.foreign_history || {})[key] || [];
+    body.append(el("tr", { "data-jobqueue": key, "data-source": jq.source },
+      el("td", {}, el("a", { href: "#/scaling", text: key, title: "replicas and scale events" })),
+      el("td", { text: jq.source }),
+      el("td", { class: "clip", text: (jq.source_queues.length ? jq.source_queues.join(", ") : jq.queue) || "–" }),
+      el("td", {}, sparkline(h.map((p) => p.backlog || 0), { label: "backlog", format: () => fmtNum(jq.backlog_total) })),
+      el("td", {}, sparkline(h.map((p) => p.oldest_wait_seconds || 0), { label: "oldest wait", format: () => fmtSeconds(jq.oldest_wait_seconds) })),
+      el("td", {}, sparkline(h.map((p) => p.failure_ratio || 0), { label: "failure ratio", format: () => fmtRatio(jq.failure_ratio), max: 1 })),
+      el("td", { text: `${fmtNum(jq.ready_replicas)}/${fmtNum(jq.replicas)} (→${fmtNum(jq.desired_replicas)})` }),
+      el("td", { class: "clip", text: jq.signals ? jq.signals.join(", ") : "–" }),
     ));
   }
 }
@@ -477,7 +503,7 @@ function renderScaling() {
     const details = el("details", { "data-key": key, class: "jobqueue" },
       el("summary", {},
         el("strong", { text: key }), " ",
-        el("span", { class: "muted", text: `queue ${jq.queue} · ${jq.source}${jq.source === "jobqueue" ? "" : " (read-only)"}` }), " ",
+        el("span", { class: "muted", text: `queue ${jq.queue} · ${jq.source}${jq.foreign ? " (read-only)" : ""}` }), " ",
         el("span", { class: "replicas", "data-testid": `replicas-${key}`, text: `desired ${fmtNum(jq.desired_replicas)} · current ${fmtNum(jq.replicas)} · ready ${fmtNum(jq.ready_replicas)}` }),
         jq.last_scale_reason ? el("span", { class: "muted", text: ` · last scale ${jq.last_scale_reason} ${fmtTime(jq.last_scale_time)}` }) : null),
       conditions, chart,
