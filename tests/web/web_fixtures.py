@@ -1,6 +1,7 @@
 """Fixtures of the web tests (``pytest_plugins = ["web_fixtures"]``): ``tokens`` (a
 Secret-like directory with a write and a read token) and ``web`` (the app on a loopback port
-against the test's redis-server). Also puts tests/worker on sys.path for worker_fixtures.
+against the test's redis-server), ``crd`` (the JobQueue CRD of crds/ on the local control
+plane). Also puts tests/worker on sys.path for worker_fixtures.
 """
 
 from __future__ import annotations
@@ -8,11 +9,12 @@ from __future__ import annotations
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jobqueue_web.app import WebConfig
 from jobqueue_web.auth import TokenSet
-from web_helpers import Tokens, Web, serve, write_tokens
+from web_helpers import REPO, Tokens, Web, serve, write_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
 
@@ -32,3 +34,17 @@ async def web(redis_url: str, tokens: Tokens) -> AsyncIterator[Web]:
     )
     async with serve(config, tokens, redis_url) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def crd(kube_cluster: Any) -> Any:
+    kube_cluster.apply((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
+    kube_cluster.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", "crd/jobqueues.jobqueue.dev"
+    )
+    kube_cluster.wait_for(
+        lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
+        timeout=30,
+        message="jobqueues served",
+    )
+    return kube_cluster
