@@ -1,6 +1,7 @@
 """The dashboard in headless Chromium (Debian's), served by ``jobq dashboard`` on a real Redis
 with a real ``jobq worker``: it lists the queue, opens a failed job, retries it and sees it
-complete, cancels a queued job, hides the buttons from a read-only token, and loads nothing
+complete, cancels a queued job, hides the buttons from a read-only token, searches a queue's
+jobs, shows each worker with the job it runs (and cancels that active job), and loads nothing
 from outside this machine. Screenshots are listed at the end of the run.
 """
 
@@ -124,3 +125,50 @@ def test_the_sign_in_form_refuses_an_unknown_token(
         page.click("#login-form button")
         page.wait_for_selector("[data-testid=queues-table]")
         b.shot("signed-in")
+
+
+def test_search_jobs_and_see_the_workers_with_what_they_run(
+    redis_url: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    with (
+        dashboard_process(redis_url, tokens, tmp_path / "dashboard.log") as dashboard,
+        worker_process(redis_url, "busy", tmp_path / "worker.log"),
+    ):
+        url = dashboard.url
+        found = {
+            customer: submit(url, tokens, "idle", {"name": "web.gated", "payload": {"c": customer}})
+            for customer in ("acme", "globex", "initech")
+        }
+        sleeper = submit(
+            url, tokens, "busy", {"name": "debug.sleep", "payload": {"seconds": 60, "steps": 60}}
+        )
+        with chromium("search-workers") as b:
+            page = b.page
+            page.goto(f"{url}/#token={tokens.write}")
+            page.wait_for_function("location.hash === '#/'")
+            page.goto(f"{url}/#/queue/idle")
+            rows = page.locator("[data-testid=jobs-table] tr[data-job]")
+            rows.first.wait_for()
+            assert rows.count() == 3
+            page.fill("[data-testid=search-input]", "globex")
+            page.press("[data-testid=search-input]", "Enter")
+            page.wait_for_function(
+                "id => [...document.querySelectorAll('[data-testid=jobs-table] tr[data-job]')]"
+                ".map(r => r.dataset.job).join() === id",
+                arg=found["globex"],
+            )
+            assert "Looked at the newest 3 job(s)" in page.inner_text("#search-note")
+            b.shot("01-search")
+
+            page.goto(f"{url}/#/queue/busy")
+            chip = page.locator("[data-testid=workers-table] tr[data-worker] a.chip")
+            chip.wait_for()
+            assert chip.inner_text().startswith("debug.sleep ")
+            b.shot("02-workers-with-what-they-run")
+            chip.click()
+            page.wait_for_selector("[data-testid=job-state]:text-is('active')")
+            page.click("[data-testid=job-cancel]")
+            page.wait_for_selector("[data-testid=job-state]:text-is('cancelled')", timeout=30_000)
+            assert state_of(url, tokens, "busy", sleeper) == "cancelled"
+            b.shot("03-active-job-cancelled")
+            assert b.offsite == [] and b.errors == []
