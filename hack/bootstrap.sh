@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 # chromium: Debian's browser for the dashboard's tests (Playwright drives it as the system
 # browser; no browser is ever downloaded by a test tool).
 apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium)
+# Node.js runs the BullMQ workers of the foreign-queue tests (tests/foreign/node).
+command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

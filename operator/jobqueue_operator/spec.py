@@ -271,6 +271,22 @@ class WorkerSpec(_Model):
     """Extra labels on worker pods."""
     pod_annotations: dict[str, str] | None = None
     """Extra annotations on worker pods."""
+    env_from: list[dict[str, Any]] | None = None
+    """Sources of environment variables (configMapRef, secretRef), as a container's envFrom:
+    a foreign worker's settings (Flowise's, Dify's) as they are."""
+    volumes: list[dict[str, Any]] | None = None
+    """Extra volumes of the worker pods, as a pod's."""
+    volume_mounts: list[dict[str, Any]] | None = None
+    """Extra volume mounts of the worker container, as a container's."""
+    ports: list[dict[str, Any]] | None = None
+    """Ports of the worker container, as a container's (a foreign worker's health port,
+    e.g. Flowise's 5566); the bundled worker's metrics port is added for spec.source.kind
+    JobQueue."""
+    readiness_probe: dict[str, Any] | None = None
+    """Readiness probe of the worker container, as a container's; the bundled worker's
+    /healthz by default for spec.source.kind JobQueue, none for foreign workers."""
+    liveness_probe: dict[str, Any] | None = None
+    """Liveness probe of the worker container, as a container's (defaults as above)."""
 
     @field_validator("env")
     @classmethod
@@ -600,6 +616,109 @@ class ScheduleSpec(_Model):
         return build_schedule(self.name, self.job_name, **options)
 
 
+class SourceKind(StrEnum):
+    """The queue system a JobQueue reads."""
+
+    JOBQUEUE = "JobQueue"
+    BULLMQ = "BullMQ"
+    CELERY = "Celery"
+    RQ = "RQ"
+    LIST = "List"
+    STREAM = "Stream"
+
+
+_QueueName = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class SourceSpec(_Model):
+    """The queue the operator reads to size the workers: this project's own (JobQueue, the
+    default) or one a foreign system keeps in Redis, read without changing a key."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.kind == 'JobQueue' || (has(self.queues) && size(self.queues) > 0)",
+                    "spec.source.queues is required for a foreign queue system (its queue "
+                    "names, list keys or stream keys)",
+                    ".queues",
+                ),
+                _cel(
+                    "self.kind != 'JobQueue' || !has(self.queues)",
+                    "spec.source.queues is for foreign queue systems; for kind JobQueue set "
+                    "spec.queue",
+                    ".queues",
+                ),
+                _cel(
+                    "self.kind == 'Stream' || !has(self.consumerGroup)",
+                    "spec.source.consumerGroup is for kind Stream",
+                    ".consumerGroup",
+                ),
+                _cel(
+                    "self.kind != 'Stream' || has(self.consumerGroup)",
+                    "spec.source.consumerGroup is required for kind Stream",
+                    ".consumerGroup",
+                ),
+                _cel(
+                    "self.kind in ['BullMQ', 'Celery'] || !has(self.prefix)",
+                    "spec.source.prefix is for kinds BullMQ and Celery",
+                    ".prefix",
+                ),
+                _cel(
+                    "self.kind == 'List' || !has(self.inFlightKeys)",
+                    "spec.source.inFlightKeys is for kind List",
+                    ".inFlightKeys",
+                ),
+                _cel(
+                    "self.kind == 'RQ' || (!has(self.resultTtlSeconds) && "
+                    "!has(self.failureTtlSeconds))",
+                    "spec.source.resultTtlSeconds and failureTtlSeconds are for kind RQ",
+                    ".resultTtlSeconds",
+                ),
+            ]
+        }
+    )
+
+    kind: SourceKind = SourceKind.JOBQUEUE
+    """JobQueue (this project's queue, spec.queue), BullMQ (Flowise's queue mode), Celery
+    with the Redis broker (Dify, Langflow), RQ, List (a plain Redis list) or Stream (a Redis
+    stream read by a consumer group)."""
+    queues: list[_QueueName] | None = Field(default=None, max_length=64)
+    """What to read: BullMQ queue names (Flowise: <QUEUE_NAME>-prediction and
+    <QUEUE_NAME>-upsertion), Celery queue names (Dify: its -Q list), RQ queue names, list
+    keys (List) or stream keys (Stream). The figures of all of them are added up: one
+    worker Deployment serves them all."""
+    prefix: str | None = Field(default=None, max_length=256)
+    """BullMQ's key prefix (default bull) or Celery's broker global_keyprefix (default
+    none)."""
+    consumer_group: str | None = Field(default=None, min_length=1, max_length=256)
+    """Stream: the consumer group whose pending entries and lag are read."""
+    in_flight_keys: list[_QueueName] | None = Field(default=None, max_length=64)
+    """List: lists that hold the jobs being worked on (the reliable-queue pattern: LMOVE
+    from the queue to a processing list), counted as in flight."""
+    result_ttl_seconds: int | None = Field(default=None, ge=1, le=31_536_000)
+    """RQ: the workers' result_ttl (default 500): how long a finished job stays in the
+    finished registry, which the completed count over the window is read from."""
+    failure_ttl_seconds: int | None = Field(default=None, ge=1, le=315_360_000)
+    """RQ: the workers' failure_ttl (default one year), as above for the failed registry."""
+
+    def names(self, default: str) -> list[str]:
+        """The queues read (``default``, spec.queue or the name, for kind JobQueue)."""
+        return list(self.queues or [default])
+
+
+class ScaleTargetRef(_Model):
+    """An existing workload the operator scales through its scale subresource instead of
+    running a worker Deployment of its own (the worker Deployment of a Helm chart)."""
+
+    api_version: str = Field(default="apps/v1", pattern=r"^apps/v1$")
+    """API version of the workload: apps/v1."""
+    kind: Literal["Deployment", "StatefulSet"]
+    """Deployment or StatefulSet."""
+    name: str = Field(min_length=1, max_length=253)
+    """Name of the workload, in the JobQueue's namespace."""
+
+
 class JobQueueSpec(_Model):
     """Desired state of a JobQueue."""
 
@@ -612,7 +731,35 @@ class JobQueueSpec(_Model):
                     "the operator owns the replica count (set spec.scaling.minReplicas/"
                     "maxReplicas, or switch to Manual)",
                     ".replicas",
-                )
+                ),
+                _cel(
+                    "!has(self.source) || self.source.kind == 'JobQueue' || "
+                    "has(self.scaleTargetRef) || has(self.worker.image)",
+                    "a foreign queue system's workers need spec.worker.image (and command) "
+                    "or spec.scaleTargetRef: the bundled worker cannot serve its queue",
+                    ".worker.image",
+                ),
+                _cel(
+                    "!has(self.queueSettings) || !has(self.source) || "
+                    "self.source.kind == 'JobQueue'",
+                    "spec.queueSettings are stored with this project's queue; a foreign queue "
+                    "system keeps its own settings",
+                    ".queueSettings",
+                ),
+                _cel(
+                    "!has(self.schedules) || size(self.schedules) == 0 || !has(self.source) "
+                    "|| self.source.kind == 'JobQueue'",
+                    "spec.schedules submit to this project's queue; a foreign queue system "
+                    "keeps its own schedules (Celery beat, BullMQ repeatable jobs)",
+                    ".schedules",
+                ),
+                _cel(
+                    "!has(self.source) || self.source.kind == 'JobQueue' || "
+                    "!self.redis.url.matches('^rediss?[+]cluster://')",
+                    "a foreign queue system is read on one Redis server or through Sentinel: "
+                    "BullMQ, Celery, RQ, List and Stream sources do not run on Redis Cluster",
+                    ".redis.url",
+                ),
             ]
         }
     )
@@ -635,7 +782,7 @@ class JobQueueSpec(_Model):
     Auto and Paused."""
     queue_settings: QueueSettingsSpec | None = None
     """Retention, event stream, size limits and bounds of the queue, written to Redis by the
-    operator (clients and workers read them there)."""
+    operator (clients and workers read them there); only for spec.source.kind JobQueue."""
     schedules: list[ScheduleSpec] = Field(
         default_factory=list,
         max_length=100,
@@ -644,9 +791,24 @@ class JobQueueSpec(_Model):
     """Recurring jobs of the queue; stored with it in Redis by the operator (schedules added
     there by clients or `jobq schedule` are left alone). Their last and next runs are in
     status.schedules."""
+    source: SourceSpec = Field(
+        default_factory=SourceSpec, json_schema_extra={"default": _defaults_of(SourceSpec)}
+    )
+    """The queue system read to size the workers; this project's own queue by default."""
+    scale_target_ref: ScaleTargetRef | None = None
+    """Scale this existing Deployment or StatefulSet (through its scale subresource)
+    instead of running a worker Deployment; spec.worker is then unused except concurrency
+    (the jobs one pod runs at a time)."""
+
+    @property
+    def foreign(self) -> bool:
+        """Whether the queue belongs to another system (read only; its own workers)."""
+        return self.source.kind != SourceKind.JOBQUEUE
 
     def queue_name(self, metadata_name: str) -> str:
-        """The Redis queue this JobQueue serves."""
+        """The Redis queue this JobQueue serves (the foreign queues, comma-separated)."""
+        if self.foreign:
+            return ",".join(self.source.names(self.queue or metadata_name))
         return self.queue or metadata_name
 
     def backlog_target(self) -> int:
@@ -664,6 +826,9 @@ class ConditionType(StrEnum):
     # False when Redis may evict keys (maxmemory-policy not noeviction): job records could
     # vanish under memory pressure.
     REDIS_NO_EVICTION = "RedisNoEviction"
+    # False when the queue system keeps less than the decision can use (a foreign one): the
+    # message says which rules are off and what that costs.
+    METRICS_COMPLETE = "MetricsComplete"
 
 
 class Condition(_Model):
@@ -741,7 +906,13 @@ class JobQueueStatus(_Model):
     queue: str | None = None
     """The Redis queue served."""
     deployment: str | None = None
-    """Name of the worker Deployment."""
+    """Name of the worker Deployment (the operator's own, or spec.scaleTargetRef's)."""
+    scale_target: str | None = None
+    """The workload scaled, as Kind/name."""
+    signals: list[str] | None = None
+    """What the last read of the queue observed (waiting, inFlight, delayed, oldestWait,
+    outcomes, workers, workerLoads); a foreign queue system keeps less than this project's
+    queue, and the MetricsComplete condition says what the rest costs."""
     backlog: Backlog | None = None
     """Jobs by state."""
     backlog_total: int | None = None
@@ -772,6 +943,7 @@ class JobQueueStatus(_Model):
     """Recent recommendations for scale-down stabilisation (kept here so a restart
     loses nothing)."""
     conditions: list[Condition] | None = None
-    """Ready, RedisReachable, FailureRateHigh, ScalingLimited, RedisNoEviction."""
+    """Ready, RedisReachable, RedisNoEviction, FailureRateHigh, ScalingLimited,
+    MetricsComplete."""
     schedules: list[ScheduleStatus] | None = None
     """Each schedule of the queue: its next and last run."""
