@@ -39,9 +39,24 @@ async def web(redis_url: str, tokens: Tokens) -> AsyncIterator[Web]:
 @pytest.fixture(scope="module")
 def crd(kube_cluster: Any) -> Any:
     kube_cluster.apply((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/jobqueues.jobqueue.dev"
-    )
+
+    said: list[str] = []
+
+    def established() -> bool:
+        # Polled, not `kubectl wait` (which failed once on a busy machine, saying nothing):
+        # a read that errors is tried again, and the last answer goes into the timeout.
+        answer = kube_cluster.kubectl(
+            "get", "crd", "jobqueues.jobqueue.dev", "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            check=False,
+        )  # fmt: skip
+        said[:] = [answer.stdout.strip() or answer.stderr.strip()]
+        return answer.returncode == 0 and answer.stdout.strip() == "True"
+
+    try:
+        kube_cluster.wait_for(established, timeout=60, message="the JobQueue CRD Established")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; kubectl said {said}") from None
     kube_cluster.wait_for(
         lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
         timeout=30,
