@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -293,3 +294,16 @@ async def test_timeline_says_when_the_event_stream_no_longer_holds_the_start(web
     assert [e["event"] for e in detail["timeline"]] == ["created"]
     assert detail["job"]["state"] == JobState.QUEUED.value
     await queue.close()
+
+
+async def test_a_submit_event_stamped_later_than_the_creation_still_makes_a_whole_timeline(
+    web: Web,
+) -> None:
+    # The record's created_at and the submit's stream entry are read from the server's clock
+    # at different moments; here the record's is 50 ms older, as on a loaded machine.
+    queue = AsyncQueue("work", web.redis_url, clock=lambda: time.time() - 0.05)
+    job_id = await queue.submit("echo", {})
+    await queue.close()
+    detail = (await web.http.get(f"{Q}/jobs/{job_id}", headers=web.tokens.as_reader)).json()
+    assert [e["event"] for e in detail["timeline"]] == ["created", "queued"]
+    assert detail["timeline_complete"] is True

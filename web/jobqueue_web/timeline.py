@@ -20,6 +20,9 @@ from jobqueue_web.schemas import TimelineEntry
 __all__ = ["DEFAULT_SCAN", "job_timeline"]
 
 DEFAULT_SCAN = 2000
+#: A job's first event, written by the submit (its record's created_at is from the same call).
+SUBMIT_EVENTS = ("queued", "delayed")
+SUBMIT_EVENT_WITHIN_MS = 1000
 
 
 def _moment(stream_id: str) -> datetime:
@@ -28,6 +31,26 @@ def _moment(stream_id: str) -> datetime:
 
 def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
+
+
+def _holds_the_start(job: Job, entries: list[TimelineEntry], oldest: Any) -> bool:
+    """Whether the stream still holds the job's first event. Either the stream reaches back
+    to before the job was created (an entry from an earlier millisecond), or the job's first
+    entry read is its submit's (queued or delayed, within a second of its creation). The
+    submit's entry may carry a later millisecond than the record's created_at (both come
+    from the server's clock, read at different moments), so an oldest entry newer than
+    created_at alone does not mean anything was trimmed."""
+    if job.created_at is None:
+        return False
+    created = _ms(job.created_at)
+    if not oldest or int(oldest[0][0].partition("-")[0]) < created:
+        return True
+    first = entries[0] if entries else None
+    return (
+        first is not None
+        and first.event in SUBMIT_EVENTS
+        and _ms(first.at) - created < SUBMIT_EVENT_WITHIN_MS
+    )
 
 
 async def job_timeline(
@@ -52,10 +75,7 @@ async def job_timeline(
                     source="events",
                 )
             )
-    trimmed = job.created_at is None or (
-        bool(oldest) and int(oldest[0][0].partition("-")[0]) > _ms(job.created_at)
-    )
-    complete = not trimmed and len(read) < scan
+    complete = _holds_the_start(job, entries, oldest) and len(read) < scan
     seen = {e.event for e in entries}
     if job.created_at is not None:
         entries.append(TimelineEntry(at=job.created_at, event="created", source="record"))
