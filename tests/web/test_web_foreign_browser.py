@@ -12,24 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from browser import chromium
-from web_helpers import REPO, Tokens, dashboard_process
+from web_helpers import Tokens, dashboard_process
 from web_kube import GROUP, PLURAL, VERSION, dashboard_kubeconfig, post_status
 
 pytest_plugins = ["web_fixtures", "screenshot_report"]
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
 
 
-def crd_knows_sources() -> bool:
-    document = yaml.safe_load((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
-    spec = document["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
-    return "source" in spec["properties"]
-
-
-@pytest.mark.skipif(
-    not crd_knows_sources(), reason="the JobQueue CRD has no spec.source yet (issue 15)"
-)
 def test_a_foreign_queue_is_shown_read_only_and_live(
     crd: Any, kube_namespace: str, redis_url: str, tokens: Tokens, tmp_path: Path
 ) -> None:
