@@ -7,7 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server redis-tools prometheus iproute2 openssl)
+# chromium: Debian's browser for the dashboard's tests (Playwright drives it as the system
+# browser; no browser is ever downloaded by a test tool).
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium)
 # Node.js runs the BullMQ workers of the foreign-queue tests (tests/foreign/node).
 command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()

@@ -112,6 +112,11 @@ def install_operator(helm: Path, kubeconfig: Path) -> str:
         # Pods share this host's network: free ports keep them clear of other servers.
         "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
         "--set", "redis.enabled=true", "--set", f"redis.port={port}",
+        # The HTTP API and dashboard, on its pod's own loopback address; the pod runner cannot
+        # mount Secrets, so its tokens come as environment variables.
+        "--set", "dashboard.enabled=true", "--set", f"dashboard.redis.url=redis://127.0.0.1:{port}/0",
+        "--set", "dashboard.listenHost=$(POD_IP)", "--set", f"dashboard.port={free_port()}",
+        "--set", "dashboard.auth.asEnv=true", "--set", "dashboard.sampleInterval=1s",
         "--wait", "--timeout", "3m",
         timeout=240,
     )  # fmt: skip
@@ -129,6 +134,39 @@ def install_operator(helm: Path, kubeconfig: Path) -> str:
     finally:
         client.close()
     return url
+
+
+def dashboard_url(kubeconfig: Path) -> str:
+    """The dashboard's address (its pod's IP and port) with the chart's write token."""
+    import base64
+
+    from kubernetes import client, config
+
+    config.load_kube_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+    core = client.CoreV1Api()
+    selector = "app.kubernetes.io/component=dashboard"
+    deadline = time.monotonic() + 60
+    while True:
+        pods = core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
+        ready = [
+            p
+            for p in pods
+            if p.status.pod_ip
+            and p.metadata.deletion_timestamp is None
+            and any(c.ready for c in p.status.container_statuses or [])
+        ]
+        if ready:
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"the dashboard pod is not ready (kubectl get pods -n {OPERATOR_NAMESPACE})"
+            )
+        time.sleep(0.5)
+    pod = ready[0]
+    port = pod.spec.containers[0].ports[0].container_port
+    secret = core.read_namespaced_secret(f"{RELEASE}-dashboard-tokens", OPERATOR_NAMESPACE)
+    token = base64.b64decode(secret.data["write"]).decode()
+    return f"http://{pod.status.pod_ip}:{port}/#token={token}"
 
 
 def redis_port(kubeconfig: Path) -> int | None:
@@ -272,9 +310,10 @@ def watch(queue: Any, custom: Any, total: int, deadline: float) -> tuple[int, Sn
     return peak, snap
 
 
-def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str) -> None:
+def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str, dashboard: str) -> None:
     console.print()
     console.print("[bold]Look around[/] (everything is still running):")
+    console.print(f"  dashboard: {dashboard}")
     console.print(f"  export PATH={bin_dir}:$PATH KUBECONFIG={kubeconfig}")
     console.print(f"  kubectl get jq -n {NAMESPACE}               # replicas, backlog, oldest wait")
     console.print(f"  kubectl describe jq {QUEUE} -n {NAMESPACE}   # conditions and scale events")
@@ -314,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kubeconfig = cluster_up(bin_dir)
         redis_url = install_operator(bin_dir / "helm", kubeconfig)
+        dashboard = dashboard_url(kubeconfig)
+        step(f"dashboard (HTTP API and web UI; open it to watch the burst): {dashboard}")
         apply_jobqueue(kubeconfig, bin_dir, redis_url, args.max_replicas)
 
         import jobqueue
@@ -340,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             step(f"tearing down ({stop_command()})")
             run(*localcluster("down"), timeout=120)
         else:
-            look_around(kubeconfig, bin_dir, redis_url)
+            look_around(kubeconfig, bin_dir, redis_url, dashboard)
     except DemoError as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         console.print(f"logs: {STATE}/logs and {STATE}/pods; stop with: {stop_command()}")
