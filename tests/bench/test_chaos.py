@@ -1,0 +1,120 @@
+"""The chaos suite (bench/chaos, issue 18) in short: its accounting on made-up data, and the
+worker run and the network run at a small size against real processes.
+
+`make chaos` runs the same code at full size and writes the figures to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.chaos import netcut, netns, report, tally, worker_run
+from bench.chaos.tally import LogFacts, Run
+
+
+def _record(state: str, token: str, result_token: str | None = None) -> dict[str, str]:
+    fields = {"state": state, "token": token}
+    if result_token is not None:
+        fields["result"] = json.dumps({"token": int(result_token)})
+    return fields
+
+
+def test_a_late_result_counts_as_refused_only_when_a_worker_logged_the_refusal() -> None:
+    runs = {
+        "a": [Run("S", "a", "1", "w1", 1.0), Run("S", "a", "2", "w2", 5.0),
+              Run("E", "a", "1", "w1", 6.0), Run("E", "a", "2", "w2", 7.0)],
+        "b": [Run("S", "b", "1", "w1", 1.0), Run("S", "b", "2", "w2", 5.0),
+              Run("E", "b", "1", "w1", 6.0), Run("E", "b", "2", "w2", 7.0)],
+        "c": [Run("S", "c", "1", "w3", 1.0), Run("E", "c", "1", "w3", 2.0),
+              Run("S", "c", "2", "w4", 6.0), Run("E", "c", "2", "w4", 7.0)],
+    }  # fmt: skip
+    records = {"a": _record("completed", "2", "2"), "b": _record("completed", "2", "2"),
+               "c": _record("completed", "2", "2")}  # fmt: skip
+    logs = LogFacts(refused={("a", "1")})
+    figures = tally.account(["a", "b", "c", "gone"], records, runs, logs, kills={"w3": 3.0})
+    assert figures["late_results"] == {
+        "refused by fencing": 1,  # a: w1's late completion, refused
+        "worker killed before reporting": 1,  # c: w3 died after its handler returned
+    }
+    assert figures["late_results_unexplained_sample"] == ["b@1"]  # b: nobody refused it
+    assert figures["lost"] == 1 and figures["lost_sample"] == ["gone"]
+    assert figures["jobs_started_more_than_once"] == 3
+    assert figures["stale_results_accepted"] == 0
+
+
+def test_a_result_from_an_older_lease_counts_as_a_fencing_failure() -> None:
+    records = {"a": _record("completed", "3", "2"), "b": _record("active", "1")}
+    figures = tally.account(["a", "b"], records, {}, LogFacts(), kills={})
+    assert figures["stale_results_accepted_sample"] == ["a"]
+    assert (figures["unfinished"], figures["lost"]) == (1, 0)
+
+
+def test_logs_give_refusals_failed_reports_and_cancelled_attempts(tmp_path: Path) -> None:
+    log = tmp_path / "w1.log"
+    entries = [
+        {"message": "complete refused by the queue (lease lost)", "job_id": "a", "token": "4"},
+        {"message": "could not report completion (the lease will lapse)", "job_id": "b"},
+        {"message": "lease lost: another attempt owns the job now", "job_id": "c"},
+        {"message": "started"},
+    ]
+    log.write_text("\n".join(json.dumps(e) for e in entries) + "\nnot json\n")
+    facts = tally.read_logs([log])
+    assert facts.refused == {("a", "4")} and facts.unreported == {"b"}
+    assert facts.abandoned == {("w1", "c")} and facts.lease_lost["w1"] == 1
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_worker_run_loses_nothing_under_kills_a_stop_and_a_redis_crash(
+    tmp_path: Path,
+) -> None:
+    plan = dataclasses.replace(worker_run.QUICK, jobs=1500, deadline=200.0)
+    result = await worker_run.run(plan, tmp_path)
+    f, redis = result["figures"], result["redis"]
+    assert not result["timed_out"], result
+    assert f["unfinished"] == 0 and f["late_results_unexplained"] == 0, f
+    assert f["stale_results_accepted"] == 0, f
+    # only what the AOF may lose: acknowledged in the last 2 s before the SIGKILL of Redis
+    assert redis["restarted"] and f["lost"] == redis["acked_lost"] <= redis["acked_last_2s"]
+    assert set(f["dead_lettered_by_cause"]) <= {
+        "handler refused (PermanentJobError)", "lease lapsed too often",
+    }, f  # fmt: skip
+    permanent = f["dead_lettered_by_cause"]["handler refused (PermanentJobError)"]
+    assert permanent == result["meant_to_dead_letter"]
+    # the faults really happened
+    assert result["worker_kills"] >= 3 and f["jobs_started_more_than_once"] > 0
+    assert result["paused_worker"]["held"] > 0
+    assert result["stats_counts"] == {
+        "completed": f["completed"], "failed": f["dead_lettered"], "cancelled": f["cancelled"],
+    }  # fmt: skip
+    assert any("Run 1" in line for line in report.section({"worker": result}))
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(netns.available() is not None, reason=str(netns.available()))
+async def test_a_worker_cut_off_past_its_lease_is_refused_and_its_jobs_run_elsewhere(
+    tmp_path: Path,
+) -> None:
+    plan = dataclasses.replace(netcut.QUICK, jobs=4, lease_seconds=2.0, job_seconds=8.0)
+    result = await netcut.run(plan, tmp_path)
+    f = result["figures"]
+    assert (f["lost"], f["unfinished"], f["stale_results_accepted"]) == (0, 0, 0), result
+    assert result["completed_by"] == {"good": 4}
+    assert result["cut_seconds"] >= 2 * plan.lease_seconds
+    # every attempt of the cut-off worker was refused: its completion, or its lease renewal
+    assert (
+        result["cut_attempts_completion_refused"] + result["cut_attempts_cancelled_on_lease_lost"]
+        == result["attempts_on_cut_worker"]
+        == 4
+    ), result
+    assert result["cut_worker_alive"] and result["after_restore_jobs_done_by_cut"] == 4
