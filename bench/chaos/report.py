@@ -21,6 +21,8 @@ def section(data: dict[str, Any]) -> list[str]:
         lines += _worker(data["worker"])
     if "netcut" in data:
         lines += _netcut(data["netcut"])
+    if "operator" in data:
+        lines += _operator(data["operator"])
     return lines
 
 
@@ -83,8 +85,10 @@ def _worker(run: dict[str, Any]) -> list[str]:
          "turn in the queue behind the backlog)",
          f"{num(kill.get('median'), 1)} / {num(kill.get('p90'), 1)} / {num(kill.get('max'), 1)} s "
          f"({num(kill.get('jobs'))} jobs)"],
-        ["jobs the stopped worker held / ran again elsewhere",
-         f"{num(pause.get('held'))} / {num(pause.get('ran_elsewhere'))}"],
+        ["jobs the stopped worker was running / ran again under a new lease / of them on "
+         "another worker",
+         f"{num(pause.get('held'))} / {num(pause.get('ran_again'))} / "
+         f"{num(pause.get('ran_elsewhere'))}"],
         ["submits that raised (sent again, folded by dedup key)", num(run.get("submit_errors"))],
     ]  # fmt: skip
     if redis.get("restarted"):
@@ -94,7 +98,8 @@ def _worker(run: dict[str, Any]) -> list[str]:
             ["acknowledged in the last 1 s / 2 s before the crash (the most appendfsync "
              "everysec may lose on a machine crash)",
              f"{num(redis['acked_last_1s'])} / {num(redis['acked_last_2s'])}"],
-            ["Redis down (SIGKILL to answering PING) / first completion after the crash",
+            ["Redis down (SIGKILL to answering PING, loading the AOF included) / first "
+             "completion after the crash",
              f"{num(redis['restart_seconds'], 2)} s / "
              f"{num(redis['first_completion_after_seconds'], 2)} s"],
         ]  # fmt: skip
@@ -132,5 +137,51 @@ def _netcut(run: dict[str, Any]) -> list[str]:
         ["`cut` alive after the cut / new jobs it ran once back",
          f"{run.get('cut_worker_alive')} / {num(run.get('after_restore_jobs_done_by_cut'))} of "
          f"{plan['jobs']} (`good` stopped)"],
+    ]  # fmt: skip
+    return [*lines, *table(["figure", "value"], rows), "", *failed]
+
+
+def _operator(run: dict[str, Any]) -> list[str]:
+    lines = ["### Run 3: the operator killed during bursts; its Redis unreachable", ""]
+    lines += meta(run)
+    failed = _failed(run)
+    if failed and "figures" not in run:
+        return [*lines, *failed]
+    plan, f, outage = run["plan"], run["figures"], run.get("outage", {})
+    lines += [
+        f"The local cluster (a real kube-apiserver; worker pods are `jobq worker` processes), "
+        f"one JobQueue (maxReplicas {plan['max_replicas']}, concurrency {plan['concurrency']}). "
+        f"{plan['bursts']} bursts of {plan['burst_jobs']} jobs of {plan['job_seconds']:g} s; "
+        f"{plan['kill_after']:g} s into each the operator is SIGKILLed and a new one started "
+        f"at once. Then, with the workers at their maximum, redis-server is SIGSTOPped for "
+        f"{plan['outage']:g} s (connections hang) and resumed.",
+        "",
+    ]
+    kills = run.get("failovers", [])
+    rows = [
+        [str(i + 1), num(k.get("replicas_at_kill")),
+         ", ".join(str(r) for r in k.get("replicas_without_operator", [])) or "-",
+         num(k.get("lease_held_after_kill"), 1), num(k.get("replicas_max_in_burst")),
+         num(k.get("burst_seconds"), 1)]
+        for i, k in enumerate(kills)
+    ]  # fmt: skip
+    header = ["kill", "replicas at the kill", "replicas while no operator led",
+              "new operator led after (s)", "most replicas in the burst",
+              "burst done after (s)"]  # fmt: skip
+    lines += [*table(header, rows), ""]
+    rows = [
+        ["jobs submitted / completed / lost (must be 0)",
+         f"{num(f['submitted'])} / {num(f['completed'])} / {num(f['lost'])}"],
+        ["runs started / jobs run more than once / stale results accepted (must be 0)",
+         f"{num(f['runs_started'])} / {num(f['jobs_started_more_than_once'])} / "
+         f"{num(f['stale_results_accepted'])}"],
+        ["worker Deployments at the end (must be 1)", num(run.get("deployments"))],
+        ["Redis unreachable", f"{num(outage.get('seconds'), 1)} s"],
+        ["replicas before / during the outage (min-max; held = unchanged)",
+         f"{num(outage.get('replicas_before'))} / {num(outage.get('replicas_during_min'))}-"
+         f"{num(outage.get('replicas_during_max'))} ({num(outage.get('samples_during'))} "
+         "samples)"],
+        ["every job of the outage finished after Redis came back",
+         f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
     ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]

@@ -202,22 +202,27 @@ def _recovery(runs: dict[str, list[tally.Run]], kills: dict[str, float]) -> dict
 
 
 def _paused_jobs(runs: dict[str, list[tally.Run]], pause: dict[str, Any]) -> dict[str, int]:
-    """Jobs the stopped worker held when it stopped: how many ran again elsewhere."""
+    """Jobs the stopped worker was running when it stopped, and how many of them ran again
+    under a new lease (on another worker, or on the resumed one after its own attempt was
+    refused)."""
     if "at" not in pause:
-        return {"held": 0, "ran_elsewhere": 0}
-    held = [
-        job_runs for job_runs in runs.values()
-        if any(r.worker == "stopped" and r.mark == "S" and r.at < pause["at"]
-               and not any(e.mark in "EF" and e.token == r.token and e.at < pause["at"]
-                           for e in job_runs)
-               for r in job_runs)
-    ]  # fmt: skip
-    elsewhere = sum(
-        1
-        for job_runs in held
-        if any(r.worker != "stopped" and r.at > pause["at"] for r in job_runs)
-    )
-    return {"held": len(held), "ran_elsewhere": elsewhere}
+        return {"held": 0, "ran_again": 0, "ran_elsewhere": 0}
+    at = pause["at"]
+    held: dict[str, str] = {}  # job -> token of the attempt frozen by the stop
+    for job_id, job_runs in runs.items():
+        for r in job_runs:
+            ended = any(e.mark in "EF" and e.token == r.token and e.at < at for e in job_runs)
+            if r.worker == "stopped" and r.mark == "S" and r.at < at and not ended:
+                held[job_id] = r.token
+    again = [
+        [r for r in runs[job_id] if r.mark == "S" and r.at > at and r.token != token]
+        for job_id, token in held.items()
+    ]
+    return {
+        "held": len(held),
+        "ran_again": sum(1 for later in again if later),
+        "ran_elsewhere": sum(1 for later in again if any(r.worker != "stopped" for r in later)),
+    }
 
 
 async def _records(q: AsyncQueue, ids: list[str]) -> dict[str, dict[str, str]]:
