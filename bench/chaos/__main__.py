@@ -21,7 +21,7 @@ from typing import Any
 from bench import machine, report
 from bench.__main__ import BENCH, OUT
 
-RUNS = ("worker", "netcut")
+RUNS = ("worker", "netcut", "operator", "peers")
 
 
 def _run(name: str, full: bool, jobs: int | None, workdir: Path | None) -> dict[str, Any]:
@@ -32,6 +32,15 @@ def _run(name: str, full: bool, jobs: int | None, workdir: Path | None) -> dict[
         if jobs is not None:
             plan = dataclasses.replace(plan, jobs=jobs)
         return asyncio.run(worker_run.run(plan, workdir / name if workdir else None))
+    if name == "peers":
+        from bench.chaos import peers
+
+        return peers.run(peers.FULL if full else peers.QUICK, workdir / name if workdir else None)
+    if name == "operator":
+        from bench.chaos import operator_run
+
+        plan = operator_run.FULL if full else operator_run.QUICK
+        return operator_run.run(plan, workdir / name if workdir else None)
     from bench.chaos import netcut
 
     return asyncio.run(

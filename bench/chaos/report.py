@@ -23,6 +23,8 @@ def section(data: dict[str, Any]) -> list[str]:
         lines += _netcut(data["netcut"])
     if "operator" in data:
         lines += _operator(data["operator"])
+    if "peers" in data:
+        lines += _peers(data["peers"])
     return lines
 
 
@@ -185,3 +187,45 @@ def _operator(run: dict[str, Any]) -> list[str]:
          f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
     ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]
+
+
+PEER_SETTINGS = {
+    "jobqueue": "ours: `jobq worker`, lease 30 s (default)",
+    "bullmq": "BullMQ (Python port, BullMQ's Lua scripts): lock 30 s, stalled check every 30 s, "
+    "maxStalledCount 1 (defaults)",
+    "celery": "Celery, Redis broker, threads pool, task_acks_late=True; unacknowledged messages "
+    "return after visibility_timeout (default 3600 s)",
+}
+
+
+def _peers(run: dict[str, Any]) -> list[str]:
+    lines = ["### Run 4: ours, BullMQ and Celery under the same kill loop", ""]
+    lines += meta(run)
+    failed = _failed(run)
+    if failed and "systems" not in run:
+        return [*lines, *failed]
+    plan = run["plan"]
+    lines += [
+        f"{num(plan['jobs'])} jobs (75 % 0-5 ms, 17 % 10-100 ms, 8 % 0.5-3 s) per system on a "
+        f"fresh redis-server; {plan['workers']} worker processes at concurrency "
+        f"{plan['concurrency']}; one SIGKILLed every {plan['kill_every']:g} s and replaced for "
+        f"{plan['kill_for']:g} s, then {plan['settle']:g} s to finish. Each system keeps its "
+        "own crash-recovery defaults.",
+        "",
+    ]
+    header = ["system", "finished", "failed by the system", "unfinished at the end",
+              "run more than once", "workers killed", "all done after the kill loop (s)",
+              "settings"]  # fmt: skip
+    rows = []
+    for name, r in run.get("systems", {}).items():
+        if "error" in r:
+            rows.append([name, f"error: {r['error']}", "", "", "", "", "", ""])
+            continue
+        done = r.get("all_done_after_kill_loop_seconds")
+        rows.append([
+            name, num(r["finished"]), num(r["failed_by_system"]), num(r["unfinished"]),
+            num(r["ran_more_than_once"]), num(r["kills"]),
+            num(done, 1) if done is not None else f"not within {plan['settle']:g}",
+            PEER_SETTINGS.get(name, ""),
+        ])  # fmt: skip
+    return [*lines, *table(header, rows), "", *failed]

@@ -24,6 +24,9 @@ class WorkerPool:
     workdir: Path
     concurrency: int = 8
     lease_seconds: float = 4.0
+    # another system's worker (bench/chaos/peers.py): argv and extra environment
+    command: list[str] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
 
@@ -44,11 +47,16 @@ class WorkerPool:
             "JOBQUEUE_METRICS_PORT": "0",
             "JOBQUEUE_LOG_FORMAT": "json",
             "CHAOS_TALLY_DIR": str(self.tally_dir),
+            "CHAOS_WORKER_NAME": name,
             "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            **self.extra_env,
         }
-        argv = [*prefix, sys.executable, "-m", "jobqueue.cli", "worker", self.queue,
-                "--handlers", "bench.chaos.handlers", "--concurrency", str(self.concurrency),
-                "--lease", f"{self.lease_seconds:g}"]  # fmt: skip
+        argv = self.command or [
+            sys.executable, "-m", "jobqueue.cli", "worker", self.queue, "--handlers",
+            "bench.chaos.handlers", "--concurrency", str(self.concurrency), "--lease",
+            f"{self.lease_seconds:g}",
+        ]  # fmt: skip
+        argv = [*prefix, *argv]
         with self.log_path(name).open("ab") as log:
             self.procs[name] = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
 
