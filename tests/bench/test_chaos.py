@@ -15,7 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from bench.chaos import netcut, netns, report, tally, worker_run
+from bench import report as results
+from bench.chaos import netcut, netns, operator_run, peers, report, tally, worker_run
 from bench.chaos.tally import LogFacts, Run
 
 
@@ -118,3 +119,44 @@ async def test_a_worker_cut_off_past_its_lease_is_refused_and_its_jobs_run_elsew
         == 4
     ), result
     assert result["cut_worker_alive"] and result["after_restore_jobs_done_by_cut"] == 4
+
+
+def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_path: Path) -> None:
+    figures = {"submitted": 10, "completed": 10, "lost": 0, "runs_started": 12,
+               "jobs_started_more_than_once": 2, "stale_results_accepted": 0}  # fmt: skip
+    chaos = {
+        "operator": {
+            "plan": dataclasses.asdict(operator_run.QUICK),
+            "failovers": [{"replicas_at_kill": 4, "replicas_without_operator": [4],
+                           "lease_held_after_kill": 17.5, "replicas_max_in_burst": 4,
+                           "burst_seconds": 20.0}],
+            "outage": {"seconds": 60.0, "replicas_before": 4, "replicas_during_min": 4,
+                       "replicas_during_max": 4, "samples_during": 240,
+                       "all_finished_after_seconds": 3.0},
+            "deployments": 1, "figures": figures,
+        },
+        "peers": {
+            "plan": dataclasses.asdict(peers.QUICK),
+            "systems": {
+                "jobqueue": {"finished": 1000, "failed_by_system": 0, "unfinished": 0,
+                             "ran_more_than_once": 9, "kills": 6,
+                             "all_done_after_kill_loop_seconds": 31.0},
+                "celery": {"finished": 990, "failed_by_system": 0, "unfinished": 10,
+                           "ran_more_than_once": 0, "kills": 6,
+                           "all_done_after_kill_loop_seconds": None},
+                "bullmq": {"error": "RuntimeError: bullmq: enqueue failed"},
+            },
+        },
+    }  # fmt: skip
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "chaos.json").write_text(json.dumps(chaos))
+    text = results.write(out, tmp_path).read_text()
+    assert "| 1 | 4 | 4 | 17.5 | 4 | 20.0 |" in text
+    assert "| replicas before / during the outage (min-max; held = unchanged) | 4 / 4-4" in text
+    assert "| celery | 990 | 0 | 10 | 0 | 6 | not within 90 |" in text
+    assert "| bullmq | error: RuntimeError: bullmq: enqueue failed |" in text
+    # re-rendered without chaos.json (another section re-run): the section stays as it was
+    (out / "chaos.json").unlink()
+    assert results.write(out, tmp_path).read_text().count("## 4. Reliability") == 1
+    assert "| celery | 990 |" in (tmp_path / "RESULTS.md").read_text()
