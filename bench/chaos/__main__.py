@@ -39,8 +39,9 @@ def _run(name: str, full: bool, jobs: int | None, workdir: Path | None) -> dict[
     if name == "operator":
         from bench.chaos import operator_run
 
-        plan = operator_run.FULL if full else operator_run.QUICK
-        return operator_run.run(plan, workdir / name if workdir else None)
+        return operator_run.run(
+            operator_run.FULL if full else operator_run.QUICK, workdir / name if workdir else None
+        )
     from bench.chaos import netcut
 
     return asyncio.run(

@@ -103,5 +103,5 @@ def free_index() -> int:
     listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     for index in [os.getpid() % 250 + 1, *range(1, 251)]:
         if f"jqchaos{index}r" not in listed:
-            return index
+            return int(index)
     raise NetnsError("every jqchaos namespace index is in use")
