@@ -47,10 +47,10 @@ bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) -m bench --full
 
-chaos: bootstrap ## faults at scale (about 5 min): 100,000 jobs under kills, a stop, a Redis crash; a network cut; writes bench/RESULTS.md
+chaos: bootstrap ## faults at scale (about 20 min): workers, network cut, operator, BullMQ/Celery side by side; writes bench/RESULTS.md
 	$(PYTHON) -m bench.chaos --full
 
-chaos-quick: bootstrap ## the chaos runs with a few thousand jobs (about a minute)
+chaos-quick: bootstrap ## the chaos runs at a small size (about 6 min)
 	$(PYTHON) -m bench.chaos --quick
 
 cluster-up: ## start the local control plane and pod runner (state in .localcluster/); prints export KUBECONFIG=...
