@@ -48,7 +48,7 @@ class Plan:
     batch: int = 500
     backlog: int = 5_000  # queued jobs the producer lets pile up before it waits
     stop_at: float = 0.3  # fraction finished when the SIGSTOP comes
-    crash_at: float = 0.5  # fraction finished when Redis is killed
+    crash_at: float = 0.5  # fraction finished when Redis is killed (just after a submit)
     deadline: float = 900.0
     seed: int = 18
 
@@ -93,6 +93,11 @@ class Producer:
         self.acked: list[tuple[float, list[str]]] = []  # (acknowledged at, ids)
         self.errors = 0
         self.done = False
+
+    def just_acked(self) -> bool:
+        """A batch was acknowledged a moment ago (submits are flowing: the crash catches
+        some in flight and some just acknowledged)."""
+        return bool(self.acked) and time.time() - self.acked[-1][0] < 0.3
 
     @property
     def ids(self) -> list[str]:
@@ -175,7 +180,11 @@ class Attack:
             ):
                 self.pool.resume("stopped")
                 self.pause["resumed"] = time.time()
-            if not self.crash and fraction >= self.plan.crash_at:
+            if (
+                not self.crash
+                and fraction >= self.plan.crash_at
+                and (producer.just_acked() or fraction >= self.plan.crash_at + 0.05)
+            ):
                 await self.crash_redis(done)
             elif self.crash and "recovered" not in self.crash and done > self.done_at_crash:
                 self.crash["recovered"] = time.time()  # the first job finished after the crash
