@@ -21,7 +21,7 @@ from typing import Any
 from bench import machine, report
 from bench.__main__ import BENCH, OUT
 
-RUNS = ("worker", "netcut", "operator", "peers")
+RUNS = ("worker", "netcut", "operator", "scaledown", "peers")
 
 
 def _run(name: str, full: bool, jobs: int | None, workdir: Path | None) -> dict[str, Any]:
@@ -36,6 +36,12 @@ def _run(name: str, full: bool, jobs: int | None, workdir: Path | None) -> dict[
         from bench.chaos import peers
 
         return peers.run(peers.FULL if full else peers.QUICK, workdir / name if workdir else None)
+    if name == "scaledown":
+        from bench.chaos import scaledown_run
+
+        return scaledown_run.run(
+            scaledown_run.FULL if full else scaledown_run.QUICK, workdir / name if workdir else None
+        )
     if name == "operator":
         from bench.chaos import operator_run
 

@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -104,23 +104,26 @@ class Replicas:
         return self.samples[-1][1] if self.samples else None
 
 
-def _manifest(redis_url: str, tally_dir: Path, plan: Plan) -> dict[str, Any]:
+def manifest(
+    name: str, redis_url: str, tally_dir: Path, concurrency: int, max_replicas: int, grace: int
+) -> dict[str, Any]:
+    """A JobQueue whose worker pods run ``handlers.py`` (their tallies in ``tally_dir``)."""
     env = {"PYTHONPATH": str(REPO), "CHAOS_TALLY_DIR": str(tally_dir)}
     return {
         "apiVersion": f"{GROUP}/{VERSION}", "kind": "JobQueue",
-        "metadata": {"name": QUEUE, "namespace": NAMESPACE},
+        "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": {
             "redis": {"url": redis_url},
-            "worker": {"handlers": ["bench.chaos.handlers"], "concurrency": plan.concurrency,
-                       "terminationGracePeriodSeconds": 10, "logFormat": "json",
+            "worker": {"handlers": ["bench.chaos.handlers"], "concurrency": concurrency,
+                       "terminationGracePeriodSeconds": grace, "logFormat": "json",
                        "env": [{"name": k, "value": v} for k, v in env.items()]},
-            "scaling": {"minReplicas": 0, "maxReplicas": plan.max_replicas,
+            "scaling": {"minReplicas": 0, "maxReplicas": max_replicas,
                         "pollIntervalSeconds": 1, "scaleDownStabilizationSeconds": 5},
         },
     }  # fmt: skip
 
 
-async def _wait(what: str, check: Callable[[], Any], until: float, every: float = 0.25) -> None:
+async def wait(what: str, check: Callable[[], Any], until: float, every: float = 0.25) -> None:
     """Poll ``check`` (sync or async; an exception counts as not yet) until it holds."""
     while True:
         try:
@@ -141,7 +144,12 @@ def _holds_lease(log: Path) -> bool:
     return log.exists() and HOLDS in log.read_text(errors="replace")
 
 
-def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
+Attack = Callable[[Any, RedisProcess, Operator, Path], Coroutine[Any, Any, dict[str, Any]]]
+
+
+def with_cluster(attack: Attack, workdir: Path | None) -> dict[str, Any]:
+    """Start the local cluster (CRDs installed, namespace ``chaos``), a redis-server and an
+    operator; run ``attack(cluster, server, operator, base)``; tear everything down."""
     sys.path.insert(0, str(REPO / "hack"))
     try:
         from localcluster import cli as localcluster
@@ -170,12 +178,16 @@ def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
                    "PYTHONUNBUFFERED": "1"}  # fmt: skip
             operator = Operator(env, base)
             try:
-                return asyncio.run(_attack(plan, cluster, server, operator, base))
+                return asyncio.run(attack(cluster, server, operator, base))
             finally:
                 operator.kill()
         finally:
             cluster.close()
             server.stop()
+
+
+def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
+    return with_cluster(partial(_attack, plan), workdir)
 
 
 async def _attack(
@@ -185,7 +197,7 @@ async def _attack(
     tally_dir = base / "tally"
     tally_dir.mkdir(exist_ok=True)
     operator.start()
-    body = _manifest(server.url, tally_dir, plan)
+    body = manifest(QUEUE, server.url, tally_dir, plan.concurrency, plan.max_replicas, 10)
     cluster.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
 
     def read() -> int:
@@ -205,7 +217,7 @@ async def _attack(
         return snap.queued + snap.active + snap.delayed == 0
 
     try:
-        await _wait("the worker Deployment exists", lambda: read() == 0, until)
+        await wait("the worker Deployment exists", lambda: read() == 0, until)
         for _ in range(plan.bursts):
             burst_at = time.time()
             job = {"name": "chaos.run", "payload": {"ms": plan.job_seconds * 1000}}
@@ -215,9 +227,9 @@ async def _attack(
             operator.kill()
             killed = time.time()
             log = operator.start()
-            await _wait("the new operator holds the Lease", partial(_holds_lease, log), until)
+            await wait("the new operator holds the Lease", partial(_holds_lease, log), until)
             held = time.time()
-            await _wait("the burst is done", burst_done, until, 0.5)
+            await wait("the burst is done", burst_done, until, 0.5)
             failovers.append({
                 "replicas_at_kill": at_kill,
                 "replicas_without_operator": sorted(set(replicas.between(killed, held))),
@@ -251,7 +263,7 @@ async def _outage(
     job = {"name": "chaos.run", "payload": {"ms": plan.outage_job_seconds * 1000}}
     batch = await q.submit_many([job] * (plan.max_replicas * plan.concurrency))
     ids += batch
-    await _wait("the workers are at their maximum",
+    await wait("the workers are at their maximum",
                 lambda: replicas.last() == plan.max_replicas, until)  # fmt: skip
     assert server.proc is not None
     before = replicas.last()
@@ -268,7 +280,7 @@ async def _outage(
         fields = await q.protocol.get_many_fields(batch)
         return all(f.get("state") in tally.TERMINAL for f in fields)
 
-    await _wait("every job of the outage finished", done, until, 0.5)
+    await wait("every job of the outage finished", done, until, 0.5)
     return {
         "seconds": round(resumed - stopped, 1),
         "replicas_before": before,

@@ -23,6 +23,8 @@ def section(data: dict[str, Any]) -> list[str]:
         lines += _netcut(data["netcut"])
     if "operator" in data:
         lines += _operator(data["operator"])
+    if "scaledown" in data:
+        lines += _scaledown(data["scaledown"])
     if "peers" in data:
         lines += _peers(data["peers"])
     return lines
@@ -185,6 +187,35 @@ def _operator(run: dict[str, Any]) -> list[str]:
          "samples)"],
         ["every job of the outage finished after Redis came back",
          f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
+    ]  # fmt: skip
+    return [*lines, *table(["figure", "value"], rows), "", *failed]
+
+
+def _scaledown(run: dict[str, Any]) -> list[str]:
+    lines = ["### Run 5: scale-downs of busy worker pods running long jobs", ""]
+    lines += meta(run)
+    failed = _failed(run)
+    if failed and "figures" not in run:
+        return [*lines, *failed]
+    plan, f = run["plan"], run["figures"]
+    cycles = run.get("cycles", [])
+    gone = [c["pods_gone_after"] for c in cycles]
+    lines += [
+        f"The local cluster, one JobQueue at concurrency 1, terminationGracePeriodSeconds "
+        f"{plan['grace']}. Each cycle fills {plan['pods']} pods with {plan['job_seconds']:g} s "
+        f"jobs, waits until every pod runs one, then halves maxReplicas: the operator scales "
+        f"the Deployment down and the pods removed are busy.",
+        "",
+    ]
+    rows = [
+        ["busy pods removed by scale-down", num(run.get("busy_pods_removed"))],
+        ["jobs killed by scale-down (a run whose handler never returned; must be 0)",
+         num(run.get("jobs_killed_by_scale_down"))],
+        ["jobs submitted / completed / lost (must be 0)",
+         f"{num(f['submitted'])} / {num(f['completed'])} / {num(f['lost'])}"],
+        ["jobs run more than once", num(f["jobs_started_more_than_once"])],
+        ["removed pods gone after (min / max; they finish their job first)",
+         f"{num(min(gone, default=None), 1)} / {num(max(gone, default=None), 1)} s"],
     ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]
 
