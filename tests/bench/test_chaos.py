@@ -16,7 +16,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import report as results
-from bench.chaos import netcut, netns, operator_run, peers, report, tally, worker_run
+from bench.chaos import (
+    netcut,
+    netns,
+    operator_run,
+    peers,
+    report,
+    scaledown_run,
+    tally,
+    worker_run,
+)  # fmt: skip
 from bench.chaos.tally import LogFacts, Run
 
 
@@ -135,6 +144,12 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
                        "all_finished_after_seconds": 3.0},
             "deployments": 1, "figures": figures,
         },
+        "scaledown": {
+            "plan": dataclasses.asdict(scaledown_run.QUICK), "busy_pods_removed": 20,
+            "jobs_killed_by_scale_down": 0, "figures": figures,
+            "cycles": [{"scaled_after": 1.0, "pods_gone_after": 7.5},
+                       {"scaled_after": 1.2, "pods_gone_after": 9.0}],
+        },
         "peers": {
             "plan": dataclasses.asdict(peers.QUICK),
             "systems": {
@@ -155,6 +170,12 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
     assert "| 1 | 4 | 4 | 17.5 | 4 | 20.0 |" in text
     assert "| replicas before / during the outage (min-max; held = unchanged) | 4 / 4-4" in text
     assert "| celery | 990 | 0 | 10 | 0 | 6 | not within 90 |" in text
+    assert "| jobs killed by scale-down (a run whose handler never returned; must be 0) | 0 |" in (
+        text
+    )
+    assert "| removed pods gone after (min / max; they finish their job first) | 7.5 / 9.0 s |" in (
+        text
+    )
     assert "| bullmq | error: RuntimeError: bullmq: enqueue failed |" in text
     # re-rendered without chaos.json (another section re-run): the section stays as it was
     (out / "chaos.json").unlink()
