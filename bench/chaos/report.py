@@ -158,7 +158,8 @@ def _operator(run: dict[str, Any]) -> list[str]:
         f"{plan['bursts']} bursts of {plan['burst_jobs']} jobs of {plan['job_seconds']:g} s; "
         f"{plan['kill_after']:g} s into each the operator is SIGKILLed and a new one started "
         f"at once. Then, with the workers at their maximum, redis-server is SIGSTOPped for "
-        f"{plan['outage']:g} s (connections hang) and resumed.",
+        f"{plan['outage']:g} s (connections hang; longer than the workers' 30 s lease) and "
+        "resumed.",
         "",
     ]
     kills = run.get("failovers", [])
