@@ -23,10 +23,10 @@ def section(data: dict[str, Any]) -> list[str]:
         lines += _netcut(data["netcut"])
     if "operator" in data:
         lines += _operator(data["operator"])
-    if "scaledown" in data:
-        lines += _scaledown(data["scaledown"])
     if "peers" in data:
         lines += _peers(data["peers"])
+    if "scaledown" in data:
+        lines += _scaledown(data["scaledown"])
     return lines
 
 
