@@ -11,7 +11,7 @@ IMAGE_REGISTRY ?= ghcr.io/jobqueue-operator
 IMAGE_TAG ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap tools demo test test-fast lint bench bench-full cluster-up cluster-down \
+.PHONY: help bootstrap tools demo test test-fast lint bench bench-full chaos chaos-quick cluster-up cluster-down \
         kind-up kind-down images manifests crds docs
 
 help: ## list the targets
@@ -46,6 +46,12 @@ bench: bootstrap ## quick benchmarks (a few minutes); writes bench/RESULTS.md
 bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) -m bench --full
+
+chaos: bootstrap ## faults at scale (about 20 min): workers, network cut, operator, BullMQ/Celery side by side; writes bench/RESULTS.md
+	$(PYTHON) -m bench.chaos --full
+
+chaos-quick: bootstrap ## the chaos runs at a small size (about 6 min)
+	$(PYTHON) -m bench.chaos --quick
 
 cluster-up: ## start the local control plane and pod runner (state in .localcluster/); prints export KUBECONFIG=...
 	@hack/build-tools.sh >/dev/null
