@@ -1,8 +1,10 @@
-"""The competitors' virtualenv (bench/out/venv), kept apart from the project's environment.
+"""Virtualenvs of the other queue systems, kept apart from the project's environment.
 
-arq and bullmq pin redis<6 and celery pins python-dateutil==2.9; installing them beside the project
-would downgrade what it and the kubernetes client need. Every Python system, ours included, runs
-from this venv so that all share one redis-py version and its hiredis parser.
+The queue benchmark (section 1) gives every Python system its own virtualenv,
+bench/out/venvs/<system>, made from bench/requirements/<system>.txt (the library unpinned, so each
+gets its newest release on PyPI, plus hiredis): one shared venv made the resolver fall back to old
+releases (bullmq 2.15, celery 5.5) because arq pins redis<6. Ours runs from the project's own
+virtualenv. The chaos runs and tests/foreign still use one shared venv (`ensure_venv`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 VENV = BENCH_DIR / "out" / "venv"
 REQUIREMENTS = BENCH_DIR / "requirements-competitors.txt"
+SYSTEM_VENVS = BENCH_DIR / "out" / "venvs"
+SYSTEM_REQUIREMENTS = BENCH_DIR / "requirements"
 NODE_DIR = BENCH_DIR / "node"
 
 
@@ -51,6 +55,11 @@ def ensure_venv(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> tuple[P
     return python, "ok"
 
 
+def ensure_system_venv(requirements: str) -> tuple[Path | None, str]:
+    """The virtualenv of one system, from bench/requirements/<requirements>.txt."""
+    return ensure_venv(SYSTEM_VENVS / requirements, SYSTEM_REQUIREMENTS / f"{requirements}.txt")
+
+
 def ensure_node(node_dir: Path = NODE_DIR, probe: str = "bullmq") -> str | None:
     """`npm ci` in ``node_dir`` when ``node_modules/<probe>`` is missing; returns an error
     message or None."""
@@ -69,11 +78,14 @@ def ensure_node(node_dir: Path = NODE_DIR, probe: str = "bullmq") -> str | None:
     return None
 
 
-def package_versions(python: Path) -> dict[str, str]:
-    """Installed versions of the libraries under test, read from the venv."""
+LIBRARIES = ["redis", "hiredis", "arq", "saq", "rq", "celery", "kombu", "dramatiq", "bullmq"]
+
+
+def package_versions(python: Path, names: list[str] = LIBRARIES) -> dict[str, str]:
+    """Installed versions of ``names`` in the virtualenv of ``python``."""
     code = (
         "import importlib.metadata as m, json;"
-        "names=['redis','hiredis','arq','saq','rq','celery','kombu','dramatiq','bullmq'];"
+        f"names={names!r};"
         "out={}\n"
         "for n in names:\n"
         "    try: out[n]=m.version(n)\n"
@@ -87,9 +99,16 @@ def package_versions(python: Path) -> dict[str, str]:
         versions: dict[str, str] = json.loads(res.stdout)
     except (subprocess.SubprocessError, OSError, ValueError):
         versions = {}
-    pkg = NODE_DIR / "node_modules" / "bullmq" / "package.json"
-    if pkg.exists():
-        import json
-
-        versions["bullmq (node)"] = json.loads(pkg.read_text())["version"]
     return versions
+
+
+def node_versions(names: tuple[str, ...] = ("bullmq", "ioredis")) -> dict[str, str]:
+    """Installed versions of the Node packages in bench/node."""
+    import json
+
+    out = {}
+    for name in names:
+        pkg = NODE_DIR / "node_modules" / name / "package.json"
+        if pkg.exists():
+            out[name] = json.loads(pkg.read_text())["version"]
+    return out

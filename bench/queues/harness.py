@@ -38,6 +38,9 @@ class Settings:
     step_timeout: float  # seconds for one scenario
     sleep_jobs: int  # jobs for the 10 ms sleep scenarios
     measure_seconds: float  # a processing row stops counting after this (slow systems)
+    # No-op jobs every worker runs before the measured ones (and every client sends before its
+    # timed ones), so a runtime that compiles as it goes (Node's JIT) is measured warm.
+    warmup: int = 0
 
 
 @dataclass
@@ -50,13 +53,23 @@ class System:
     max_concurrency: int | None = None  # RQ SimpleWorker runs one job at a time
 
 
-def python_system(name: str, python: Path, notes: str, *, has_bulk: bool, **kw: Any) -> System:
-    pythonpath = os.pathsep.join([str(REPO), str(REPO / "worker")])
+def python_system(
+    name: str,
+    python: Path,
+    notes: str,
+    *,
+    module: str,
+    has_bulk: bool,
+    variant: str = "",
+    **kw: Any,
+) -> System:
+    """A Python system run by ``python`` (its own virtualenv) through bench.queues.proc with
+    the adapter ``module``; ``variant`` (env BENCH_VARIANT) selects a tuning of that adapter."""
     return System(
         name,
         [str(python), "-m", "bench.queues.proc"],
         notes,
-        env={"PYTHONPATH": pythonpath},
+        env={"PYTHONPATH": str(REPO), "BENCH_VARIANT": variant, "BENCH_MODULE": module},
         has_bulk=has_bulk,
         **kw,
     )
@@ -80,7 +93,7 @@ class Runner:
     def _argv(self, role: str, *options: str) -> list[str]:
         argv = [*self.system.argv, role]
         if self.system.argv[0] != "node":
-            argv += ["--system", self.system.name]
+            argv += ["--system", self.system.env["BENCH_MODULE"]]
         return [*argv, "--url", self.url, "--queue", self.queue, *options]
 
     def _env(self, report_dir: str) -> dict[str, str]:
@@ -146,15 +159,19 @@ class Runner:
         return out
 
     def _wait_done(
-        self, report_dir: str, total: int, enough_after: float | None = None
+        self,
+        report_dir: str,
+        total: int,
+        enough_after: float | None = None,
+        counter: str = "count",
     ) -> list[dict[str, Any]]:
-        """Reports once `total` jobs are done; with `enough_after`, also once that many
-        seconds have passed since the first job started (a slow system's rate is then
-        measured on the jobs done so far)."""
+        """Reports once `total` jobs are done (`counter` "warm": warm-up jobs); with
+        `enough_after`, also once that many seconds have passed since the first measured job
+        started (a slow system's rate is then measured on the jobs done so far)."""
         deadline = time.monotonic() + self.settings.step_timeout
         while True:
             reports = self._reports(report_dir)
-            if sum(r["count"] for r in reports) >= total:
+            if sum(r.get(counter, 0) for r in reports) >= total:
                 return reports
             starts = [r["first_start"] for r in reports if r["first_start"] is not None]
             if enough_after is not None and starts and time.time() - min(starts) > enough_after:
@@ -180,7 +197,8 @@ class Runner:
             return "n/a"
         self._fresh()
         n = self.settings.jobs
-        res = self._run_client("enqueue", "--n", str(n), *(["--bulk"] if bulk else []))
+        warm = ["--warmup", str(self.settings.warmup)]
+        res = self._run_client("enqueue", "--n", str(n), *warm, *(["--bulk"] if bulk else []))
         if "unsupported" in res:
             return "n/a"
         return n / float(res["seconds"])
@@ -189,7 +207,8 @@ class Runner:
         self._fresh()
         n = self.settings.jobs if kind == "noop" else self.settings.sleep_jobs
         bulk = ["--bulk"] if self.system.has_bulk else []
-        self._run_client("enqueue", "--n", str(n), "--kind", kind, *bulk)
+        warm = ["--warmup", str(self.settings.warmup)]
+        self._run_client("enqueue", "--n", str(n), "--kind", kind, *warm, *bulk)
         with self._workers(processes, concurrency) as report_dir:
             reports = self._wait_done(report_dir, n, self.settings.measure_seconds)
         first = min(r["first_start"] for r in reports if r["first_start"] is not None)
@@ -202,6 +221,11 @@ class Runner:
         with self._workers(1, 10) as report_dir:
             self._run_client("enqueue", "--n", "1", report_dir=report_dir)  # wait for readiness
             self._wait_done(report_dir, 1)
+            if self.settings.warmup:
+                bulk = ["--bulk"] if self.system.has_bulk else []
+                warm = ["--n", "0", "--warmup", str(self.settings.warmup), *bulk]
+                self._run_client("enqueue", *warm)
+                self._wait_done(report_dir, self.settings.warmup, counter="warm")
             self._run_client("latency", "--n", str(m), "--gap", "0.005", report_dir=report_dir)
             reports = self._wait_done(report_dir, 1 + m)
         samples = sorted(x for r in reports for x in r["latencies"])
@@ -281,6 +305,8 @@ def run_system(
         except redis.RedisError as exc:
             results[key] = f"failed: redis error {exc}"
         failures = failures + 1 if str(results[key]).startswith("failed") else 0
+        # the machine is shared: each figure keeps the 1-minute load average it was taken at
+        results.setdefault("load", {})[key] = round(os.getloadavg()[0], 2)
         took = time.monotonic() - started
         print(f"  {system.name:12s} {key:15s} {_short(results[key])}  ({took:.1f} s)", flush=True)
     return results

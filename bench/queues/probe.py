@@ -3,6 +3,9 @@
 Stdlib only, because it runs inside the competitors' virtualenv. A daemon thread writes the
 process's counters to ``$BENCH_REPORT_DIR/<pid>.json`` every 50 ms (atomically, via rename), so
 the harness can follow progress without adding Redis round trips to the job path.
+
+Warm-up jobs (kind ``warm``, enqueued ahead of the measured ones) run as no-ops and are counted
+apart (``warm``), so a runtime that compiles as it goes (Node's JIT) is measured warm.
 """
 
 from __future__ import annotations
@@ -14,7 +17,13 @@ import time
 from typing import Any
 
 _lock = threading.Lock()
-_state: dict[str, Any] = {"count": 0, "first_start": None, "last_end": None, "latencies": []}
+_state: dict[str, Any] = {
+    "count": 0,
+    "warm": 0,
+    "first_start": None,
+    "last_end": None,
+    "latencies": [],
+}
 _writer_pid: int | None = None
 
 
@@ -33,7 +42,7 @@ def _writer_loop() -> None:
     last = -1
     while True:
         time.sleep(0.05)
-        count = _state["count"]
+        count = _state["count"] + _state["warm"]
         if count != last:
             _write()
             last = count
@@ -58,7 +67,7 @@ os.register_at_fork(after_in_child=_forget_writer)
 
 
 def started(payload: dict[str, Any]) -> str:
-    """Record a handler start; returns the job kind (noop, sleep, lat).
+    """Record a handler start; returns the job kind (noop, sleep, lat, warm).
 
     Kept cheap (no getpid per job: a fork hook resets the writer) because the fastest
     systems run it tens of thousands of times a second."""
@@ -66,6 +75,8 @@ def started(payload: dict[str, Any]) -> str:
     if _writer_pid is None:
         _ensure_writer()
     kind = str(payload.get("k", "noop"))
+    if kind == "warm":
+        return kind
     with _lock:
         if _state["first_start"] is None:
             _state["first_start"] = now
@@ -74,7 +85,11 @@ def started(payload: dict[str, Any]) -> str:
     return kind
 
 
-def finished() -> None:
+def finished(kind: str) -> None:
+    if kind == "warm":
+        with _lock:
+            _state["warm"] += 1
+        return
     now = time.time()
     with _lock:
         _state["count"] += 1
@@ -83,15 +98,17 @@ def finished() -> None:
 
 def handle_sync(payload: dict[str, Any]) -> None:
     """The benchmark job for thread-based workers: no-op, or a 10 ms sleep."""
-    if started(payload) == "sleep":
+    kind = started(payload)
+    if kind == "sleep":
         time.sleep(0.01)
-    finished()
+    finished(kind)
 
 
 async def handle_async(payload: dict[str, Any]) -> None:
     """The benchmark job for asyncio workers: no-op, or a 10 ms sleep."""
     import asyncio
 
-    if started(payload) == "sleep":
+    kind = started(payload)
+    if kind == "sleep":
         await asyncio.sleep(0.01)
-    finished()
+    finished(kind)

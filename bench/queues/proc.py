@@ -1,11 +1,13 @@
 """Entry point of one benchmark subprocess: enqueue jobs, send latency probes, or run a worker.
 
     python -m bench.queues.proc enqueue --system arq --url redis://... --queue q --n 2000 [--bulk]
+        [--warmup 500]
     python -m bench.queues.proc latency --system arq ... --n 200 --gap 0.005
     python -m bench.queues.proc worker  --system arq ... --concurrency 10
 
-Runs inside the competitors' virtualenv (stdlib + the system's library). Enqueue commands print
-one JSON line: {"seconds": elapsed} or {"unsupported": reason}.
+Runs inside the system's own virtualenv (stdlib + the system's library). Enqueue commands print
+one JSON line: {"seconds": elapsed} or {"unsupported": reason}; with --warmup W, W warm-up jobs
+(kind ``warm``, no-ops the probe counts apart) go first by the same API, untimed.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ def main() -> None:
     parser.add_argument("--bulk", action="store_true")
     parser.add_argument("--gap", type=float, default=0.005)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=0)
     args = parser.parse_args()
     system = importlib.import_module(MODULES[args.system])
 
@@ -76,6 +79,11 @@ def main() -> None:
         print(json.dumps({"unsupported": "no bulk enqueue API"}))
         return
     enqueue = system.enqueue_bulk if args.bulk else system.enqueue
+    if args.warmup:
+        enqueue(args.url, args.queue, [{"k": "warm", "i": i} for i in range(args.warmup)])
+    if not payloads:
+        print(json.dumps({"seconds": 0.0}))
+        return
     start = time.perf_counter()
     enqueue(args.url, args.queue, payloads)
     print(json.dumps({"seconds": time.perf_counter() - start}))

@@ -14,7 +14,21 @@ def section(data: dict[str, Any]) -> list[str]:
     if "error" in data:
         return [*lines, f"Section failed: {data['error']}", ""]
     settings = data["settings"]
-    versions = ", ".join(f"{k} {v}" for k, v in data.get("versions", {}).items())
+    warmup = settings.get("warmup", 0)
+    warm_text = (
+        f"Every worker first runs {warmup:,} warm-up no-op jobs (enqueued ahead of the measured "
+        f"ones, not counted) and every client sends {warmup:,} untimed before its timed ones, so "
+        "Node's JIT is warm when measuring starts (cold runs flattered us against BullMQ on "
+        "Node); the latency worker also runs the warm-up first."
+        if warmup
+        else "No warm-up: a JIT-compiled runtime (BullMQ on Node) is measured partly cold."
+    )
+    small = (
+        " Quick mode: warm, so its ratios flatter nobody, but small N makes them noisy; "
+        "targets are judged on full runs."
+        if data.get("meta", {}).get("mode") == "quick"
+        else ""
+    )
     lines += [
         f"{settings['jobs']:,} no-op jobs per throughput row, {settings['sleep_jobs']:,} jobs per "
         f"10 ms sleep row, {settings['latency_samples']} latency samples (a job every 5 ms to an "
@@ -22,8 +36,9 @@ def section(data: dict[str, Any]) -> list[str]:
         "FLUSHALL between rows. Processing rate = jobs done / (last job end - first job start), "
         "jobs enqueued before the workers start; a row stops counting "
         f"{settings.get('measure_seconds', '?')} s after its first job started (slow systems). "
-        "Every Python system runs from one virtualenv "
-        f"(bench/out/venv). Versions: {versions}.",
+        f"{warm_text}{small} Each Python system runs from its own virtualenv "
+        "(bench/out/venvs/<system>, its newest release on PyPI; ours from the project's), "
+        f"BullMQ on Node from bench/node. Versions: {_versions(data.get('versions', {}))}.",
         "",
     ]
     systems: dict[str, Any] = data["systems"]
@@ -40,12 +55,31 @@ def section(data: dict[str, Any]) -> list[str]:
         )
         rows.append([name, *[num(res.get(key)) for key, _ in scenarios], lat_text])
     lines += table(header, rows)
+    loads = [v for res in systems.values() for v in res.get("load", {}).values()]
+    if loads:
+        lines += [
+            "",
+            f"1-minute load average after each row: {min(loads):.2f} to {max(loads):.2f} "
+            "(2 cores, shared with other work).",
+        ]
     lines += ["", "Settings per system:", ""]
     lines += [f"- **{name}**: {res.get('notes', '')}" for name, res in systems.items()]
     lines += ["", *_ratios(systems, scenarios), ""]
     lines += _round_trips(systems)
     lines += _bound(data, systems)
     return lines
+
+
+def _versions(versions: dict[str, Any]) -> str:
+    """Per system ("arq: arq 0.28.0, redis 5.3.1"), or flat as older runs recorded them."""
+    parts = []
+    for name, value in versions.items():
+        if isinstance(value, dict):
+            libs = ", ".join(f"{k} {v}" for k, v in value.items())
+            parts.append(f"{name}: {libs}")
+        else:
+            parts.append(f"{name} {value}")
+    return "; ".join(parts) or "not recorded"
 
 
 def _ratios(systems: dict[str, Any], scenarios: list[list[str]]) -> list[str]:
