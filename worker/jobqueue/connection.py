@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import (
     BlockingConnectionPool,
+    Connection,
     ConnectionPool,
     SSLConnection,
     UnixDomainSocketConnection,
@@ -20,6 +21,7 @@ from redis.asyncio.connection import (
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 
 from jobqueue.endpoints import RedisEndpoint, Topology, parse_redis_url
+from jobqueue.packing import packing_class
 
 __all__ = [
     "DEFAULT_REDIS_URL",
@@ -102,8 +104,8 @@ def _standalone(endpoint: RedisEndpoint, options: ClientOptions) -> aioredis.Red
         kwargs["path"] = endpoint.path
     else:
         (kwargs["host"], kwargs["port"]), *_ = endpoint.hosts
-        if endpoint.tls:
-            kwargs["connection_class"] = SSLConnection
+        kwargs["connection_class"] = SSLConnection if endpoint.tls else Connection
+    kwargs["connection_class"] = packing_class(kwargs["connection_class"], kwargs)
     max_connections = kwargs.pop("max_connections", options.max_connections)
     pool: ConnectionPool
     if options.pool_timeout is not None and max_connections:
