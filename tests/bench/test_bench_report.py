@@ -35,7 +35,7 @@ def test_report_tables_ratios_and_failed_systems(tmp_path: Path) -> None:
     assert "| arq | 1,000 | failed: boom |" in text
     assert "not run: competitor venv could not be installed" in text
     assert "no-op c10: 3.00x arq" in text
-    assert "target <= 1 ms: met" in text
+    assert "target <= 0.5 ms, issue 20: not met" in text
     assert "target >= 10,000: not met" in text
 
 
