@@ -63,5 +63,7 @@ def test_report_names_each_systems_versions_and_the_warm_up(tmp_path: Path) -> N
     text = report.write(out, tmp_path).read_text()
     assert "arq: arq 0.28.0, redis 5.3.1; bullmq-node: bullmq 6.7.0" in text
     assert "first runs 40 warm-up no-op jobs" in text
-    assert "flatter nobody" in text
+    assert "flatters nobody" in text
+    assert "Ratios and target verdicts: full runs only" in text
+    assert "3.00x arq" not in text  # no ratio from a quick run
     assert "load average after each row: 1.50 to 2.50" in text
