@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine,
 # idempotently: Debian packages (only when missing), a project virtualenv (.venv)
-# holding this project with its dev extras (never the system interpreter), and
-# the Go-built Kubernetes tools (cached per version, see build-tools.sh). Safe to
-# run again; a warm machine takes seconds.
+# holding this project with its dev extras (never the system interpreter), the
+# Go-built Kubernetes tools (cached per version, see build-tools.sh) and the local
+# node's images (built with buildah, cached by their inputs, see
+# localcluster/images.py). Safe to run again; a warm machine takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server redis-tools prometheus iproute2 openssl)
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl
+  # the local node: container runtime, CNI plugins, kube-proxy's iptables, image builds
+  containerd runc containernetworking-plugins iptables conntrack util-linux buildah mmdebstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -35,3 +38,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$venv/bin/job
 fi
 
 hack/build-tools.sh >/dev/null
+"$venv/bin/python" hack/localcluster.py images >/dev/null
