@@ -7,6 +7,8 @@
   bookworm's python3.11 installed by mmdebstrap, with `python` in /usr/local/bin as in the
   official image. It is passed to the project's Dockerfiles as their PYTHON_IMAGE build
   argument; everything above the base is the real Dockerfile.
+- ``redis``: a STAND-IN for the chart's redis image (redis:7.4-alpine): Debian bookworm's
+  redis-server (7.0), installed by mmdebstrap the same way.
 - ``worker`` and ``operator``: worker/Dockerfile and operator/Dockerfile, unchanged.
 - ``worker-tests``: the worker image plus the handlers of the operator's cluster tests
   (tests/operator/examples/Dockerfile), as a user extends the image.
@@ -37,6 +39,7 @@ from . import imagekeys
 REPO = Path(__file__).resolve().parents[2]
 REGISTRY = "localhost/jobqueue-operator"
 BOOKWORM_PACKAGES = ("python3.11", "python3-venv", "python3-pip", "ca-certificates", "passwd")
+REDIS_PACKAGES = ("redis-server",)
 # As in the official slim images: no documentation, manual pages or translations.
 DPKG_EXCLUDES = (
     "path-exclude=/usr/share/doc/*",
@@ -46,7 +49,7 @@ DPKG_EXCLUDES = (
     "path-exclude=/usr/share/info/*",
 )
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NAMES = ("pause", "coredns", "python", "worker", "operator", "worker-tests")
+NAMES = ("pause", "coredns", "python", "redis", "worker", "operator", "worker-tests")
 
 
 class BuildError(Exception):
@@ -114,6 +117,11 @@ STANDIN_RECIPE = json.dumps(
      "path": PATH},
     sort_keys=True,
 )  # fmt: skip
+REDIS_RECIPE = json.dumps(
+    {"suite": "bookworm", "variant": "minbase", "include": REDIS_PACKAGES,
+     "dpkg": DPKG_EXCLUDES, "path": PATH},
+    sort_keys=True,
+)  # fmt: skip
 TESTS_CONTEXT = REPO / "tests" / "operator" / "examples"
 
 
@@ -150,28 +158,49 @@ def _build_binary(binary: str, containerfile: str) -> Callable[..., None]:
     return build
 
 
-def _build_standin(b: Builder, built: dict[str, Image], bin_dir: Path, ref: str) -> None:
-    with tempfile.TemporaryDirectory(prefix="jq-standin-", dir=b.cache) as tmp:
-        rootfs = Path(tmp) / "rootfs.tar"
-        hook = 'ln -sf /usr/bin/python3.11 "$1/usr/local/bin/python"'
-        argv = ["mmdebstrap", "--variant=minbase", "--quiet"]
-        argv += [f"--include={','.join(BOOKWORM_PACKAGES)}"]
-        argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
-        argv += [f"--customize-hook={hook}", "bookworm", str(rootfs)]
-        b.run(argv, "mmdebstrap of the python stand-in")
-        container = b.buildah("from", "scratch").strip()
-        try:
-            b.buildah("add", container, str(rootfs), "/")
-            b.buildah(
-                "config", "--env", f"PATH={PATH}", "--env", "LANG=C.UTF-8", "--cmd", "python3",
-                "--label", "org.opencontainers.image.title=python-standin",
-                "--label", "org.opencontainers.image.description=A stand-in for "
-                "python:3.11-slim-bookworm built from Debian bookworm packages",
-                container,
-            )  # fmt: skip
-            b.buildah("commit", "--quiet", container, ref)
-        finally:
-            b.buildah("rm", container, check=False)
+def _debian_image(
+    packages: tuple[str, ...], hook: str | None, cmd: str, title: str, description: str
+) -> Callable[..., None]:
+    """An image of Debian bookworm packages (mmdebstrap, minbase, no documentation)."""
+
+    def build(b: Builder, built: dict[str, Image], bin_dir: Path, ref: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="jq-debian-", dir=b.cache) as tmp:
+            rootfs = Path(tmp) / "rootfs.tar"
+            argv = ["mmdebstrap", "--variant=minbase", "--quiet"]
+            argv += [f"--include={','.join(packages)}"]
+            argv += [f"--dpkgopt={o}" for o in DPKG_EXCLUDES]
+            argv += [f"--customize-hook={hook}"] if hook else []
+            b.run([*argv, "bookworm", str(rootfs)], f"mmdebstrap of {title}")
+            container = b.buildah("from", "scratch").strip()
+            try:
+                b.buildah("add", container, str(rootfs), "/")
+                b.buildah(
+                    "config", "--env", f"PATH={PATH}", "--env", "LANG=C.UTF-8", "--cmd", cmd,
+                    "--label", f"org.opencontainers.image.title={title}",
+                    "--label", f"org.opencontainers.image.description={description}",
+                    container,
+                )  # fmt: skip
+                b.buildah("commit", "--quiet", container, ref)
+            finally:
+                b.buildah("rm", container, check=False)
+
+    return build
+
+
+_build_standin = _debian_image(
+    BOOKWORM_PACKAGES,
+    'ln -sf /usr/bin/python3.11 "$1/usr/local/bin/python"',
+    "python3",
+    "python-standin",
+    "A stand-in for python:3.11-slim-bookworm built from Debian bookworm packages",
+)
+_build_redis = _debian_image(
+    REDIS_PACKAGES,
+    None,
+    "redis-server",
+    "redis-standin",
+    "A stand-in for the redis image built from Debian bookworm packages",
+)
 
 
 def _build_dockerfile(dockerfile: Path, base: str) -> Callable[..., None]:
@@ -193,6 +222,8 @@ RECIPES = (
            _build_binary("coredns", COREDNS_FILE)),
     Recipe("python", f"{REGISTRY}/python-standin", lambda built, b: STANDIN_RECIPE,
            _build_standin, tag_prefix="3.11-slim-bookworm-"),
+    Recipe("redis", f"{REGISTRY}/redis-standin", lambda built, b: REDIS_RECIPE, _build_redis,
+           tag_prefix="7-bookworm-"),
     Recipe("worker", f"{REGISTRY}/jobqueue-worker",
            _dockerfile_inputs(REPO / "worker" / "Dockerfile", "python"),
            _build_dockerfile(REPO / "worker" / "Dockerfile", "python")),
