@@ -1,4 +1,7 @@
-"""The cluster's DNS, as kubeadm installs it: CoreDNS in kube-system behind the kube-dns
+"""What kubeadm adds to a new cluster, as objects: the API server's access to the kubelet API
+(logs, exec) and the cluster's DNS.
+
+The DNS as kubeadm installs it: CoreDNS in kube-system behind the kube-dns
 Service at 10.96.0.10 (the kubelet's clusterDNS), with the RBAC it needs to watch Services
 and EndpointSlices. It answers for cluster.local only (no `forward`): nothing is asked off
 the machine. It listens on 1053 so it runs without privileges; the Service maps 53 to it.
@@ -25,6 +28,30 @@ COREFILE = f"""\
     loadbalance
 }}
 """
+
+
+def kubelet_api_access() -> list[dict[str, Any]]:
+    """The kubelet authorizes the API server's client certificate with the API server itself
+    (webhook): the user needs the built-in system:kubelet-api-admin role."""
+    return [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "kube-apiserver-kubelet-client"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:kubelet-api-admin",
+            },
+            "subjects": [
+                {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "User",
+                    "name": "kube-apiserver-kubelet-client",
+                }
+            ],
+        }
+    ]
 
 
 def coredns(image: str) -> list[dict[str, Any]]:

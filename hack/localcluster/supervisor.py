@@ -268,7 +268,7 @@ class Supervisor:
 
     async def _apply_addons(self) -> None:
         assert self.api is not None
-        for obj in addons.coredns(self.images["coredns"].ref):
+        for obj in [*addons.kubelet_api_access(), *addons.coredns(self.images["coredns"].ref)]:
             await self.api.apply(addons.object_path(obj), obj)
 
     async def start(self) -> Ports:
@@ -292,7 +292,7 @@ class Supervisor:
                 break
             except StartError as e:
                 log.warning("control plane start failed (attempt %d): %s", attempt + 1, e)
-                await self._stop(self.control_plane)
+                await self._stop_all(self.control_plane)
                 if attempt == 2:
                     raise
         admin = (pki.client_cert("admin"), pki.client_key("admin"))
@@ -396,7 +396,7 @@ class Supervisor:
 
     # --- stop -----------------------------------------------------------------------------
     @staticmethod
-    async def _stop(components: list[Component]) -> None:
+    async def _stop_all(components: list[Component]) -> None:
         for component in reversed(components):
             await component.stop()
         components.clear()
@@ -405,11 +405,11 @@ class Supervisor:
         log.info("stopping")
         self.state.ready_file.unlink(missing_ok=True)
         kubelet = [c for c in self.node if c.name != "containerd"]
-        await self._stop(kubelet)  # nothing restarts the pods now
+        await self._stop_all(kubelet)  # nothing restarts the pods now
         if self.net is not None:
             await asyncio.to_thread(cgroups.stop_all, self.cgroup, POD_GRACE_ON_DOWN)
-        await self._stop(self.node)
-        await self._stop(self.control_plane)
+        await self._stop_all(self.node)
+        await self._stop_all(self.control_plane)
         if self.api is not None:
             await self.api.close()
         # containerd's shims outlive it by design: they carry the cluster's marker

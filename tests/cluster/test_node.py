@@ -113,7 +113,6 @@ def test_worker_pod_runs_the_built_image_hardened(
     assert "metrics on http://" in logs, logs
 
 
-HTTP_SERVER = "import http.server as h; h.test(h.SimpleHTTPRequestHandler, port=8080, bind='')"
 CLIENT = """
 import socket, sys, urllib.request
 for host in sys.argv[1:]:
@@ -127,7 +126,8 @@ def test_a_pod_reaches_a_service_by_its_dns_name(kube_cluster: Any, kube_namespa
     core.create_namespaced_pod(ns, {
         "metadata": {"name": "web", "labels": labels},
         "spec": {"containers": [{"name": "web", "image": image, "imagePullPolicy": "Never",
-                                 "command": ["python", "-c", HTTP_SERVER], "workingDir": "/etc",
+                                 "command": ["python", "-m", "http.server", "8080"],
+                                 "workingDir": "/etc",
                                  "readinessProbe": {"tcpSocket": {"port": 8080},
                                                     "periodSeconds": 1}}]},
     })  # fmt: skip
