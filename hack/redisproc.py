@@ -1,8 +1,11 @@
 """A throwaway redis-server on a loopback port: the one way tests, benchmarks and tools start one.
 
-No persistence, bound to 127.0.0.1, its files in ``workdir``. ``start`` returns once the server
-answers PING (or raises, naming the port and the exit code); ``stop`` may be followed by
-``start`` again on the same port, which is how tests take Redis away and bring it back.
+No persistence, bound to 127.0.0.1, its files in ``workdir``. Protected mode is off: pods of the
+local cluster reach the host's loopback through a NAT (hack/localcluster/nodenet.py), so their
+connections do not come from a loopback address; nothing else can reach a loopback port.
+``start`` returns once the server answers PING (or raises, naming the port and the exit
+code); ``stop`` may be followed by ``start`` again on the same port, which is how tests take
+Redis away and bring it back.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class RedisProcess:
     def start(self) -> RedisProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--protected-mode", "no"]
         args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir), *self.extra]
         with (self.workdir / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(

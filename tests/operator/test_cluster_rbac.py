@@ -147,7 +147,7 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
         {**cluster.env, "KUBECONFIG": str(chart_rbac["kubeconfig"]), "WATCH_NAMESPACES": ns,
          "POD_NAMESPACE": ns, "LEASE_NAME": chart_rbac["fullname"],
          "METRICS_PORT": str(free_port()), "HEALTH_PORT": str(free_port()),
-         "PYTHONUNBUFFERED": "1"},
+         "WORKER_IMAGE": cluster.images["worker-tests"], "PYTHONUNBUFFERED": "1"},
         tmp_path / "operator.log",
     )  # fmt: skip
     op.start()

@@ -44,6 +44,7 @@ def tls_redis(tmp_path: Path, kube_cluster: Any) -> Iterator[tuple[int, Pki]]:
     log = (tmp_path / "redis.log").open("wb")
     proc = subprocess.Popen(
         ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--protected-mode", "no",  # pods come through the node's NAT, not from loopback
          "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
          "--tls-ca-cert-file", str(pki.ca_cert), "--tls-auth-clients", "yes",
          "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
@@ -132,4 +133,5 @@ def test_tls_with_a_private_ca_client_certificates_and_an_acl_user(
     assert job.state == jobqueue.JobState.COMPLETED, job
     assert job.result == {"hello": "tls"}
     pods = core.list_namespaced_pod(ns, label_selector="jobqueue.dev/jobqueue=tls").items
-    assert job.worker in {p.metadata.name for p in pods}, job.worker
+    # the worker's id starts with its pod's name (JOBQUEUE_WORKER_NAME)
+    assert any(job.worker.startswith(f"{p.metadata.name}-") for p in pods), job.worker
