@@ -1,11 +1,13 @@
 """A throwaway redis-server on a loopback port: the one way tests, benchmarks and tools start one.
 
-No persistence, bound to 127.0.0.1, its files in ``workdir``. Protected mode is off: pods of the
-local cluster reach the host's loopback through a NAT (hack/localcluster/nodenet.py), so their
-connections do not come from a loopback address; nothing else can reach a loopback port.
-``start`` returns once the server answers PING (or raises, naming the port and the exit
-code); ``stop`` may be followed by ``start`` again on the same port, which is how tests take
-Redis away and bring it back.
+No persistence, bound to 127.0.0.1, its files in ``workdir``. ``start`` returns once the server
+answers PING (or raises, naming the port and the exit code); ``stop`` may be followed by
+``start`` again on the same port, which is how tests take Redis away and bring it back.
+``tls`` serves TLS only on the port; ``sentinel_config`` runs a Redis Sentinel with that
+configuration file (which the sentinel rewrites as it learns the topology). Protected mode
+is off: pods of the local cluster reach the host's loopback through a NAT
+(hack/localcluster/nodenet.py), so their connections do not come from a loopback address;
+nothing else can reach a loopback port.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import redis
 
@@ -31,6 +34,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """PEM files of a TLS server: its certificate and key, and the CA its clients' (and
+    its peers') certificates must come from."""
+
+    ca_cert: Path
+    cert: Path
+    key: Path
+    auth_clients: bool = True
+
+    def server_args(self, port: int) -> list[str]:
+        """redis-server options serving TLS only on ``port``, replication and the cluster
+        bus included."""
+        return [
+            "--port", "0", "--tls-port", str(port), "--tls-cert-file", str(self.cert),
+            "--tls-key-file", str(self.key), "--tls-ca-cert-file", str(self.ca_cert),
+            "--tls-auth-clients", "yes" if self.auth_clients else "no",
+            "--tls-replication", "yes", "--tls-cluster", "yes",
+        ]  # fmt: skip
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """redis-py options of a client of such a server (the server's pair serves as the
+        client certificate: tests only)."""
+        return {"ssl": True, "ssl_ca_certs": str(self.ca_cert), "ssl_certfile": str(self.cert),
+                "ssl_keyfile": str(self.key)}  # fmt: skip
+
+
 @dataclass
 class RedisProcess:
     """One redis-server process; ``extra`` are further command-line options."""
@@ -39,16 +69,30 @@ class RedisProcess:
     port: int = field(default_factory=free_port)
     extra: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
+    tls: TlsFiles | None = None
+    sentinel_config: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "rediss" if self.tls else "redis"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
+
+    def client(self, **kwargs: Any) -> redis.Redis:
+        """A blocking client of this server (TLS when it serves TLS)."""
+        tls = self.tls.client_kwargs() if self.tls else {}
+        return redis.Redis(host="127.0.0.1", port=self.port, **tls, **kwargs)
 
     def start(self) -> RedisProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--protected-mode", "no"]
-        args += ["--save", "", "--appendonly", "no", "--dir", str(self.workdir), *self.extra]
+        args = [REDIS_SERVER]
+        if self.sentinel_config is not None:
+            args += [str(self.sentinel_config), "--sentinel"]
+        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "no"]
+        if self.tls is not None:
+            args += self.tls.server_args(self.port)
+        if self.sentinel_config is None:
+            args += ["--save", "", "--appendonly", "no"]
+        args += ["--dir", str(self.workdir), *self.extra]
         with (self.workdir / "redis.log").open("ab") as log:
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
@@ -59,7 +103,7 @@ class RedisProcess:
     def _wait_ping(self) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=1)
+        client = self.client(socket_connect_timeout=1)
         try:
             while True:
                 if self.proc.poll() is not None:
@@ -78,6 +122,13 @@ class RedisProcess:
                 time.sleep(0.05)
         finally:
             client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies at once, as on a crash (no final writes, no goodbyes)."""
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL after 10 s; a no-op when it is not running."""

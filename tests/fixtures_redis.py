@@ -13,12 +13,7 @@ For the queue tests (tests/queue): ``clock`` (a FakeClock scripts take as "now")
 
 from __future__ import annotations
 
-import random
-import shutil
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -32,31 +27,9 @@ from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 from redisproc import RedisProcess, free_port
+from redistopology import ClusterSet, free_cluster_port
 
-__all__ = ["RedisProcess", "free_port"]
-
-REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
-
-
-def _bindable(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_cluster_port(taken: set[int]) -> int:
-    """A free port whose cluster bus port (port + 10000) is free too (Redis needs <= 55535)."""
-    rng = random.Random()
-    for _ in range(1000):
-        port = rng.randrange(20000, 55536)
-        if port in taken or port + 10000 in taken:
-            continue
-        if _bindable(port) and _bindable(port + 10000):
-            return port
-    raise RuntimeError("no free port pair for a redis cluster node")
+__all__ = ["RedisProcess", "free_cluster_port", "free_port"]
 
 
 @pytest.fixture(scope="session")
@@ -80,35 +53,11 @@ def redis_url(redis_server: str) -> str:
 @pytest.fixture(scope="session")
 def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[tuple[str, int]]]:
     """A three-master Redis Cluster; yields its startup nodes."""
-    ports: list[int] = []
-    for _ in range(3):
-        ports.append(free_cluster_port({*ports, *(p + 10000 for p in ports)}))
-    base = tmp_path_factory.mktemp("redis-cluster")
-    cluster_options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
-    cluster_options += ("--cluster-node-timeout", "5000")
-    servers: list[RedisProcess] = []
+    nodes = ClusterSet(tmp_path_factory.mktemp("redis-cluster"), masters=3).start()
     try:
-        for port in ports:
-            servers.append(RedisProcess(base / str(port), port, cluster_options).start())
-        subprocess.run(
-            [
-                REDIS_CLI,
-                "--cluster",
-                "create",
-                *(f"127.0.0.1:{p}" for p in ports),
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        _wait_cluster_ok(ports)
-        yield [("127.0.0.1", p) for p in ports]
+        yield nodes.startup_nodes
     finally:
-        for server in servers:
-            server.stop()
+        nodes.stop()
 
 
 @pytest.fixture
@@ -122,25 +71,6 @@ async def cluster(redis_cluster: list[tuple[str, int]]) -> AsyncIterator[RedisCl
     await client.flushall()
     yield client
     await client.aclose()
-
-
-def _wait_cluster_ok(ports: list[int]) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        states = []
-        for port in ports:
-            client = redis.Redis(host="127.0.0.1", port=port, decode_responses=True)
-            try:
-                info = client.execute_command("CLUSTER", "INFO")
-                text = info if isinstance(info, str) else str(info)
-                states.append("cluster_state:ok" in text)
-            finally:
-                client.close()
-        if all(states):
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis cluster did not reach cluster_state:ok")
-        time.sleep(0.2)
 
 
 # --- queue test helpers: an injectable clock and protocol/client factories --------------------

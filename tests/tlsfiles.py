@@ -1,7 +1,9 @@
 """A private CA and the certificates it signs, written as PEM files (for TLS tests on loopback).
 
 ``make_pki(directory, server_names=("service.test",))`` writes ca.crt, server.crt/key (for
-the names and 127.0.0.1, and ``server_ips`` given) and client.crt/key, and returns their paths.
+the names and ``server_ips``, by default 127.0.0.1), client.crt/key and node.crt/key (server
+and client: for servers that connect to each other, replicas and cluster nodes), and returns
+their paths.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class Pki:
     server_key: Path
     client_cert: Path
     client_key: Path
+    node_cert: Path
+    node_key: Path
 
 
 def _name(common_name: str) -> x509.Name:
@@ -50,7 +54,7 @@ def _issue(
     signer: ec.EllipticCurvePrivateKey | None,
     *,
     ca: bool = False,
-    usage: x509.ObjectIdentifier | None = None,
+    usage: tuple[x509.ObjectIdentifier, ...] = (),
     names: tuple[str, ...] = (),
     ips: tuple[str, ...] = ("127.0.0.1",),
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
@@ -66,8 +70,8 @@ def _issue(
         .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
     )
-    if usage is not None:
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+    if usage:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(usage)), critical=False)
     if names:
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
         sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
@@ -94,15 +98,24 @@ def make_pki(
     _write(directory / "ca", ca_cert, ca_key)
     server = _issue(
         server_names[0], ca_cert.subject, ca_key,
-        usage=ExtendedKeyUsageOID.SERVER_AUTH, names=server_names, ips=server_ips,
+        usage=(ExtendedKeyUsageOID.SERVER_AUTH,), names=server_names, ips=server_ips,
     )  # fmt: skip
     _write(directory / "server", *server)
-    client = _issue("jobqueue", ca_cert.subject, ca_key, usage=ExtendedKeyUsageOID.CLIENT_AUTH)
+    client = _issue("jobqueue", ca_cert.subject, ca_key, usage=(ExtendedKeyUsageOID.CLIENT_AUTH,))
     _write(directory / "client", *client)
+    # Servers that are clients of each other too (replication, the cluster bus).
+    node = _issue(
+        server_names[0], ca_cert.subject, ca_key,
+        usage=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
+        names=server_names, ips=server_ips,
+    )  # fmt: skip
+    _write(directory / "node", *node)
     return Pki(
         ca_cert=directory / "ca.crt",
         server_cert=directory / "server.crt",
         server_key=directory / "server.key",
         client_cert=directory / "client.crt",
         client_key=directory / "client.key",
+        node_cert=directory / "node.crt",
+        node_key=directory / "node.key",
     )

@@ -42,6 +42,8 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     for key, value in node.items():
         if key in _DROPPED_KEYS or key == "$defs":
             continue
+        if key == "default" and value is None:  # a structural schema has no null default
+            continue
         if key == "properties":
             out[key] = {name: _resolve(sub, defs) for name, sub in value.items()}
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):

@@ -26,7 +26,9 @@ import time
 from typing import Any, Protocol
 
 import kopf
+from jobqueue.errors import InvalidJob
 from jobqueue.models import QueueSettings
+from jobqueue.schedules import Schedule
 from pydantic import ValidationError
 
 from jobqueue_operator import (
@@ -50,6 +52,7 @@ from jobqueue_operator.sources import (
     ConfiguresQueue,
     CredentialsRejected,
     Observation,
+    RunsSchedules,
     SourceUnavailable,
 )
 from jobqueue_operator.sources.jobqueue import JobQueueSource
@@ -144,6 +147,11 @@ class Poller:
         # spec.queueSettings as last stored, with the source it was stored through (again
         # after the source changes or its Redis was unreachable: it may have lost them).
         self.applied_settings: tuple[object, QueueSettings] | None = None
+        # spec.schedules as last stored (the same rules as the settings), and the schedules'
+        # status entries, read again when they may have moved.
+        self.applied_schedules: tuple[object, tuple[Schedule, ...]] | None = None
+        self.schedule_status: list[dict[str, Any]] = []
+        self.schedules_read_at = -STATUS_REFRESH_SECONDS
         self.verify_at = time.monotonic() + random.uniform(0.5, 1.0) * VERIFY_SECONDS
         # Set by a wake-up from the source, by kopf's stop flag and by the poll timer (which
         # also sets ``due``); the loop sleeps on it.
@@ -263,6 +271,7 @@ class Poller:
         except CredentialsRejected as exc:
             self.credentials_stale = True  # rotated, maybe: the next tick reads them again
             self.applied_settings = None
+            self.applied_schedules = None
             return None, str(exc)
         except SourceUnavailable as exc:
             self.applied_settings = None  # stored again once Redis answers (maybe a new one)
@@ -317,8 +326,10 @@ class Poller:
         """One poll: observe, decide, act, report."""
         kube, owner = self.ctx.kube, resources.Owner(self.name, self.namespace, self.uid)
         observation, error = await self.observe(jq)
-        if observation is not None and jq.queue_settings is not None:
-            await self._store_queue_settings(jq.queue_settings.to_queue_settings())
+        if observation is not None:
+            if jq.queue_settings is not None:
+                await self._store_queue_settings(jq.queue_settings.to_queue_settings())
+            observation = await self._run_schedules(jq, observation)
         dep_name = resources.deployment_name(self.name)
         deployment = await self._deployment(dep_name)
         creds = self.credentials
@@ -371,6 +382,7 @@ class Poller:
             deployment,
             self._generation(),
             self.last_scale_time,
+            tuple(tuple(sorted(e.items())) for e in self.schedule_status),
         )
         if (
             seen == self.quiet
@@ -395,6 +407,53 @@ class Poller:
             self.logger.warning(f"could not store spec.queueSettings (next poll retries): {exc}")
             return
         self.applied_settings = (source, wanted)
+
+    async def _run_schedules(self, jq: spec.JobQueueSpec, seen: Observation) -> Observation:
+        """Keep the queue's schedules in line with spec.schedules, fire the due ones (so a
+        queue at zero replicas gets its jobs, and then workers), refresh their status."""
+        source = self.source
+        if not isinstance(source, RunsSchedules):
+            return seen
+        moved = await self._store_schedules(source, jq)
+        if seen.schedule_due:
+            try:
+                await source.fire_schedules()
+            except SourceUnavailable as exc:
+                self.logger.warning(f"could not fire the due schedules: {exc}")
+            else:
+                moved = True
+                observed, _ = await self.observe(jq)  # the jobs just submitted count now
+                seen = observed or seen
+        if moved or time.monotonic() - self.schedules_read_at >= STATUS_REFRESH_SECONDS:
+            try:
+                states = await source.schedule_states()
+            except SourceUnavailable:
+                return seen
+            self.schedule_status = [status.schedule_entry(s) for s in states]
+            self.schedules_read_at = time.monotonic()
+        return seen
+
+    async def _store_schedules(self, source: RunsSchedules, jq: spec.JobQueueSpec) -> bool:
+        """spec.schedules into Redis, when they (or the source) changed; True if stored."""
+        wanted: list[Schedule] = []
+        for entry in jq.schedules:
+            try:
+                wanted.append(entry.to_schedule())
+            except InvalidJob as exc:  # what CEL cannot check (a time zone, say)
+                message = f"spec.schedules[{entry.name}]: {exc}"
+                if message != self.bad_spec:
+                    self.bad_spec = message
+                    events.warning(self.body, "InvalidSchedule", message)
+        key = (source, tuple(wanted))
+        if self.applied_schedules == key:
+            return False
+        try:
+            await source.sync_schedules(wanted)
+        except SourceUnavailable as exc:
+            self.logger.warning(f"could not store spec.schedules (next poll retries): {exc}")
+            return False
+        self.applied_schedules = key
+        return True
 
     async def _deployment(self, dep_name: str) -> DeploymentView | None:
         """From the cache; a GET on a miss and every ~VERIFY_SECONDS."""
@@ -510,6 +569,7 @@ class Poller:
                 "lastScaleReason": self.last_scale_reason,
                 "observedGeneration": generation,
                 "conditions": self.conditions,
+                "schedules": self.schedule_status,
             }
         )
         # Events first: whoever sees the new condition in status finds its event too.

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 
 from jobqueue.egress import AllowList
 from jobqueue.models import MAX_RETENTION_SECONDS, QueueSettings
+from jobqueue.schedules import Schedule, build_schedule
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
@@ -90,6 +91,9 @@ class TlsSecretRef(_Model):
     """Key holding the PEM private key."""
 
 
+_URL_SCHEME_RE = "rediss?([+](sentinel|cluster))?"
+
+
 class RedisSpec(_Model):
     """Where the queue lives. Every Secret named here must be labelled
     jobqueue.dev/redis-credentials: "true" by its owner, or it is refused."""
@@ -99,9 +103,9 @@ class RedisSpec(_Model):
             "x-kubernetes-validations": [
                 _cel(
                     "(!has(self.caSecretRef) && !has(self.clientCertSecretRef)) || "
-                    "self.url.startsWith('rediss://')",
-                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a "
-                    "rediss:// (TLS) URL",
+                    "self.url.startsWith('rediss')",
+                    "spec.redis.caSecretRef and spec.redis.clientCertSecretRef need a TLS URL "
+                    "(rediss://, rediss+sentinel:// or rediss+cluster://)",
                     ".url",
                 )
             ]
@@ -114,23 +118,33 @@ class RedisSpec(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "self.startsWith('redis://') || self.startsWith('rediss://')",
-                    "spec.redis.url must start with redis:// or rediss://",
+                    f"self.matches('^{_URL_SCHEME_RE}://[^/?#]+')",
+                    "spec.redis.url must start with redis://, rediss://, redis+sentinel://, "
+                    "rediss+sentinel://, redis+cluster:// or rediss+cluster:// and a host",
                 ),
                 _cel(
-                    "!self.matches('^rediss?://[^/@]*:[^/@]+@')",
+                    f"!self.matches('^{_URL_SCHEME_RE}://[^/@]*:[^/@]*@')",
                     "spec.redis.url must not contain a password; use spec.redis.passwordSecretRef",
                 ),
                 _cel(
-                    "!self.matches('[?&](password|ssl_keyfile|ssl_certfile|ssl_ca_certs)=')",
+                    "!self.matches('[?&](password|sentinel_password|ssl_password|ssl_keyfile|"
+                    "ssl_certfile|ssl_ca_certs|ssl_ca_path)=')",
                     "spec.redis.url must not carry a password or TLS files in its query; use "
                     "spec.redis.passwordSecretRef, caSecretRef and clientCertSecretRef",
+                ),
+                _cel(
+                    "!self.matches('^rediss?[+]sentinel://[^/?#]+(/?$|/?[?])')",
+                    "spec.redis.url: a redis+sentinel:// URL names the master after the hosts: "
+                    "redis+sentinel://host:26379[,host:26379...]/MASTER[/DB]",
                 ),
             ]
         },
     )
-    """Redis URL, redis:// or rediss:// (TLS), e.g. redis://redis:6379/0. Never put a
-    password here: use passwordSecretRef."""
+    """Redis URL: redis://host:6379/0 for one server, redis+sentinel://host:26379[,host:26379
+    ...]/MASTER/0 for the master a set of sentinels names (followed across failovers),
+    redis+cluster://host:6379[,host:6379...] for a Redis Cluster; rediss, rediss+sentinel
+    and rediss+cluster for TLS. Options of the query: socket_timeout, ssl_check_hostname,
+    wait_replicas (see the docs). Never put a password here: use passwordSecretRef."""
     username: str | None = Field(default=None, min_length=1, max_length=256, pattern=r"^\S+$")
     """Redis ACL user name (AUTH username password); the default user when unset."""
     password_secret_ref: SecretKeyRef | None = None
@@ -493,6 +507,99 @@ class QueueSettingsSpec(_Model):
         return QueueSettings(**given)
 
 
+# A standard five-field cron expression (numbers, names, ranges, steps, lists) or a macro,
+# each field within its range: CEL refuses what no cron could read, naming the field.
+_MINUTE = r"[0-5]?[0-9]"
+_HOUR = r"[01]?[0-9]|2[0-3]"
+_DAY = r"0?[1-9]|[12][0-9]|3[01]"
+_MONTH = r"0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
+_WEEKDAY = r"[0-7]|(?i:sun|mon|tue|wed|thu|fri|sat)"
+
+
+def _cron_field(value: str) -> str:
+    item = rf"(\*|({value})(-({value}))?)(/[0-9]+)?"
+    return rf"{item}(,{item})*"
+
+
+CRON_PATTERN = (
+    r"^(@(?i:yearly|annually|monthly|weekly|daily|midnight|hourly)|"
+    + r"\s+".join(_cron_field(v) for v in (_MINUTE, _HOUR, _DAY, _MONTH, _WEEKDAY))
+    + r")$"
+)
+
+
+class ScheduleSpec(_Model):
+    """A recurring job: submitted on each tick of a cron expression or an interval, once
+    per tick whatever runs (any worker of the queue, the operator)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "has(self.cron) != has(self.everySeconds)",
+                    "give exactly one of cron and everySeconds",
+                ),
+            ]
+        }
+    )
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][\w.:-]*$")
+    """The schedule's name (unique in the JobQueue)."""
+    job_name: str = Field(min_length=1, max_length=200)
+    """The name of the job each tick submits (a handler's name)."""
+    cron: str | None = Field(
+        default=None,
+        max_length=200,
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"self.matches(r'{CRON_PATTERN}')",
+                    "spec.schedules[].cron must be five cron fields (minute hour day month "
+                    "weekday, within their ranges) or a macro such as @daily",
+                )
+            ]
+        },
+    )
+    """A cron expression (minute hour day-of-month month day-of-week), read in timeZone;
+    daylight saving time as Vixie cron: a tick in the skipped hour runs right after the
+    change, one in the repeated hour runs once."""
+    every_seconds: float | None = Field(default=None, ge=1, le=MAX_RETENTION_SECONDS)
+    """An interval instead of cron."""
+    time_zone: str = Field(default="UTC", min_length=1, max_length=100)
+    """IANA time zone of the cron expression, e.g. Europe/Berlin."""
+    payload: Any = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    """The job's payload (any JSON)."""
+    priority: int = Field(default=5, ge=0, le=9)
+    """The job's priority, 0 (first) to 9."""
+    attempts: int = Field(default=3, ge=1, le=1000)
+    """Tries per job."""
+    backoff: str | None = Field(default=None, max_length=200)
+    """The job's backoff, e.g. exponential:2."""
+    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    """Per-attempt time limit of the job."""
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Allow"
+    """While the last tick's job is unfinished: run anyway, skip the tick, or cancel the
+    last job (as a CronJob's concurrencyPolicy)."""
+    starting_deadline_seconds: float | None = Field(default=None, gt=0, le=MAX_RETENTION_SECONDS)
+    """A tick missed (nothing ran) longer ago than this is skipped instead of run late; at
+    most one missed tick runs, the latest."""
+    suspend: bool = False
+    """Stop the ticks until set back to false (a resume counts from then)."""
+
+    def to_schedule(self) -> Schedule:
+        """The schedule as the queue stores it (raises ValueError naming a bad field)."""
+        options: dict[str, Any] = {
+            "cron": self.cron, "every": self.every_seconds, "timezone": self.time_zone,
+            "payload": self.payload, "priority": self.priority, "attempts": self.attempts,
+            "backoff": self.backoff, "timeout": self.timeout_seconds,
+            "concurrency_policy": self.concurrency_policy,
+            "starting_deadline_seconds": self.starting_deadline_seconds,
+            "paused": self.suspend, "source": "jobqueue",
+        }  # fmt: skip
+        return build_schedule(self.name, self.job_name, **options)
+
+
 class JobQueueSpec(_Model):
     """Desired state of a JobQueue."""
 
@@ -529,6 +636,14 @@ class JobQueueSpec(_Model):
     queue_settings: QueueSettingsSpec | None = None
     """Retention, event stream, size limits and bounds of the queue, written to Redis by the
     operator (clients and workers read them there)."""
+    schedules: list[ScheduleSpec] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    """Recurring jobs of the queue; stored with it in Redis by the operator (schedules added
+    there by clients or `jobq schedule` are left alone). Their last and next runs are in
+    status.schedules."""
 
     def queue_name(self, metadata_name: str) -> str:
         """The Redis queue this JobQueue serves."""
@@ -590,6 +705,28 @@ class Recommendation(_Model):
     """Recommended replicas."""
 
 
+class ScheduleStatus(_Model):
+    """Where one schedule of the queue stands."""
+
+    name: str
+    """The schedule's name."""
+    source: str | None = None
+    """jobqueue (spec.schedules) or api (added by a client or jobq schedule)."""
+    suspended: bool | None = None
+    """Paused: no ticks fire."""
+    next_run_time: str | None = None
+    """When its next tick is due (RFC 3339)."""
+    last_run_time: str | None = None
+    """When it last submitted a job (RFC 3339)."""
+    last_job_id: str | None = None
+    """The job it last submitted."""
+    last_outcome: str | None = None
+    """What its last due tick did: fired, skipped (past its starting deadline) or running
+    (Forbid: the last job was unfinished)."""
+    skipped_ticks: int | None = None
+    """Ticks skipped so far."""
+
+
 class JobQueueStatus(_Model):
     """Observed state of a JobQueue, written by the operator."""
 
@@ -635,4 +772,6 @@ class JobQueueStatus(_Model):
     """Recent recommendations for scale-down stabilisation (kept here so a restart
     loses nothing)."""
     conditions: list[Condition] | None = None
-    """Ready, RedisReachable, FailureRateHigh, ScalingLimited."""
+    """Ready, RedisReachable, FailureRateHigh, ScalingLimited, RedisNoEviction."""
+    schedules: list[ScheduleStatus] | None = None
+    """Each schedule of the queue: its next and last run."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobqueue.protocol.scheduling import ScheduleState
+
 from jobqueue_operator import desired_state, resources
-from jobqueue_operator.conditions import Status
+from jobqueue_operator.conditions import Status, rfc3339
 from jobqueue_operator.deployments import DeploymentView
 from jobqueue_operator.scaling import Decision, QueueMetrics, ScalingState
 from jobqueue_operator.scaling.model import GATE_REASONS, FailureAction
@@ -66,6 +68,26 @@ def wanted_conditions(
             (types.READY, "False", "NoWorkerReady", "waiting for worker pods to be ready")
         )
     return wanted
+
+
+def schedule_entry(state: ScheduleState) -> dict[str, Any]:
+    """One schedule as status.schedules shows it."""
+    runs = state.runs
+    entry: dict[str, Any] = {
+        "name": state.schedule.name,
+        "suspended": state.schedule.paused,
+        "source": state.schedule.source,
+    }
+    if state.next_due_ms is not None:
+        entry["nextRunTime"] = rfc3339(state.next_due_ms / 1000)
+    if runs.get("fired_at"):
+        entry["lastRunTime"] = rfc3339(float(runs["fired_at"]) / 1000)
+        entry["lastJobId"] = str(runs.get("last_job_id", ""))
+    if runs.get("last_outcome"):
+        entry["lastOutcome"] = str(runs["last_outcome"])
+    if runs.get("skipped"):
+        entry["skippedTicks"] = int(runs["skipped"])
+    return entry
 
 
 def status_fields(

@@ -442,3 +442,51 @@ def test_status_shows_lease_lapses(jobq: Jobq, db: redis.Redis) -> None:
     shown = jobq("status", "q", job_id)
     assert shown.exit_code == 0 and "lease lapses" in shown.stdout and "2" in shown.stdout
     assert jobq("status", "q", job_id, "--json").stdout.count('"lapses": 2') == 1
+
+
+def test_schedules_are_added_listed_paused_resumed_and_removed(jobq: Jobq, db: redis.Redis) -> None:
+    added = jobq("schedule", "add", "q", "report.daily", '{"scope": "all"}', "--cron",
+                 "30 2 * * *", "--tz", "Europe/Berlin", "--schedule", "nightly",
+                 "--concurrency", "Forbid", "--priority", "2")  # fmt: skip
+    assert added.exit_code == 0, added.stderr
+    listed = json.loads(jobq("schedule", "list", "q", "--json").stdout)
+    [nightly] = listed
+    assert (nightly["name"], nightly["job"], nightly["cron"], nightly["timezone"]) == (
+        "nightly",
+        "report.daily",
+        "30 2 * * *",
+        "Europe/Berlin",
+    )
+    assert (nightly["payload"], nightly["concurrency_policy"], nightly["priority"]) == (
+        {"scope": "all"},
+        "Forbid",
+        2,
+    )
+    assert nightly["next_due_ms"] is not None
+    assert jobq("schedule", "pause", "q", "nightly").exit_code == 0
+    assert json.loads(jobq("schedule", "list", "q", "--json").stdout)[0]["next_due_ms"] is None
+    assert jobq("schedule", "resume", "q", "nightly").exit_code == 0
+    assert "nightly" in jobq("schedule", "list", "q").stdout
+    assert jobq("schedule", "remove", "q", "nightly").exit_code == 0
+    assert json.loads(jobq("schedule", "list", "q", "--json").stdout) == []
+    missing = jobq("schedule", "remove", "q", "nightly")
+    assert missing.exit_code == 1 and "not found" in one_error_line(missing)
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("--cron", "61 * * * *"), "cron"),
+        (("--every", "5m", "--tz", "Nowhere/Else"), "timezone"),
+        (("--every", "0.1"), "every"),
+    ],
+)
+def test_a_bad_schedule_exits_2_with_one_line(
+    jobq: Jobq, db: redis.Redis, args: tuple[str, ...], named: str
+) -> None:
+    result = jobq("schedule", "add", "q", "work", *args)
+    assert result.exit_code == 2
+    assert named in one_error_line(result)
+    assert db.dbsize() == 0
+    both = jobq("schedule", "add", "q", "work", "--cron", "* * * * *", "--every", "5s")
+    assert both.exit_code == 2 and "exactly one" in one_error_line(both)

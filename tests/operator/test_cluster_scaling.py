@@ -273,7 +273,8 @@ def test_operator_killed_mid_burst_converges_without_duplicates(
     ids = [queue.submit("sleep", {"seconds": 8}) for _ in range(12)]
     operator.start()
 
-    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 4, 60, "4 replicas after restart")
+    # the killed leader's Lease must lapse first (15 s) before the new operator polls
+    jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 4, 120, "4 replicas after restart")
     deployments = jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items
     assert [d.metadata.name for d in deployments] == ["restart-worker"]
 

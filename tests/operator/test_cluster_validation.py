@@ -31,6 +31,20 @@ BAD_SPECS = [
     ("url ?password=", {"redis": {"url": "redis://redis:6379/0?password=x"}}, "spec.redis.url"),
     ("url &password=", {"redis": {"url": "rediss://r/0?db=1&password=x"}}, "spec.redis.url"),
     ("url TLS file", {"redis": {"url": "rediss://r/0?ssl_keyfile=/k"}}, "spec.redis.url"),
+    ("url unknown scheme", {"redis": {"url": "redis+proxy://r:1"}}, "spec.redis.url"),
+    ("url no host", {"redis": {"url": "redis+cluster:///0"}}, "spec.redis.url"),
+    ("sentinel no master", {"redis": {"url": "redis+sentinel://s1,s2:26379"}}, "MASTER"),
+    (
+        "sentinel password",
+        {"redis": {"url": "redis+sentinel://s:1/m?sentinel_password=x"}},
+        "spec.redis.url",
+    ),
+    ("cluster password", {"redis": {"url": "rediss+cluster://u:pw@n1,n2"}}, "spec.redis.url"),
+    (
+        "CA without TLS sentinel",
+        {"redis": {"url": "redis+sentinel://s/m", "caSecretRef": {"name": "c", "key": "k"}}},
+        "spec.redis.url",
+    ),
     (
         "CA without TLS",
         {"redis": {"url": "redis://r", "caSecretRef": {"name": "ca", "key": "ca.crt"}}},
@@ -74,6 +88,26 @@ BAD_SPECS = [
         "retention past any date",
         with_(queueSettings={"resultTtlSeconds": 1e12}),
         "spec.queueSettings.resultTtlSeconds",
+    ),
+    (
+        "cron that no cron reads",
+        with_(schedules=[{"name": "s", "jobName": "j", "cron": "61 * * * *"}]),
+        "spec.schedules[0].cron",
+    ),
+    (
+        "cron with four fields",
+        with_(schedules=[{"name": "s", "jobName": "j", "cron": "* * * *"}]),
+        "spec.schedules[0].cron",
+    ),
+    (
+        "neither cron nor interval",
+        with_(schedules=[{"name": "s", "jobName": "j"}]),
+        "exactly one of cron and everySeconds",
+    ),
+    (
+        "two schedules of one name",
+        with_(schedules=[{"name": "s", "jobName": "j", "everySeconds": 60}] * 2),
+        "spec.schedules[1]",
     ),
     ("pod startup zero", with_(scaling={"podStartupSeconds": 0}), "podStartupSeconds"),
     (
@@ -168,3 +202,30 @@ def test_valid_jobqueue_gets_defaults_and_manual_scale_works(
     refused = jq_crds.kubectl("scale", "jq/auto", "--replicas=3", "-n", kube_namespace, check=False)
     assert refused.returncode != 0
     assert "spec.replicas" in refused.stderr
+
+
+GOOD_URLS = [
+    "redis://redis:6379/0",
+    "rediss://jobs@redis.example:6380/2?ssl_check_hostname=false",
+    "redis+sentinel://s1:26379,s2:26379,s3:26379/mymaster/0?wait_replicas=1",
+    "rediss+sentinel://s1/mymaster",
+    "redis+cluster://n1:6379,n2:6379",
+    "rediss+cluster://jobs@n1:6379",
+]
+
+
+@pytest.mark.parametrize("url", GOOD_URLS)
+def test_every_url_scheme_is_accepted(jq_crds: Any, kube_namespace: str, url: str) -> None:
+    name = f"url-{GOOD_URLS.index(url)}"
+    manifest = {
+        "apiVersion": f"{spec.GROUP}/{spec.VERSION}",
+        "kind": spec.KIND,
+        "metadata": {"name": name},
+        "spec": {"redis": {"url": url}},
+    }
+    jq_crds.custom.create_namespaced_custom_object(
+        spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, manifest
+    )
+    jq_crds.custom.delete_namespaced_custom_object(
+        spec.GROUP, spec.VERSION, kube_namespace, spec.PLURAL, name
+    )

@@ -36,8 +36,10 @@ def test_schema_is_structural() -> None:
     for path, node in walk(schema):
         for banned in ("anyOf", "$ref", "oneOf", "allOf", "title", "const"):
             assert banned not in node, f"{path} has {banned}"
+        # a node without a type must say what it holds instead (any JSON, or int-or-string)
         typed = "type" in node or node.get("x-kubernetes-int-or-string")
-        assert typed, f"{path} has no type"
+        any_json = node.get("x-kubernetes-preserve-unknown-fields")
+        assert typed or any_json, f"{path} has no type"
 
 
 def test_crd_shape() -> None:
@@ -67,7 +69,7 @@ def test_crd_shape() -> None:
     assert threshold["maximum"] == 1
     rules = [r["rule"] for _, n in walk(spec_schema) for r in n.get("x-kubernetes-validations", [])]
     assert any("self.minReplicas <= self.maxReplicas" in r for r in rules)
-    assert any("redis://" in r for r in rules)
+    assert any("rediss?([+](sentinel|cluster))?://" in r for r in rules)
 
 
 def test_reference_documents_every_spec_field() -> None:

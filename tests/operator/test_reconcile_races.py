@@ -108,7 +108,8 @@ async def test_a_failed_pod_list_does_not_stop_a_scale_down(redis_url: str) -> N
     kube = FakeKube(replicas=2)
     kube.pod_list_fails = True
     raw = {"redis": {"url": redis_url},
-           "scaling": {"minReplicas": 0, "scaleDownStabilizationSeconds": 0}}  # fmt: skip
+           "scaling": {"minReplicas": 0, "scaleDownStabilizationSeconds": 0,
+                       "behavior": {"scaleDown": {"policies": []}}}}  # fmt: skip
     ctx = context(kube)
     ctx.deployments.put("ns", "q-worker", view_of(kube.deployment))
     poller = Poller(ctx, body(raw), logging.getLogger("test"))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jobqueue.endpoints import parse_redis_url
 from jobqueue_operator import resources, spec
 from pydantic import ValidationError
 
@@ -256,6 +257,28 @@ def test_redis_tls_and_acl_user_reach_the_workers() -> None:
     assert mounts["/etc/jobqueue/redis-client"]["readOnly"] is True
     plain = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
     assert [v["name"] for v in plain["volumes"]] == ["tmp"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["rediss+sentinel://s1:26379,s2:26379/mymaster/2?wait_replicas=1",
+     "rediss+cluster://n1:6379,n2:6379"],
+)  # fmt: skip
+def test_tls_files_and_user_reach_sentinel_and_cluster_workers(url: str) -> None:
+    jq = make_spec(redis={"url": url, "username": "jobs",
+                          "caSecretRef": {"name": "redis-ca", "key": "ca.pem"},
+                          "clientCertSecretRef": {"name": "redis-client"}})  # fmt: skip
+    worker_url = env_of(resources.build_deployment(OWNER, jq, 1))["JOBQUEUE_REDIS_URL"]
+    endpoint = parse_redis_url(worker_url)
+    assert endpoint.tls and endpoint.username == "jobs"
+    assert endpoint.hosts == parse_redis_url(url).hosts
+    assert endpoint.master == parse_redis_url(url).master
+    assert endpoint.wait_replicas == parse_redis_url(url).wait_replicas
+    assert endpoint.options == {
+        "ssl_ca_certs": "/etc/jobqueue/redis-ca/ca.crt",
+        "ssl_certfile": "/etc/jobqueue/redis-client/tls.crt",
+        "ssl_keyfile": "/etc/jobqueue/redis-client/tls.key",
+    }
 
 
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

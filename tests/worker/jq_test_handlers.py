@@ -4,7 +4,8 @@
 next fast) and returns the name of the worker that ran it; ``test.block_sync`` is a thread
 handler that sleeps without noticing cancellation; ``test.stubborn`` writes its process id to
 a file and then blocks, ignoring everything; ``test.report`` reports progress and returns
-what it saw of its context; ``test.permanent`` raises PermanentJobError.
+what it saw of its context; ``test.permanent`` raises PermanentJobError; ``test.tally``
+appends each run to a file (failover tests count runs per job with it).
 """
 
 from __future__ import annotations
@@ -81,3 +82,18 @@ async def echo_after(ctx: JobContext, payload: Any) -> Any:
     """Return the payload after ``ms`` milliseconds (a quick job that is not instant)."""
     await asyncio.sleep(payload.get("ms", 10) / 1000)
     return payload
+
+
+@task("test.tally")
+async def tally(ctx: JobContext, payload: Any) -> Any:
+    """Appends ``<job id> <worker> <unix time>`` to the file ``payload["file"]`` (one write
+    per run, so a job run twice shows twice), sleeps ``payload["sleep"]`` s and returns
+    ``payload["n"]``."""
+    line = f"{ctx.job_id} {_worker_name()} {time.time():.3f}\n".encode()
+    fd = os.open(payload["file"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+    await asyncio.sleep(float(payload.get("sleep", 0.0)))
+    return payload.get("n")

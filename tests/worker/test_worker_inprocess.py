@@ -464,3 +464,22 @@ async def test_cancel_reaches_a_running_job_long_before_the_next_renewal(
     job = await queue.wait(job_id, timeout=10)
     assert job.state is JobState.CANCELLED
     assert job.error is not None and "cancel" in job.error
+
+
+async def test_a_worker_fires_due_schedules_and_runs_their_jobs(
+    queue: AsyncQueue, start_worker: StartWorker
+) -> None:
+    ran: list[Any] = []
+
+    @registry_task(registry := Registry(), "tick")
+    async def tick(ctx: JobContext, payload: Any) -> None:
+        ran.append(payload)
+
+    await queue.add_schedule("ticker", "tick", every=1, payload={"from": "schedule"})
+    await start_worker(registry)
+
+    async def ran_twice() -> bool:
+        return len(ran) >= 2
+
+    await wait_until(ran_twice, within=30)
+    assert ran[:2] == [{"from": "schedule"}] * 2

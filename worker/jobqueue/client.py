@@ -22,10 +22,27 @@ from typing import Any, Self, TypeVar
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from jobqueue.connection import connect
-from jobqueue.errors import DedupConflict, InvalidJob, InvalidState, JobNotFound, MalformedJob
+from jobqueue.connection import connect, default_redis_url
+from jobqueue.endpoints import DEFAULT_WAIT_TIMEOUT_SECONDS, parse_redis_url
+from jobqueue.errors import (
+    DedupConflict,
+    InvalidJob,
+    InvalidState,
+    JobNotFound,
+    MalformedJob,
+    ScheduleNotFound,
+)
 from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
 from jobqueue.protocol import AnyRedis, CancelResult, QueueProtocol, RetryAllResult, known_queues
+from jobqueue.protocol.scheduling import (
+    DueReport,
+    ScheduleState,
+    fire_due,
+    put_schedule,
+    read_schedules,
+    remove_schedule,
+)
+from jobqueue.schedules import Schedule, build_schedule
 from jobqueue.stats import QueueStats, check_window, stats_from_snapshot
 
 __all__ = [
@@ -74,9 +91,14 @@ class AsyncQueue:
 
     ``redis``: an existing ``redis.asyncio.Redis`` or ``RedisCluster`` created with
     ``decode_responses=True`` (not closed by ``close``); otherwise one is made from
-    ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0) with
-    ``password`` overriding the URL's. ``settings``: fields of ``QueueSettings`` given
-    explicitly are stored with the queue on the first write (see ``configure``).
+    ``redis_url`` (default JOBQUEUE_REDIS_URL, REDIS_URL, redis://localhost:6379/0; any
+    scheme of ``jobqueue.endpoints``: one server, Sentinel or Cluster) with ``password``
+    overriding the URL's. ``settings``: fields of ``QueueSettings`` given explicitly are
+    stored with the queue on the first write (see ``configure``).
+
+    ``wait_replicas`` (default: the URL's ``wait_replicas`` option, else 0): a submit
+    returns only once that many replicas have the job, waiting at most ``wait_timeout``
+    seconds (else ``ReplicationTimeout``); see ``jobqueue.protocol.replicated``.
 
     ``inline_fallback=True`` runs a submitted job in-process (through the handler registry)
     when Redis cannot be reached at all; off by default. It is for development only: a job
@@ -95,11 +117,21 @@ class AsyncQueue:
         settings: QueueSettings | None = None,
         inline_fallback: bool = False,
         clock: Callable[[], float] | None = None,
+        wait_replicas: int | None = None,
+        wait_timeout: float | None = None,
     ) -> None:
         self._owns_redis = redis is None
+        endpoint = parse_redis_url(redis_url or default_redis_url()) if redis is None else None
         self.redis: AnyRedis = redis if redis is not None else connect(redis_url, password)
         self.name = name
-        self.protocol = QueueProtocol(self.redis, name, settings, clock=clock)
+        if wait_replicas is None:
+            wait_replicas = endpoint.wait_replicas if endpoint else 0
+        if wait_timeout is None:
+            wait_timeout = endpoint.wait_timeout if endpoint else DEFAULT_WAIT_TIMEOUT_SECONDS
+        self.protocol = QueueProtocol(
+            self.redis, name, settings, clock=clock, wait_replicas=wait_replicas,
+            wait_timeout_ms=max(1, round(wait_timeout * 1000)),
+        )  # fmt: skip
         self.inline_fallback = inline_fallback
         self._inline_jobs: dict[str, Job] = {}
 
@@ -307,6 +339,44 @@ class AsyncQueue:
         stay there and are counted as skipped."""
         return await self.protocol.retry_all()
 
+    # --- schedules -----------------------------------------------------------------------
+
+    async def add_schedule(self, name: str, job: str, **options: Any) -> Schedule:
+        """Add (or replace) a schedule submitting ``job`` on each tick of ``cron=`` (in
+        ``timezone=``, default UTC) or ``every=`` seconds, with ``payload=`` and the job
+        options (priority, attempts, backoff, timeout), ``concurrency_policy=`` (Allow,
+        Forbid, Replace) and ``starting_deadline_seconds=``. Raises InvalidJob naming a bad
+        option before anything is written."""
+        schedule = build_schedule(name, job, **options)
+        schedule.job_spec().encoded_payload(self.protocol.limits.max_payload_bytes)
+        await put_schedule(self.protocol, schedule)
+        return schedule
+
+    async def schedules(self) -> builtins.list[ScheduleState]:
+        """Every schedule of the queue with its next tick and last run."""
+        return await read_schedules(self.protocol)
+
+    async def remove_schedule(self, name: str) -> None:
+        if not await remove_schedule(self.protocol, name):
+            raise ScheduleNotFound(self.name, name)
+
+    async def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
+        """Pause a schedule (no ticks fire) or, with ``paused=False``, resume it from now."""
+        found = {s.schedule.name: s.schedule for s in await self.schedules()}
+        if name not in found:
+            raise ScheduleNotFound(self.name, name)
+        schedule = found[name].model_copy(update={"paused": paused})
+        await put_schedule(self.protocol, schedule)
+        return schedule
+
+    async def resume_schedule(self, name: str) -> Schedule:
+        return await self.pause_schedule(name, paused=False)
+
+    async def fire_due_schedules(self) -> DueReport:
+        """Submit the jobs of every schedule whose tick has come (workers and the operator do
+        this by themselves; each tick is submitted once however many call it)."""
+        return await fire_due(self.protocol)
+
     # --- settings ------------------------------------------------------------------------
 
     async def configure(self, **fields: Any) -> QueueSettings:
@@ -420,6 +490,24 @@ class Queue:
 
     def configure(self, **fields: Any) -> QueueSettings:
         return self._runner.run(self._aq.configure(**fields))
+
+    def add_schedule(self, name: str, job: str, **options: Any) -> Schedule:
+        return self._runner.run(self._aq.add_schedule(name, job, **options))
+
+    def schedules(self) -> builtins.list[ScheduleState]:
+        return self._runner.run(self._aq.schedules())
+
+    def remove_schedule(self, name: str) -> None:
+        self._runner.run(self._aq.remove_schedule(name))
+
+    def pause_schedule(self, name: str, paused: bool = True) -> Schedule:
+        return self._runner.run(self._aq.pause_schedule(name, paused))
+
+    def resume_schedule(self, name: str) -> Schedule:
+        return self._runner.run(self._aq.resume_schedule(name))
+
+    def fire_due_schedules(self) -> DueReport:
+        return self._runner.run(self._aq.fire_due_schedules())
 
     def read_settings(self) -> QueueSettings:
         return self._runner.run(self._aq.read_settings())

@@ -9,6 +9,8 @@ __all__ = [
     "JobNotFound",
     "JobqueueError",
     "MalformedJob",
+    "ReplicationTimeout",
+    "ScheduleNotFound",
 ]
 
 
@@ -74,3 +76,31 @@ class MalformedJob(JobqueueError):
         super().__init__(f"job {job_id!r} has a malformed record: field {field!r} is {value!r}")
         self.job_id = job_id
         self.field = field
+
+
+class ReplicationTimeout(JobqueueError):
+    """Redis took the jobs but fewer replicas than asked (``wait_replicas``) confirmed them
+    in time: a failover now could lose them. They may well be there (``job_ids``); submit
+    them again with a dedup key to be sure of one copy."""
+
+    def __init__(self, queue: str, job_ids: list[str], acked: int, wanted: int) -> None:
+        super().__init__(
+            f"{len(job_ids)} job(s) submitted to queue {queue!r} reached {acked} of the "
+            f"{wanted} replica(s) asked for in time (first id {job_ids[0] if job_ids else '-'})"
+        )
+        self.queue = queue
+        self.job_ids = job_ids
+        self.acked = acked
+        self.wanted = wanted
+
+
+class ScheduleNotFound(JobqueueError, LookupError):
+    """No schedule with this name exists on the queue."""
+
+    def __init__(self, queue: str, name: str) -> None:
+        super().__init__(f"schedule {name!r} not found on queue {queue!r}")
+        self.queue = queue
+        self.name = name
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
+
 from jobqueue.protocol import AnyRedis
 
 __all__ = ["eviction_policy", "eviction_problem"]
@@ -20,7 +22,11 @@ SAFE_POLICY = "noeviction"
 async def eviction_policy(redis: AnyRedis) -> str | None:
     """The server's maxmemory-policy (the first one that is not safe, for a cluster), or None
     when the server does not say."""
-    info: Any = await redis.info("memory")
+    info: Any
+    if isinstance(redis, RedisCluster):  # every node: a replica may be promoted any time
+        info = await redis.info("memory", target_nodes=RedisCluster.ALL_NODES)
+    else:
+        info = await redis.info("memory")
     sections = (
         list(info.values()) if info and isinstance(next(iter(info.values())), dict) else [info]
     )

@@ -461,5 +461,8 @@ class QueueStats(BaseModel):
     # Leases that lapsed (worker killed, node lost, event loop stalled): not failures.
     lapsed_1m: int = 0
     lapsed_5m: int = 0
+    schedules: int = 0
+    # Seconds until the next schedule tick (0: due now); None without active schedules.
+    next_schedule_in_seconds: float | None = None
     workers: list[WorkerInfo]
     taken_at: float

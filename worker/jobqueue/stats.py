@@ -71,6 +71,10 @@ def stats_from_snapshot(queue: str, snap: StatsSnapshot, window_seconds: int) ->
         failed_5m=snap.failed_5m,
         lapsed_1m=snap.lapsed_1m,
         lapsed_5m=snap.lapsed_5m,
+        schedules=snap.schedules,
+        next_schedule_in_seconds=None
+        if snap.next_schedule_due_ms is None
+        else max(0.0, (snap.next_schedule_due_ms - snap.now_ms) / 1000.0),
         workers=workers,
         taken_at=now,
     )

@@ -9,6 +9,7 @@ from jobqueue_operator.sources.base import (
     CredentialsRejected,
     Observation,
     QueueSource,
+    RunsSchedules,
     SourceUnavailable,
     WorkerLoad,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "CredentialsRejected",
     "Observation",
     "QueueSource",
+    "RunsSchedules",
     "SourceUnavailable",
     "WorkerLoad",
 ]

@@ -10,6 +10,8 @@ from jobqueue_operator.scaling import QueueMetrics
 
 if TYPE_CHECKING:
     from jobqueue.models import QueueSettings
+    from jobqueue.protocol.scheduling import ScheduleState
+    from jobqueue.schedules import Schedule
 
 
 class SourceUnavailable(Exception):
@@ -39,6 +41,8 @@ class Observation:
     redis_problem: str | None = None
     # Leases that lapsed in the last 5 minutes, where the queue system counts them.
     lease_lapses_5m: int = 0
+    # A schedule's tick has come (where the queue system has schedules).
+    schedule_due: bool = False
 
 
 class QueueSource(Protocol):
@@ -55,6 +59,19 @@ class ConfiguresQueue(Protocol):
     (ours: ``spec.queueSettings``, stored with the queue in Redis)."""
 
     async def configure(self, settings: QueueSettings) -> None: ...
+
+
+@runtime_checkable
+class RunsSchedules(Protocol):
+    """Optional capability of a source: the queue keeps schedules (ours: stored with the
+    queue in Redis), which the loop keeps in line with ``spec.schedules`` and fires when
+    due, so a queue at zero replicas gets its scheduled jobs (and then its workers)."""
+
+    async def sync_schedules(self, wanted: list[Schedule]) -> None: ...
+
+    async def fire_schedules(self) -> None: ...
+
+    async def schedule_states(self) -> list[ScheduleState]: ...
 
 
 @runtime_checkable

@@ -13,12 +13,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import redis.asyncio as aioredis
+from jobqueue.connection import AnyRedis, ClientOptions, connect
 from jobqueue.eviction import eviction_policy, eviction_problem
 from jobqueue.models import QueueSettings, QueueStats
 from jobqueue.protocol import QueueProtocol
+from jobqueue.protocol.scheduling import (
+    ScheduleState,
+    fire_due,
+    put_schedule,
+    read_schedules,
+    remove_schedule,
+)
+from jobqueue.schedules import Schedule
 from jobqueue.stats import StatsReader, read_many
-from redis.asyncio.connection import BlockingConnectionPool, ConnectionPool
 from redis.exceptions import AuthenticationError, RedisError
 
 from jobqueue_operator.scaling import QueueMetrics
@@ -41,7 +48,7 @@ StatsBatcher = ReadBatcher[StatsReader, QueueStats]
 
 @dataclass
 class _Pooled:
-    client: aioredis.Redis
+    client: AnyRedis
     reads: StatsBatcher
     users: int = 0
     wakeups: WakeupListener | None = None
@@ -66,30 +73,27 @@ class RedisPools:
     max_connections: int = 32
     _clients: dict[tuple[str, str | None], _Pooled] = field(default_factory=dict)
 
-    def acquire(self, url: str, password: str | None) -> aioredis.Redis:
+    def acquire(self, url: str, password: str | None) -> AnyRedis:
         key = (url, password)
         pooled = self._clients.get(key)
         if pooled is None:
-            # Blocking: when every connection is busy (1,000 loops starting together) a read
-            # waits for one instead of failing with "Too many connections".
-            pool = BlockingConnectionPool.from_url(
-                url,
-                decode_responses=True,
-                socket_connect_timeout=READ_TIMEOUT_SECONDS,
-                socket_timeout=READ_TIMEOUT_SECONDS,
-                max_connections=self.max_connections,
-                timeout=READ_TIMEOUT_SECONDS,
-                health_check_interval=30,
-            )
-            if password:
-                # The Secret's password wins over one in the URL, as it does for the workers
-                # (from_url would let the URL's win).
-                pool.connection_kwargs["password"] = password
-            client = aioredis.Redis.from_pool(pool)
+            # The Secret's password wins over one in the URL, as it does for the workers.
+            client = connect(url, password, self._options())
             reads = StatsBatcher(read_many, timeout=READ_TIMEOUT_SECONDS * 2)
             pooled = self._clients[key] = _Pooled(client, reads)
         pooled.users += 1
         return pooled.client
+
+    def _options(self) -> ClientOptions:
+        # pool_timeout: when every connection to a server is busy (1,000 loops starting
+        # together) a read waits for one instead of failing with "Too many connections".
+        return ClientOptions(
+            socket_timeout=READ_TIMEOUT_SECONDS,
+            connect_timeout=READ_TIMEOUT_SECONDS,
+            max_connections=self.max_connections,
+            pool_timeout=READ_TIMEOUT_SECONDS,
+            health_check_interval=30,
+        )
 
     def reads(self, url: str, password: str | None) -> StatsBatcher:
         """The read batcher of an acquired Redis."""
@@ -103,13 +107,9 @@ class RedisPools:
         """The wake-up listener of an acquired Redis (made on first use)."""
         pooled = self._clients[(url, password)]
         if pooled.wakeups is None:
-            # Its own connection, outside the pool: reads queueing for a pooled connection
-            # (1,000 loops starting together) must not keep the subscription out.
-            shared = pooled.client.connection_pool
-            own = ConnectionPool(
-                connection_class=shared.connection_class, **shared.connection_kwargs
-            )
-            pooled.wakeups = WakeupListener(aioredis.Redis.from_pool(own))
+            # Its own client: reads queueing for a pooled connection (1,000 loops starting
+            # together) must not keep the subscription out.
+            pooled.wakeups = WakeupListener(connect(url, password, self._options()))
         return pooled.wakeups
 
     async def release(self, url: str, password: str | None) -> None:
@@ -187,8 +187,35 @@ class JobQueueSource:
         problem = await self._redis.check_eviction()
         return Observation(
             metrics, workers, stats.taken_at, redis_problem=problem,
-            lease_lapses_5m=stats.lapsed_5m,
+            lease_lapses_5m=stats.lapsed_5m, schedule_due=stats.next_schedule_in_seconds == 0,
         )  # fmt: skip
+
+    async def sync_schedules(self, wanted: list[Schedule]) -> None:
+        """Make the queue's JobQueue-managed schedules ``wanted`` (others are left alone)."""
+        try:
+            proto = QueueProtocol(self._redis.client, self._queue)
+            stored = {s.schedule.name: s.schedule for s in await read_schedules(proto)}
+            names = {w.name for w in wanted}
+            for name, schedule in stored.items():
+                if schedule.source == "jobqueue" and name not in names:
+                    await remove_schedule(proto, name)
+            for schedule in wanted:
+                if stored.get(schedule.name) != schedule:
+                    await put_schedule(proto, schedule)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot store the schedules: {exc}") from exc
+
+    async def fire_schedules(self) -> None:
+        try:
+            await fire_due(QueueProtocol(self._redis.client, self._queue))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot fire the due schedules: {exc}") from exc
+
+    async def schedule_states(self) -> list[ScheduleState]:
+        try:
+            return await read_schedules(QueueProtocol(self._redis.client, self._queue))
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise SourceUnavailable(f"cannot read the schedules: {exc}") from exc
 
     async def configure(self, settings: QueueSettings) -> None:
         """Store the JobQueue's queue settings with the queue (spec.queueSettings)."""

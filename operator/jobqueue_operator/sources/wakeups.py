@@ -6,6 +6,12 @@ The subscription runs in its own task: when it drops it reconnects with a growin
 delay, and meanwhile the loops simply keep polling. Once the server confirms a
 subscription, every registered queue is woken once, so a wake-up lost in the gap costs
 no more than the reconnection.
+
+Redis Cluster: the channel is a classic one, and a classic PUBLISH (the submit script's
+too) reaches the subscribers of every node, so the subscription may sit on any node and
+moves to another when its node fails. Wake-ups are rare (an idle queue becoming busy), so
+the cluster-wide broadcast costs little; sharded pub/sub would need one subscription per
+node and Redis 7.
 """
 
 from __future__ import annotations
@@ -17,9 +23,9 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-import redis.asyncio as aioredis
+from jobqueue.connection import AnyRedis
 from jobqueue.stats import WAKEUPS_CHANNEL
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import RedisCluster
 
 logger = logging.getLogger(__name__)
 
@@ -41,11 +47,12 @@ class WakeupListener:
     intended use).
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: AnyRedis) -> None:
         self._client = client
         self._callbacks: dict[str, set[Callback]] = {}
         self._task: asyncio.Task[None] | None = None
         self.connected = False
+        self._subscribed_once = False
         self.received = 0
 
     def add(self, queue: str, callback: Callback) -> Callable[[], None]:
@@ -90,7 +97,7 @@ class WakeupListener:
         while True:
             try:
                 await self._listen()
-            except (RedisError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # never end silently: the loops would lose wake-ups
                 if self.connected:  # it had worked: start the backoff over
                     delay = RETRY_FIRST_SECONDS
                 logger.warning(
@@ -102,11 +109,23 @@ class WakeupListener:
             await asyncio.sleep(delay * random.uniform(0.75, 1.25))
             delay = min(delay * 2, RETRY_MAX_SECONDS)
 
+    async def _pubsub(self) -> Any:
+        client = self._client
+        if not isinstance(client, RedisCluster):
+            return client.pubsub()
+        # Any node hears every classic PUBLISH: a random master, from a fresh view of the
+        # cluster after a failure (its node may have failed over).
+        if self.connected or self._subscribed_once:
+            await client.nodes_manager.initialize()
+        else:
+            await client.initialize()
+        return client.pubsub(node=random.choice(client.get_primaries()))
+
     async def _listen(self) -> None:
-        async with self._client.pubsub() as pubsub:
+        async with await self._pubsub() as pubsub:
             await pubsub.subscribe(WAKEUPS_CHANNEL)
             await _confirmed(pubsub)
-            self.connected = True
+            self.connected = self._subscribed_once = True
             # A wake-up published before the server took the SUBSCRIBE (at start, or while
             # reconnecting) is lost: every queue polls once now instead of at its interval.
             for queue in list(self._callbacks):

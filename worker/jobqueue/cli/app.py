@@ -11,13 +11,13 @@ import os
 import sys
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import click
-import redis.asyncio as aioredis
 import redis.exceptions
 
-from jobqueue.connection import connect
+from jobqueue.builtins.redact import redact_url
+from jobqueue.connection import AnyRedis, connect
+from jobqueue.endpoints import parse_redis_url
 from jobqueue.errors import InvalidJob, InvalidState, JobNotFound, JobqueueError
 from jobqueue.runtime.settings import default_redis_url
 
@@ -26,21 +26,6 @@ __all__ = ["EXIT_BAD_INPUT", "EXIT_FAILURE", "EXIT_TIMEOUT", "CliState", "JobqGr
 EXIT_FAILURE = 1
 EXIT_BAD_INPUT = 2
 EXIT_TIMEOUT = 3
-
-
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparseable URL>"
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host = f"{host}:{parts.port}"
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 def _one_line(text: str) -> str:
@@ -60,7 +45,7 @@ class CliState:
         self.redis_url = redis_url
         self.password = password
 
-    def connect(self) -> aioredis.Redis:
+    def connect(self) -> AnyRedis:
         return connect(self.redis_url, self.password)
 
 
@@ -125,19 +110,19 @@ def _usage_message(exc: click.UsageError) -> str:
     "redis_url",
     metavar="URL",
     default=None,
-    help="Redis URL (default: $JOBQUEUE_REDIS_URL, then $REDIS_URL, then "
-    "redis://localhost:6379/0).",
+    help="Redis URL: redis[s]://host:port/db, redis[s]+sentinel://host:port[,host:port...]"
+    "/MASTER/db or redis[s]+cluster://host:port[,host:port...] (default: "
+    "$JOBQUEUE_REDIS_URL, then $REDIS_URL, then redis://localhost:6379/0).",
 )
 @click.version_option(package_name="jobqueue-operator", prog_name="jobq")
 @click.pass_context
 def cli(ctx: click.Context, redis_url: str | None) -> None:
     """Submit, inspect and run jobs of a Redis job queue."""
     url = redis_url or default_redis_url()
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        raise click.BadParameter(
-            f"{redact_url(url)!r} must start with redis://, rediss:// or unix://",
-            param_hint="--redis",
-        )
+    try:
+        parse_redis_url(url)
+    except ValueError as exc:
+        raise click.BadParameter(f"{redact_url(url)!r}: {exc}", param_hint="--redis") from None
     if isinstance(ctx.command, JobqGroup):
         ctx.command.redis_url = url  # for the error message if Redis is unreachable
     ctx.obj = CliState(url, os.environ.get("JOBQUEUE_REDIS_PASSWORD") or None)

@@ -39,11 +39,9 @@ def run_on_queue(state: CliState, queue: str, action: Callable[[AsyncQueue], Awa
     """Open the queue's client, run ``action`` on it, close it."""
 
     async def go() -> T:
-        redis = state.connect()
-        try:
-            return await action(AsyncQueue(queue, redis=redis))
-        finally:
-            await redis.aclose()
+        # Built from the URL (not given a client): its options (wait_replicas) apply too.
+        async with AsyncQueue(queue, state.redis_url, password=state.password) as aq:
+            return await action(aq)
 
     return asyncio.run(go())
 

@@ -118,6 +118,7 @@ def stats_table(stats: QueueStats) -> Table:
         ("last 1m", f"{stats.completed_1m} ok / {stats.failed_1m} failed"),
         ("last 5m", f"{stats.completed_5m} ok / {stats.failed_5m} failed"),
         ("lease lapses", f"{stats.lapsed_1m} last 1m / {stats.lapsed_5m} last 5m"),
+        ("schedules", _schedules_line(stats)),
         (f"failure ratio ({stats.window_seconds}s)", f"{stats.failure_ratio:.1%}"),
         ("workers", len(stats.workers)),
     ]
@@ -129,6 +130,14 @@ def stats_table(stats: QueueStats) -> Table:
             f"{worker.jobs_in_hand}/{worker.concurrency} busy on {worker.host} pid {worker.pid}",
         )
     return table
+
+
+def _schedules_line(stats: QueueStats) -> str:
+    if not stats.schedules:
+        return "none"
+    soon = stats.next_schedule_in_seconds
+    nxt = "none active" if soon is None else f"next tick in {soon:.1f}s"
+    return f"{stats.schedules} ({nxt})"
 
 
 def settings_table(queue: str, settings: QueueSettings, stored: Iterable[str]) -> Table:

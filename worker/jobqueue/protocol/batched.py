@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
-from jobqueue.protocol.queue import QueueProtocol
+from jobqueue.protocol.queue import AnyRedis, QueueProtocol
 from jobqueue.protocol.replies import StatsSnapshot, decode_snapshot
 from jobqueue.protocol.scripts import script_source
 
@@ -21,18 +18,12 @@ async def stats_of_many(
     protocols: Sequence[QueueProtocol], window_seconds: Sequence[int]
 ) -> list[StatsSnapshot | Exception]:
     """``stats`` of many queues on one Redis client in one round trip (a pipeline, not a
-    transaction: each script is atomic on its own). A queue whose script fails gets its
-    error in its place; a connection error raises for all."""
+    transaction: each script is atomic on its own; on a Redis Cluster one round trip per
+    node, concurrently). A queue whose script fails gets its error in its place; a
+    connection error raises for all."""
     if not protocols:
         return []
     redis = protocols[0].redis
-    if isinstance(redis, RedisCluster):
-        # redis-py refuses EVALSHA in a cluster pipeline: one call per queue, concurrently.
-        return list(
-            await asyncio.gather(
-                *(_stats_or_error(p, w) for p, w in zip(protocols, window_seconds, strict=True))
-            )
-        )
     calls = [
         p._evalsha_args("stats", int(w * 1000))
         for p, w in zip(protocols, window_seconds, strict=True)
@@ -44,17 +35,12 @@ async def stats_of_many(
     return [r if isinstance(r, Exception) else decode_snapshot(r) for r in replies]
 
 
-async def _evalsha_pipelined(redis: aioredis.Redis, calls: list[list[Any]]) -> list[Any]:
+async def _evalsha_pipelined(redis: AnyRedis, calls: list[list[Any]]) -> list[Any]:
+    """One pipeline; on a Redis Cluster, redis-py splits it into one pipeline per node
+    (by each call's keys, all in its queue's slot) and sends them concurrently, following
+    MOVED/ASK for the calls of a slot that moved."""
     pipe = redis.pipeline(transaction=False)
     for call in calls:
-        pipe.evalsha(*call)
+        # execute_command: ClusterPipeline blocks its evalsha() method, not the command
+        pipe.execute_command("EVALSHA", *call)
     return list(await pipe.execute(raise_on_error=False))
-
-
-async def _stats_or_error(
-    protocol: QueueProtocol, window_seconds: int
-) -> StatsSnapshot | Exception:
-    try:
-        return await protocol.stats(window_seconds)
-    except ResponseError as exc:
-        return exc

@@ -26,6 +26,10 @@ workers       zset    worker id -> unix ms after which its entry is stale
 workerinfo    hash    worker id -> JSON of ``jobqueue.stats.WorkerInfo``
 settings      hash    the queue's stored settings (``jobqueue.models.QueueSettings``
                       fields that were set; the others take their defaults)
+schedules     hash    schedule name -> JSON of ``jobqueue.schedules.Schedule``
+schedule_due  zset    schedule name -> unix ms of its next tick (absent while paused);
+                      firing a tick claims it by moving this score (compare-and-set)
+schedule_runs hash    schedule name -> JSON: last tick, last job id, fired at, skipped
 guard         -       never written: every script that reads job records declares it,
                       so while the queue's slot migrates between Redis Cluster nodes
                       (the key is missing on both) Redis refuses the script with
@@ -74,6 +78,9 @@ FIXED_KEY_NAMES: tuple[str, ...] = (
     "workers",
     "workerinfo",
     "settings",
+    "schedules",
+    "schedule_due",
+    "schedule_runs",
     "guard",
 )
 

@@ -29,6 +29,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from jobqueue.connection import MAX_BLOCK_SECONDS
 from jobqueue.errors import InvalidJob, MalformedJob
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
+from jobqueue.protocol import replicated
 from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys
 from jobqueue.protocol.replies import (
     CancelResult,
@@ -88,6 +89,8 @@ class QueueProtocol:
         settings: QueueSettings | None = None,
         *,
         clock: Callable[[], float] | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         _check_decoding(redis)
         self.redis = redis
@@ -98,6 +101,10 @@ class QueueProtocol:
         self.settings = settings
         self.limits = settings or QueueSettings()
         self.clock = clock
+        # A submit is acknowledged once this many replicas have it (WAIT on the connection
+        # that wrote it), so a failover promoting one of them keeps it.
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         # Each script's declared fixed keys, resolved for this queue once.
         self._keys = {
             name: [self.keys.key(k) for k in script_info(name).fixed_keys] for name in SCRIPT_NAMES
@@ -143,6 +150,10 @@ class QueueProtocol:
             await self.configure(self.settings)
         self._registered = True
 
+    async def server_now(self) -> float:
+        """Now, in unix seconds, as the scripts see it (the injected clock, or Redis TIME)."""
+        return self.clock() if self.clock else await _server_time(self.redis)
+
     # --- settings ------------------------------------------------------------------------
 
     async def configure(self, settings: QueueSettings) -> None:
@@ -181,7 +192,10 @@ class QueueProtocol:
         args = self._submit_args(job_id, spec)
         await self._register_queue()
         try:
-            jid, created = await self._call("submit", 1, *args)
+            if self.wait_replicas:
+                [[jid, created]] = await self._evalsha_batch("submit", [[1, *args]])
+            else:
+                jid, created = await self._call("submit", 1, *args)
         except ResponseError as exc:
             raise _submit_error(exc) from None
         return jid, bool(created)
@@ -220,18 +234,24 @@ class QueueProtocol:
         return out
 
     async def _evalsha_batch(self, name: str, calls: list[list[Any]]) -> list[Any]:
-        """Run one script for each argument list in one pipelined round trip."""
+        """Run one script for each argument list in one pipelined round trip (followed by
+        WAIT when ``wait_replicas`` is set: see ``replicated``)."""
         for attempt in range(2):
             pipe = self.redis.pipeline(transaction=False)
             for args in calls:
                 # execute_command: ClusterPipeline blocks its evalsha() method, not the command
                 pipe.execute_command("EVALSHA", *self._evalsha_args(name, *args))
-            results = await pipe.execute(raise_on_error=False)
+            if self.wait_replicas:
+                replicated.add_wait(pipe, self)
+            results = list(await pipe.execute(raise_on_error=False))
+            acked = results.pop() if self.wait_replicas else None
             if not any(isinstance(r, NoScriptError) for r in results) or attempt == 1:
                 for r in results:
                     if isinstance(r, Exception):
                         raise r
-                return list(results)
+                if acked is not None:
+                    await replicated.check(self, acked, results)
+                return results
             await self.redis.script_load(script_source(name))  # the server lost its scripts
         raise AssertionError("unreachable")
 
@@ -475,7 +495,7 @@ class QueueProtocol:
         """Delete finished jobs of ``state`` that finished more than ``older_than`` s ago."""
         if state not in FINISHED_STATES:
             raise ValueError(f"cleanup works on finished states only, not {state.value!r}")
-        now = self.clock() if self.clock else float(await _server_time(self.redis))
+        now = await self.server_now()
         cutoff = int((now - older_than) * 1000)
         total = 0
         while True:

@@ -98,10 +98,12 @@ class StatsSnapshot:
     failed_5m: int
     lapsed_1m: int
     lapsed_5m: int
+    schedules: int
+    next_schedule_due_ms: int | None
     workers: list[str]  # WorkerInfo JSON
 
 
-_SNAPSHOT_NUMBERS = 17
+_SNAPSHOT_NUMBERS = 19
 
 
 def decode_snapshot(raw: list[Any]) -> StatsSnapshot:
@@ -124,6 +126,8 @@ def decode_snapshot(raw: list[Any]) -> StatsSnapshot:
         failed_5m=nums[14],
         lapsed_1m=nums[15],
         lapsed_5m=nums[16],
+        schedules=nums[17],
+        next_schedule_due_ms=None if nums[18] < 0 else nums[18],
         workers=list(raw[_SNAPSHOT_NUMBERS:]),
     )
 

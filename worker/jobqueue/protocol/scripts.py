@@ -44,6 +44,9 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "unregister",
     "stats",
     "hint",
+    "schedule",
+    "fire",
+    "due",
 )
 
 #: Per-call keys a script may declare after its fixed ones.

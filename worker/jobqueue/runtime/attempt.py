@@ -3,8 +3,9 @@
 A job can be in a worker twice: when the worker's event loop stalls past the lease, the job
 is swept back to the queue and may be leased to the same worker again. The two attempts are
 two ``Attempt`` objects; the stale one is told (abandoned: cancelled, its outcome never
-reported) and the new one waits until the stale one's handler has really stopped (``ended``)
-before its own handler starts, so two attempts of one job never run at once in one worker.
+reported) and the new one waits until the stale one's handler has really stopped
+(``wait_stopped``) before its own handler starts, so two attempts of one job never run at
+once in one worker.
 """
 
 from __future__ import annotations
@@ -23,12 +24,6 @@ __all__ = ["Abandon", "Attempt", "Outcome"]
 Abandon = Literal["lease_lost", "released"]
 
 
-def _not_running() -> asyncio.Event:
-    ended = asyncio.Event()
-    ended.set()
-    return ended
-
-
 @dataclass(eq=False)
 class Attempt:
     job: LeasedJob
@@ -43,8 +38,10 @@ class Attempt:
     # Set once the outcome report is on its way: renewals leave the job alone from then on
     # (a renewal racing the report would see the finished job as a lost lease).
     reporting: bool = False
-    # Clear while the handler runs anywhere (its coroutine, thread or child process).
-    ended: asyncio.Event = field(default_factory=_not_running)
+    # True while the handler runs anywhere (its coroutine, thread or child process).
+    running: bool = False
+    # Made only when someone waits for the handler to stop (most attempts: nobody).
+    _stopped: asyncio.Event | None = None
     # Stops the handler where it runs (kills its child process; the argument says why:
     # "cancel" for a cancel request); None where it cannot be stopped.
     stop: Callable[[str], None] | None = None
@@ -52,6 +49,21 @@ class Attempt:
     @property
     def key(self) -> tuple[str, str]:
         return self.job.key
+
+    def started_running(self) -> None:
+        self.running = True
+
+    def stopped_running(self) -> None:
+        self.running = False
+        if self._stopped is not None:
+            self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        """Return once the handler no longer runs anywhere."""
+        if self.running:
+            if self._stopped is None:
+                self._stopped = asyncio.Event()
+            await self._stopped.wait()
 
 
 @dataclass(frozen=True, slots=True)

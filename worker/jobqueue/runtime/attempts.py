@@ -76,7 +76,7 @@ class AttemptRunner:
         finally:
             if self.in_hand.get(job.key) is attempt:
                 del self.in_hand[job.key]
-        await attempt.ended.wait()
+        await attempt.wait_stopped()
         if self._executing.get(job.key) is attempt:
             del self._executing[job.key]
         return next_jobs
@@ -127,10 +127,10 @@ class AttemptRunner:
         attempt.in_handler = True
         try:
             earlier = self._executing.get(key)
-            if earlier is not None and not earlier.ended.is_set():
+            if earlier is not None and earlier.running:
                 log.warning("an earlier attempt of this job still runs here; waiting for it",
                             extra=_log_extra(attempt.job))  # fmt: skip
-                await earlier.ended.wait()
+                await earlier.wait_stopped()
             self._executing[key] = attempt
             return await self.handlers.run(attempt, handler)
         except asyncio.CancelledError:

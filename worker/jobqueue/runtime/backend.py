@@ -104,6 +104,11 @@ class QueueBackend(Protocol):
         """The largest result (bytes of JSON) the queue accepts."""
         ...
 
+    async def fire_schedules(self) -> float:
+        """Submit the jobs of the queues' schedules whose tick has come (each tick once,
+        however many fire it); returns the seconds until the next tick (inf for none)."""
+        ...
+
     async def startup_problem(self) -> str | None:
         """Why this worker must not start (e.g. Redis may evict job records), or None."""
         ...

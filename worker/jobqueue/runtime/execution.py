@@ -54,12 +54,12 @@ class HandlerRunner:
 
     async def run(self, attempt: Attempt, handler: Handler) -> Outcome:
         """Run ``handler`` for ``attempt`` in its slot task. Raises CancelledError when the
-        slot is cancelled (the caller tells abandonment from teardown); sets
-        ``attempt.ended`` once the handler no longer runs anywhere."""
+        slot is cancelled (the caller tells abandonment from teardown); marks the attempt
+        stopped once the handler no longer runs anywhere."""
         assert attempt.ctx is not None
         job = attempt.job
         if handler.is_async:
-            attempt.ended.clear()
+            attempt.started_running()
             try:
                 if job.timeout is None:  # no timeout scope for most jobs: it costs a timer
                     return Outcome(await handler.fn(attempt.ctx, job.payload))
@@ -69,7 +69,7 @@ class HandlerRunner:
             except Exception as exc:
                 return Outcome(raised=exc)
             finally:
-                attempt.ended.set()
+                attempt.stopped_running()
         if self._processes is not None:
             return await self._in_process(attempt, handler)
         return await self._in_thread(attempt, handler)
@@ -77,17 +77,17 @@ class HandlerRunner:
     async def _in_thread(self, attempt: Attempt, handler: Handler) -> Outcome:
         assert attempt.ctx is not None
         loop = asyncio.get_running_loop()
-        attempt.ended.clear()
+        attempt.started_running()
         future = loop.run_in_executor(self._threads, handler.fn, attempt.ctx, attempt.job.payload)
-        future.add_done_callback(lambda _: attempt.ended.set())
+        future.add_done_callback(lambda _: attempt.stopped_running())
         # shield: a timeout or a cancel of the slot must not cancel the future (the thread
-        # runs on regardless); ``ended`` tells when it stops.
+        # runs on regardless); the done callback tells when it stops.
         return await _with_timeout(asyncio.shield(future), attempt.job.timeout, attempt)
 
     async def _in_process(self, attempt: Attempt, handler: Handler) -> Outcome:
         assert attempt.ctx is not None and self._processes is not None
         run = self._processes.submit(attempt.job, attempt.ctx, handler.name)
-        attempt.ended.clear()
+        attempt.started_running()
         attempt.stop = run.kill
 
         async def until_gone() -> None:
@@ -96,7 +96,7 @@ class HandlerRunner:
                 await asyncio.wrap_future(run.future)
             while run.killed and run.pid is not None and _alive(run.pid):  # noqa: ASYNC110 - no event for a PID
                 await asyncio.sleep(_GONE_POLL_SECONDS)
-            attempt.ended.set()
+            attempt.stopped_running()
 
         watcher = asyncio.get_running_loop().create_task(until_gone())
         self._watchers.add(watcher)  # a task nobody references may be collected mid-run

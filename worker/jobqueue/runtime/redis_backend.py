@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
+import math
 import os
 import socket
 import time
@@ -35,9 +37,11 @@ from jobqueue.protocol import (
     wake_worker,
 )
 from jobqueue.protocol import LeasedJob as ProtocolJob
+from jobqueue.protocol.scheduling import fire_due
 from jobqueue.runtime.backend import LeasedJob, Report
 from jobqueue.runtime.backend import LeaseStatus as Lease
 from jobqueue.runtime.settings import WorkerSettings
+from jobqueue.schedules import seconds_until
 
 __all__ = ["RedisBackend", "new_worker_id"]
 
@@ -112,6 +116,7 @@ class RedisBackend:
         self._host = socket.gethostname()
         # (queue, request id, when) of lease calls whose reply was lost
         self._unconfirmed: list[tuple[str, str, float]] = []
+        self._requests = itertools.count()
 
     def protocol(self, queue: str) -> QueueProtocol:
         return self._protocols[queue]
@@ -121,7 +126,7 @@ class RedisBackend:
     async def _leasing(self, queue: str, call: Callable[[str], Awaitable[T]]) -> T:
         """Run a call that leases jobs under a fresh request id; if it fails or is cancelled
         after it may have reached Redis, remember the id for recovery."""
-        request_id = uuid.uuid4().hex
+        request_id = f"{self.worker_id}:{next(self._requests)}"  # unique: the worker id is
         try:
             return await call(request_id)
         except BaseException:
@@ -327,6 +332,15 @@ class RedisBackend:
 
     async def unregister(self) -> None:
         await asyncio.gather(*(p.unregister(self.worker_id) for p in self._protocols.values()))
+
+    async def fire_schedules(self) -> float:
+        soonest = math.inf
+        for proto in self._protocols.values():
+            report = await fire_due(proto)
+            for name, job_id in report.fired:
+                log.info("schedule %s of queue %s submitted job %s", name, proto.queue, job_id)
+            soonest = min(soonest, seconds_until(report.next_due_ms, report.now_ms))
+        return soonest
 
     async def startup_problem(self) -> str | None:
         if self.settings.allow_eviction:

@@ -3,7 +3,8 @@
 Environment variables (all optional except the queue list, which may come from the CLI):
 
 =========================  =====================================================
-JOBQUEUE_REDIS_URL         redis:// or rediss:// URL (then REDIS_URL, then
+JOBQUEUE_REDIS_URL         redis[s]://, redis[s]+sentinel:// or redis[s]+cluster://
+                           URL, see jobqueue.endpoints (then REDIS_URL, then
                            redis://localhost:6379/0)
 JOBQUEUE_REDIS_PASSWORD    overrides any password in the URL
 JOBQUEUE_QUEUES            comma-separated queue names
@@ -40,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from jobqueue.egress import ALLOW_ENV, AllowList
+from jobqueue.endpoints import parse_redis_url
 from jobqueue.runtime.eventloop import EventLoopChoice
 
 __all__ = ["ENV_NAMES", "SettingsError", "WorkerSettings", "default_redis_url", "split_csv"]
@@ -120,8 +122,7 @@ class WorkerSettings(BaseModel):
     @field_validator("redis_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
-        if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        parse_redis_url(value)  # ValueError naming the problem
         return value
 
     @field_validator("queues", "handlers")

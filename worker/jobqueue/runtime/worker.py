@@ -48,6 +48,8 @@ IDLE_WAIT_SECONDS = 2.0
 _HEALTH_TICK = 1.0
 _HEALTH_STALE_AFTER = 15.0
 _HELPER_STOP_SECONDS = 2.0
+# Schedules are checked at their next tick, and at least this often (to see new ones).
+SCHEDULE_CHECK_SECONDS = 5.0
 
 
 class WorkerRefused(RuntimeError):
@@ -154,6 +156,7 @@ class Worker:
                 asyncio.create_task(self._tick_loop(), name="jobq-tick"),
                 asyncio.create_task(self._completions.run(), name="jobq-completions"),
                 asyncio.create_task(self._leases.watch_cancels(), name="jobq-cancels"),
+                asyncio.create_task(self._schedule_loop(), name="jobq-schedules"),
             ]
             await self._fetch_loop()
         finally:
@@ -326,6 +329,19 @@ class Worker:
                 await self._release([job])
                 continue
             queue.extend(await self._attempts.run(job, slot))
+
+    async def _schedule_loop(self) -> None:
+        """Fire the queues' due schedules (every worker does; each tick is claimed once)."""
+        backoff = ERROR_BACKOFF_MIN
+        while True:
+            try:
+                wait = min(await self.backend.fire_schedules(), SCHEDULE_CHECK_SECONDS)
+                backoff = ERROR_BACKOFF_MIN
+            except Exception as exc:
+                self.metrics.redis_errors.inc()
+                log.warning("firing schedules failed: %s", format_error(exc))
+                wait, backoff = backoff, min(backoff * 2, ERROR_BACKOFF_MAX)
+            await asyncio.sleep(wait)
 
     async def _tick_loop(self) -> None:
         while True:

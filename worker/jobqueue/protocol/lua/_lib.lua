@@ -155,6 +155,14 @@ local function read_job(id, index, want_payload)
   return rec
 end
 
+-- The few fields a completion needs (no other field is read or checked: a job completed by
+-- the worker holding its lease is complete, whatever else its record says).
+local function read_lease(id)
+  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel')
+  if not f[1] and not f[2] then return nil end
+  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1' }
+end
+
 -- The lease check of every report: the job is active and `token` is its current token.
 local function holds(rec, token)
   return rec ~= nil and rec.state == 'active' and rec.token ~= nil and rec.token == tonumber(token)
@@ -178,9 +186,11 @@ end
 -- script after its real work is done.
 local TRIMMED = {}
 local function drop_finished(zkey, ids)
+  local dropped = {}
   for i = 1, #ids do
-    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then redis.call('ZREM', zkey, ids[i]) end
+    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then dropped[#dropped + 1] = ids[i] end
   end
+  batched('ZREM', zkey, dropped, 500)
 end
 local function trim(state)
   if TRIMMED[state] then return end
@@ -216,6 +226,33 @@ end
 
 local function dead_letter(rec)
   finish(rec, 'failed', 'MalformedJobRecord: ' .. rec.problem)
+end
+
+-- Write a new job: its record, and the delayed or ready index. `job` holds the submit fields
+-- (id, name, payload, priority, delay_ms, max_attempts, backoff, timeout, dedup_key); the
+-- caller checked the id is free. Returns true when the job is ready now.
+local function create_job(job)
+  local jk = JOB .. job.id
+  if job.dedup_key ~= '' then redis.call('HSET', K.dedup, job.dedup_key, job.id) end
+  redis.call('HSET', jk, 'id', job.id, 'name', job.name, 'payload', job.payload, 'priority',
+    job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff', job.backoff,
+    'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW, 'token', 0,
+    'progress', 0)
+  if job.delay_ms > 0 then
+    redis.call('HSET', jk, 'state', 'delayed', 'run_at', NOW + job.delay_ms)
+    redis.call('ZADD', K.delayed, NOW + job.delay_ms, job.id)
+    emit(job.id, 'delayed')
+    return false
+  end
+  make_ready({ id = job.id, priority = job.priority }, NOW)
+  emit(job.id, 'queued')
+  return true
+end
+
+-- Tell operators an idle queue has work (classic PUBLISH on 'jq:wakeups', keys.WAKEUPS_CHANNEL).
+local function announce_work()
+  -- JOB is '{jq:<queue>}:job:' (keys.QueueKeys.job_prefix): the queue name sits between
+  redis.call('PUBLISH', 'jq:wakeups', string.sub(JOB, 5, -7))
 end
 
 -- --- sweeps: lapsed leases and due delayed jobs --------------------------------------------
@@ -347,5 +384,6 @@ local function journal(worker, request_id, out, lease_ms)
     held[#held + 1] = out[i]
     held[#held + 1] = out[i + 1]
   end
-  redis.call('SET', K.journal, cjson.encode(held), 'PX', lease_ms)
+  -- ids, tokens and worker ids hold no newline
+  redis.call('SET', K.journal, table.concat(held, '\n'), 'PX', lease_ms)
 end

@@ -13,7 +13,7 @@ local triples = cjson.decode(ARGV[A + 4])
 local out, todo = {}, {}
 for i = 1, #triples, 3 do
   local id, token = triples[i], triples[i + 1]
-  local rec = read_job(id)
+  local rec = read_lease(id)
   if holds(rec, token) then
     todo[#todo + 1] = { rec = rec, result = triples[i + 2] }
     out[#out + 1] = 'ok'

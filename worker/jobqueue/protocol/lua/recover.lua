@@ -5,7 +5,8 @@
 local worker, lease_ms = ARGV[A], tonumber(ARGV[A + 1])
 local raw = redis.call('GET', K.journal)
 if not raw then return '[]' end
-local held = cjson.decode(raw)
+local held = {}
+for part in string.gmatch(raw, '[^\n]+') do held[#held + 1] = part end
 if held[1] ~= worker then return '[]' end
 -- read phase
 local recs = {}

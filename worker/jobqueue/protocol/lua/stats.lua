@@ -1,9 +1,9 @@
---! keys: queued enqueued delayed active completed failed cancelled outcomes workers workerinfo settings
+--! keys: queued enqueued delayed active completed failed cancelled outcomes workers workerinfo settings schedules schedule_due
 --! flags: no-writes
 -- Queue statistics without scanning jobs. ARGV[A]: window_ms.
 -- Returns {now_ms, queued, active, delayed, delayed_due, completed, failed, cancelled,
 --  oldest_ready_ms (-1 = none), window_s, window_f, s_1m, f_1m, s_5m, f_5m, l_1m, l_5m,
---  worker JSON...}.
+--  schedules, next_schedule_due_ms (-1 = none), worker JSON...}.
 -- Finished counts leave out records past their lifetime (the shorter of result_ttl and
 -- keep_age) whose index entries no finish has trimmed yet. Outcome windows cover at least
 -- the seconds asked: every 5 s bucket that overlaps them, the current partial one included.
@@ -49,6 +49,10 @@ out[#out + 1] = sum(m5, 0)
 out[#out + 1] = sum(m5, 1)
 out[#out + 1] = sum(m1, 2)
 out[#out + 1] = sum(m5, 2)
+
+out[#out + 1] = redis.call('HLEN', K.schedules)
+local next_tick = redis.call('ZRANGE', K.schedule_due, 0, 0, 'WITHSCORES')
+out[#out + 1] = (#next_tick > 0) and tonumber(next_tick[2]) or -1
 
 local ids = redis.call('ZRANGEBYSCORE', K.workers, NOW, '+inf', 'LIMIT', 0, 1000)
 if #ids > 0 then

@@ -51,29 +51,16 @@ for i = 0, k - 1 do
     out[#out + 1] = plan[i + 1]
     out[#out + 1] = 0
   else
-    local priority, delay_ms, dedup_key = tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4]), ARGV[b + 8]
-    local jk = JOB .. id
-    if dedup_key ~= '' then redis.call('HSET', K.dedup, dedup_key, id) end
-    redis.call('HSET', jk, 'id', id, 'name', ARGV[b + 1], 'payload', ARGV[b + 2], 'priority',
-      priority, 'attempts', 0, 'max_attempts', ARGV[b + 5], 'backoff', ARGV[b + 6], 'timeout',
-      ARGV[b + 7], 'dedup_key', dedup_key, 'created_at', NOW, 'token', 0, 'progress', 0)
-    if delay_ms > 0 then
-      redis.call('HSET', jk, 'state', 'delayed', 'run_at', NOW + delay_ms)
-      redis.call('ZADD', K.delayed, NOW + delay_ms, id)
-      emit(id, 'delayed')
-    else
-      make_ready({ id = id, priority = priority }, NOW)
-      emit(id, 'queued')
-      ready = true
-    end
+    local is_ready = create_job({ id = id, name = ARGV[b + 1], payload = ARGV[b + 2],
+      priority = tonumber(ARGV[b + 3]), delay_ms = tonumber(ARGV[b + 4]),
+      max_attempts = ARGV[b + 5], backoff = ARGV[b + 6], timeout = ARGV[b + 7],
+      dedup_key = ARGV[b + 8] })
+    ready = ready or is_ready
     woke = true
     out[#out + 1] = id
     out[#out + 1] = 1
   end
 end
 if woke then wake() end
-if ready and was_idle then
-  -- JOB is '{jq:<queue>}:job:' (keys.QueueKeys.job_prefix): the queue name sits between
-  redis.call('PUBLISH', 'jq:wakeups', string.sub(JOB, 5, -7))
-end
+if ready and was_idle then announce_work() end
 return out
