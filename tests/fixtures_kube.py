@@ -74,11 +74,10 @@ class KubeCluster:
 
     def reachable(self, url: str) -> str:
         """A URL of a server on the host's loopback, as pods (and the host) reach it."""
-        parts = urlsplit(url)
-        if parts.hostname not in ("127.0.0.1", "localhost"):
-            return url
-        netloc = parts.netloc.replace(parts.hostname, self.host_ip, 1)
-        return urlunsplit(parts._replace(netloc=netloc))
+        parts = urlsplit(url)  # the netloc may list several hosts (Sentinel, Cluster)
+        hosts = parts.netloc.rsplit("@", 1)
+        hosts[-1] = re.sub(r"\b(127\.0\.0\.1|localhost)(?=:|,|$)", self.host_ip, hosts[-1])
+        return urlunsplit(parts._replace(netloc="@".join(hosts)))
 
     @property
     def core(self) -> Any:
