@@ -1,7 +1,7 @@
 # jobqueue-operator: run `make help` for the targets.
 SHELL := /bin/bash
 # Everything runs in the project virtualenv that `make bootstrap` creates (never the system
-# interpreter); its bin/ comes first on PATH, so `jobq` and pods of the local cluster use it.
+# interpreter); its bin/ comes first on PATH, so `jobq` and the tools resolve there.
 VENV := $(CURDIR)/.venv
 PYTHON ?= $(VENV)/bin/python
 TOOLS_BIN := $(shell hack/build-tools.sh --print-bin)

@@ -23,7 +23,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The project virtualenv; the Makefile runs everything with .venv/bin/python and puts
-# .venv/bin first on PATH (pods of the local cluster find `jobq` there too).
+# .venv/bin first on PATH (so `jobq`, pytest and the hack/ scripts resolve there).
 venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating the project virtualenv $venv" >&2

@@ -289,7 +289,8 @@ def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str) -> None:
         f"  jobq --redis {redis_url} submit {QUEUE} debug.sleep '{{\"seconds\": 2}}'   "
         "# then watch it scale"
     )
-    console.print(f"  kubectl logs -n {NAMESPACE} deploy/{QUEUE}-worker   # a worker's output")
+    # The workers are at zero once the burst is done: these need the submit above first.
+    console.print(f"  kubectl logs -n {NAMESPACE} deploy/{QUEUE}-worker   # while it has a worker")
     console.print(f"  kubectl exec -n {NAMESPACE} deploy/{QUEUE}-worker -- id   # uid 10001")
     console.print()
     console.print(f"[bold]Stop everything with:[/] {stop_command()}")
