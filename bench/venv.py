@@ -21,41 +21,45 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def ensure_venv() -> tuple[Path | None, str]:
-    """Create or refresh the venv; returns (python, message). python is None when it failed."""
-    stamp = VENV / ".requirements-stamp"
+def ensure_venv(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> tuple[Path | None, str]:
+    """Create or refresh ``venv`` from ``requirements`` (the competitors' by default; the
+    foreign workers' of tests/foreign too); returns (python, message). python is None when
+    it failed. A stamp of the requirements skips the install while they are unchanged."""
+    python = venv / "bin" / "python"
+    stamp = venv / ".requirements-stamp"
     try:
-        if not venv_python().exists():
-            subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True, timeout=120)
-        if not stamp.exists() or stamp.read_text() != REQUIREMENTS.read_text():
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        if not stamp.exists() or stamp.read_text() != requirements.read_text():
             subprocess.run(
                 [
-                    str(venv_python()),
+                    str(python),
                     "-m",
                     "pip",
                     "install",
                     "-q",
                     "--disable-pip-version-check",
                     "-r",
-                    str(REQUIREMENTS),
+                    str(requirements),
                 ],
                 check=True,
                 timeout=600,
             )
-            stamp.write_text(REQUIREMENTS.read_text())
+            stamp.write_text(requirements.read_text())
     except (subprocess.SubprocessError, OSError) as exc:
-        return None, f"competitor venv could not be installed: {exc}"
-    return venv_python(), "ok"
+        return None, f"virtualenv {venv} could not be installed: {exc}"
+    return python, "ok"
 
 
-def ensure_node() -> str | None:
-    """`npm ci` in bench/node when needed; returns an error message or None."""
-    if (NODE_DIR / "node_modules" / "bullmq").exists():
+def ensure_node(node_dir: Path = NODE_DIR, probe: str = "bullmq") -> str | None:
+    """`npm ci` in ``node_dir`` when ``node_modules/<probe>`` is missing; returns an error
+    message or None."""
+    if (node_dir / "node_modules" / probe).exists():
         return None
     try:
         subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
+            cwd=node_dir,
             check=True,
             timeout=300,
             capture_output=True,

@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 apt_packages=(redis-server redis-tools prometheus iproute2 openssl
   # the local node: container runtime, CNI plugins, kube-proxy's iptables, image builds
   containerd runc containernetworking-plugins iptables conntrack util-linux buildah mmdebstrap)
+# Node.js runs the BullMQ workers of the foreign-queue tests (tests/foreign/node).
+command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -25,6 +25,9 @@ class Observation:
     replicas: int  # the Deployment's replica count
     ready: int  # ready pods
     readable: bool = True  # False while Redis is down: the queue figures above mean nothing
+    # Jobs pods took off the list ahead of a free slot (Celery's prefetch): out of the list a
+    # list-length scaler reads; our Celery adapter counts them (the broker's unacked hash).
+    prefetched: int = 0
 
 
 class ScalingPolicy(Protocol):
@@ -196,7 +199,7 @@ class Ours:
         metrics = None  # Redis is down: decide() gets no metrics, as in the operator
         if obs.readable:
             metrics = QueueMetrics(
-                queued=obs.queued,
+                queued=obs.queued + obs.prefetched,
                 active=obs.active,
                 delayed=obs.delayed,
                 delayed_due=0,  # the simulator moves a due retry into the queue at once

@@ -9,6 +9,11 @@ and is retried with exponential backoff until `max_attempts`, then dead-lettered
 is down, workers take nothing and the policy reads nothing (it must hold); while the operator
 is down, the policy does not tick, then resumes (ours from what its status kept). A trace may
 make every n-th pod crash-loop: it is created but never becomes ready.
+
+With ``prefetch`` (Celery's worker_prefetch_multiplier), every ready pod also takes up to
+concurrency x prefetch jobs off the list ahead of its free slots and holds them: they are no
+longer in the list a list-length scaler reads, though no one runs them. A leaving pod gives
+its held jobs back at once (Celery's warm shutdown restores them).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Cluster:
     tail_seconds: float = 1800.0  # simulated time after the last arrival
     sample_every: float = 10.0
     crashloop_every: int = 0  # every n-th pod never becomes ready (0: none)
+    prefetch: int = 0  # jobs a pod holds ahead per slot (Celery's prefetch multiplier)
     warmup_seconds: float = 600.0  # scale events before this do not count as settling
 
 
@@ -45,6 +51,7 @@ class Pod:
     ready: bool = False
     leaving: bool = False
     running: dict[int, int] = field(default_factory=dict)  # job -> attempt token
+    held: deque[int] = field(default_factory=deque)  # prefetched, not started
 
 
 @dataclass
@@ -131,6 +138,7 @@ class Simulation:
         self.token = itertools.count()
         self.outcomes: deque[tuple[float, bool]] = deque()
         self.delayed = 0
+        self.prefetched = 0  # jobs held by pods (Cluster.prefetch), out of the list
         self.active = 0
         self.completed = 0
         self.dead = 0
@@ -172,19 +180,46 @@ class Simulation:
     def _dispatch(self, t: float) -> None:
         if self._in(self.w.trace.redis_outage, t):
             return  # workers cannot take jobs; dispatch resumes at the end (_RESUME)
+        if self.c.prefetch:
+            self._dispatch_prefetching(t)
+            return
         while self.queue and self.slots:
             pod = self.pods.get(self.slots.popleft())
             if pod is None or pod.leaving:
                 continue
-            job = self.queue.popleft()
-            self.attempts[job] += 1
-            self.first_start[job] = min(self.first_start[job], t)
-            token = next(self.token)
-            pod.running[job] = token
-            self.active += 1
-            fails = self._in_outage(t)
-            took = self.c.failed_attempt_seconds if fails else self.w.durations[job]
-            self._at(t + took, _DONE, (pod.id, job, token, fails))
+            self._start(t, pod, self.queue.popleft())
+
+    def _dispatch_prefetching(self, t: float) -> None:
+        """Free slots run their pod's held jobs first, then the list's; then every ready pod
+        fills its hold from the list (the first ready pods the most, as BRPOP serves)."""
+        idle: list[int] = []
+        while self.slots:
+            pod = self.pods.get(self.slots.popleft())
+            if pod is None or pod.leaving:
+                continue
+            if pod.held:
+                self.prefetched -= 1
+                self._start(t, pod, pod.held.popleft())
+            elif self.queue:
+                self._start(t, pod, self.queue.popleft())
+            else:
+                idle.append(pod.id)
+        self.slots.extend(idle)
+        room = self.c.concurrency * self.c.prefetch
+        for pod in self.pods.values():
+            while self.queue and pod.ready and not pod.leaving and len(pod.held) < room:
+                pod.held.append(self.queue.popleft())
+                self.prefetched += 1
+
+    def _start(self, t: float, pod: Pod, job: int) -> None:
+        self.attempts[job] += 1
+        self.first_start[job] = min(self.first_start[job], t)
+        token = next(self.token)
+        pod.running[job] = token
+        self.active += 1
+        fails = self._in_outage(t)
+        took = self.c.failed_attempt_seconds if fails else self.w.durations[job]
+        self._at(t + took, _DONE, (pod.id, job, token, fails))
 
     def _done(self, t: float, pod_id: int, job: int, token: int, failed: bool) -> None:
         pod = self.pods.get(pod_id)
@@ -223,6 +258,9 @@ class Simulation:
         elif desired < len(current):
             for pod in self._victims(current, len(current) - desired):
                 pod.leaving = True
+                self.prefetched -= len(pod.held)
+                self.queue.extendleft(reversed(pod.held))  # given back, first in line
+                pod.held.clear()
                 if not pod.running:
                     self._remove(t, pod)
                 else:
@@ -268,6 +306,7 @@ class Simulation:
             active=self.active,
             delayed=self.delayed,
             oldest_wait=oldest,
+            prefetched=self.prefetched,
             succeeded=ok,
             failed=len(self.outcomes) - ok,
             replicas=self.replicas,
@@ -355,7 +394,7 @@ class Simulation:
     def _sample(self, t: float) -> None:
         s = self.samples
         s["t"].append(t)
-        s["queued"].append(len(self.queue) + self.delayed)
+        s["queued"].append(len(self.queue) + self.prefetched + self.delayed)
         s["active"].append(self.active)
         s["replicas"].append(self.replicas)
         s["pods"].append(len(self.pods))

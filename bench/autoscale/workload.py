@@ -221,6 +221,32 @@ def retry_storm(horizon: float, rate: float = 2.0) -> Trace:
     )
 
 
+def celery_prefetch(horizon: float, rate: float = 0.25, burst_jobs: int = 150,
+                    every: float = 1200.0) -> Trace:  # fmt: skip
+    """Celery workers as Langflow runs them (one task at a time, the default prefetch of 4):
+    each pod takes 4 tasks off the list ahead of its slot, so the list a list-length scaler
+    reads stays short or empty while pods are busy (mitodl/ol-infrastructure#5598). A low
+    rate of ~20 s tasks plus a burst every ``every`` seconds."""
+    burst_seconds = 30.0
+    peak = burst_jobs / burst_seconds
+
+    def rate_at(t: float) -> float:
+        phase = (t - every / 4) % every
+        return rate + (peak if 0 <= phase < burst_seconds and t >= every / 4 else 0.0)
+
+    return Trace(
+        "celery-prefetch",
+        f"Celery workers, concurrency 1 and prefetch 4: {rate:g} tasks/s of ~20 s plus "
+        f"{burst_jobs} in {burst_seconds:g} s every {every / 60:g} min",
+        horizon,
+        rate_at,
+        rate + peak,
+        median_seconds=20.0,
+        sigma=0.5,
+        cluster={"concurrency": 1, "prefetch": 4},
+    )
+
+
 def standard_traces(full: bool) -> list[Trace]:
     scale = 3.0 if full else 1.0
     return [
@@ -233,4 +259,5 @@ def standard_traces(full: bool) -> list[Trace]:
         retry_storm(2700 * scale),
         crashloop(3600 * scale),
         failover(3600 * scale),
+        celery_prefetch(3600 * scale),
     ]

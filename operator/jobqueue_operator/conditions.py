@@ -16,6 +16,9 @@ NEGATIVE = {"FailureRateHigh", "ScalingLimited"}
 # Ready=False coming from these reasons (or from no condition at all: a new JobQueue) is no
 # trouble: nothing could be ready yet.
 NOTHING_TO_BE_READY = {"ScaledToZero"}
+# Conditions that describe rather than warn: a foreign queue system keeps less than ours
+# by design (MetricsComplete=False is a fact of the setup, not trouble).
+INFORMATIONAL = {"MetricsComplete"}
 
 
 def rfc3339(unix_seconds: float) -> str:
@@ -75,7 +78,7 @@ def event_type(transition: Transition) -> EventType:
     """Warning when a condition turns to trouble, Normal when it turns back (or starts
     well); a JobQueue whose workers are only starting is not in trouble."""
     trouble: Status = "True" if transition.type in NEGATIVE else "False"
-    if transition.new != trouble:
+    if transition.new != trouble or transition.type in INFORMATIONAL:
         return "Normal"
     if transition.type == "Ready" and (
         transition.old is None or transition.old_reason in NOTHING_TO_BE_READY

@@ -100,6 +100,36 @@ class Kube:
         version: str | None = scale.get("metadata", {}).get("resourceVersion")
         return version
 
+    async def read_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Deployment or StatefulSet (spec.scaleTargetRef), None when it does not exist."""
+        read = {
+            "Deployment": self._apps.read_namespaced_deployment,
+            "StatefulSet": self._apps.read_namespaced_stateful_set,
+        }[kind]
+        try:
+            return await self._call(read, name, namespace)
+        except NotFound:
+            return None
+
+    async def scale_workload(
+        self, kind: str, namespace: str, name: str, replicas: int
+    ) -> str | None:
+        """Set spec.replicas of a Deployment or StatefulSet through its scale subresource."""
+        patch = {
+            "Deployment": self._apps.patch_namespaced_deployment_scale,
+            "StatefulSet": self._apps.patch_namespaced_stateful_set_scale,
+        }[kind]
+        scale = await self._call(
+            patch,
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            field_manager=FIELD_MANAGER,
+            _content_type=MERGE,
+        )
+        version: str | None = scale.get("metadata", {}).get("resourceVersion")
+        return version
+
     async def pod_deletion_costs(self, namespace: str, selector: str) -> dict[str, str | None]:
         """Live (not terminating) pods of a selector and their deletion-cost annotation."""
         listing = await self._call(

@@ -39,6 +39,7 @@ from jobqueue_operator import (
     resources,
     spec,
     status,
+    targets,
     workers,
 )
 from jobqueue_operator.conditions import Transition, event_type, rfc3339, set_condition
@@ -46,16 +47,17 @@ from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
 from jobqueue_operator.metrics import QueueSeries
-from jobqueue_operator.scaling import Decision, Policy, Replicas, decide
+from jobqueue_operator.scaling import Decision, Policy, Replicas, decide, signals
 from jobqueue_operator.sources import (
     AnnouncesWork,
     ConfiguresQueue,
     CredentialsRejected,
     Observation,
+    QueueSource,
     RunsSchedules,
     SourceUnavailable,
 )
-from jobqueue_operator.sources.jobqueue import JobQueueSource
+from jobqueue_operator.sources.factory import open_source
 
 # Status writes: at once when something that matters changes (replicas, conditions,
 # scaling state); figures that move every poll (backlog, wait, ratio) at most every
@@ -117,8 +119,8 @@ class Poller:
         self.conditions: list[dict[str, Any]] = list(saved.get("conditions") or [])
         self.last_scale_time: str | None = saved.get("lastScaleTime")
         self.last_scale_reason: str | None = saved.get("lastScaleReason")
-        self.source: JobQueueSource | None = None
-        self.source_key: tuple[str, str | None, str, int] | None = None
+        self.source: QueueSource | None = None
+        self.source_key: tuple[Any, ...] | None = None
         # The credentials of the last successful resolve; None while a Secret is refused
         # (then no worker Deployment is made or changed: see credentials.py).
         self.credentials: credentials.Credentials | None = None
@@ -144,6 +146,10 @@ class Poller:
         # daemon's body up to date).
         self.parsed: tuple[Any, spec.JobQueueSpec | None] | None = None
         self.policy: tuple[spec.JobQueueSpec, Policy] | None = None
+        # The policy as the last read's signals leave it (rules without inputs off).
+        self.adapted: tuple[Policy, frozenset[signals.Signal], Policy] | None = None
+        # spec.scaleTargetRef's workload as the last poll read it.
+        self.target: targets.Target | None = None
         # spec.queueSettings as last stored, with the source it was stored through (again
         # after the source changes or its Redis was unreachable: it may have lost them).
         self.applied_settings: tuple[object, QueueSettings] | None = None
@@ -236,6 +242,16 @@ class Poller:
             self.policy = (jq, desired_state.policy_from_spec(jq))
         return self.policy[1]
 
+    def _decision_policy(self, jq: spec.JobQueueSpec, observation: Observation | None) -> Policy:
+        """The policy with the rules whose inputs the source did not observe switched off."""
+        policy = self._policy(jq)
+        if observation is None:
+            return policy
+        seen = observation.observed
+        if self.adapted is None or self.adapted[0] is not policy or self.adapted[1] != seen:
+            self.adapted = (policy, seen, signals.adapt(policy, seen))
+        return self.adapted[2]
+
     def _validate_spec(self) -> spec.JobQueueSpec | None:
         try:
             jq = spec.JobQueueSpec.model_validate(dict(self.body.spec))
@@ -293,14 +309,22 @@ class Poller:
         queue = jq.queue_name(self.name)
         window = jq.scaling.failure_rate.window_seconds
         url = self._connection_url(jq, creds)
-        key = (url, creds.password, queue, window)
+        target = jq.scale_target_ref
+        workload = target.name if target else resources.deployment_name(self.name)
+        key = (url, creds.password, queue, window, jq.source.model_dump_json(), workload)
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             self.series = None
-            self.source = JobQueueSource(
-                self.ctx.pools, url, queue, password=creds.password, window_seconds=window
+            self.source = open_source(
+                self.ctx.pools,
+                url,
+                creds.password,
+                jq.source,
+                jq.queue or self.name,
+                window_seconds=window,
+                worker_prefix=f"{workload}-",
             )
             if isinstance(self.source, AnnouncesWork):
                 self.source.on_work(self.wake.set)
@@ -331,8 +355,11 @@ class Poller:
                 await self._store_queue_settings(jq.queue_settings.to_queue_settings())
             observation = await self._run_schedules(jq, observation)
         dep_name = resources.deployment_name(self.name)
-        deployment = await self._deployment(dep_name)
         creds = self.credentials
+        if jq.scale_target_ref is not None:
+            await self._scaled_target(jq, observation, error, lag)
+            return
+        deployment = await self._deployment(dep_name)
         if deployment is None:
             if creds is None:  # refused credentials: no worker gets them; the status says why
                 self._report_refused(error, time.time())
@@ -345,12 +372,34 @@ class Poller:
             # A Secret in use changed: the pods read it only when they start, so roll them.
             deployment = await workers.apply(self.ctx, owner, jq, creds)
             events.normal(self.body, "CredentialsRotated", f"rolling {dep_name}: a Secret changed")
-        current, ready = deployment.replicas, deployment.ready
+        current = deployment.replicas
         now = time.time()
+        decision = self._decide(jq, observation, deployment, lag, now)
+        if decision.desired != current:
+            if decision.desired < current and observation is not None:
+                await self._mark_pods(observation, resources.selector_string(self.name))
+            try:
+                version = await kube.scale_deployment(self.namespace, dep_name, decision.desired)
+            except NotFound:
+                self.ctx.deployments.forget(self.namespace, dep_name)  # recreated next tick
+                raise
+            self.ctx.deployments.scaled(self.namespace, dep_name, decision.desired, version)
+            self._announce_scale(current, decision, now)
+        await self._finish(jq, observation, error, decision, deployment, now)
+
+    def _decide(
+        self,
+        jq: spec.JobQueueSpec,
+        observation: Observation | None,
+        deployment: DeploymentView,
+        lag: float,
+        now: float,
+    ) -> Decision:
+        current, ready = deployment.replicas, deployment.ready
         decision = decide(
             observation.metrics if observation else None,
             Replicas(current, ready),
-            self._policy(jq),
+            self._decision_policy(jq, observation),
             self.state,
             now,
         )
@@ -359,19 +408,47 @@ class Poller:
             "up" if decision.desired > current else "down" if decision.desired < current else "none"
         )
         self._record_poll(lag).decided(direction, decision.reason.value)
+        return decision
+
+    async def _scaled_target(
+        self, jq: spec.JobQueueSpec, observation: Observation | None, error: str, lag: float
+    ) -> None:
+        """One poll of a JobQueue that scales spec.scaleTargetRef's workload."""
+        ref = jq.scale_target_ref
+        assert ref is not None
+        body = await self.ctx.kube.read_workload(ref.kind, self.namespace, ref.name)
+        now = time.time()
+        if body is None:
+            self.target = None
+            self._report_missing_target(f"{ref.kind}/{ref.name}", now)
+            return
+        target = self.target = targets.target_of(ref.kind, body)
+        current = target.view.replicas
+        decision = self._decide(jq, observation, target.view, lag, now)
         if decision.desired != current:
-            if decision.desired < current and observation is not None:
-                await self._mark_pods(observation)
-            try:
-                version = await kube.scale_deployment(self.namespace, dep_name, decision.desired)
-            except NotFound:
-                self.ctx.deployments.forget(self.namespace, dep_name)  # recreated next tick
-                raise
-            self.ctx.deployments.scaled(self.namespace, dep_name, decision.desired, version)
+            # A ReplicaSet removes the pods of lowest deletion cost first; a StatefulSet
+            # always its highest ordinals.
+            if decision.desired < current and observation is not None and ref.kind == "Deployment":
+                await self._mark_pods(observation, target.selector)
+            await self.ctx.kube.scale_workload(ref.kind, self.namespace, ref.name, decision.desired)
             self._announce_scale(current, decision, now)
+        await self._finish(jq, observation, error, decision, target.view, now)
+
+    async def _finish(
+        self,
+        jq: spec.JobQueueSpec,
+        observation: Observation | None,
+        error: str,
+        decision: Decision,
+        deployment: DeploymentView,
+        now: float,
+    ) -> None:
+        """Gauges, conditions and status of one poll, unless nothing moved since the last."""
         seen = (
             (observation.metrics, observation.workers) if observation else None,
             error,
+            observation.observed if observation else None,
+            observation.notes if observation else None,
             decision.desired,
             decision.reason,
             decision.message,
@@ -393,7 +470,7 @@ class Poller:
             # Nothing moved since a status that needed no write (an idle queue, mostly):
             # the gauges, conditions and status would come out the same.
             return
-        self._record_metrics(jq, observation, decision, current, ready)
+        self._record_metrics(jq, observation, decision, deployment.replicas, deployment.ready)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
     async def _store_queue_settings(self, wanted: QueueSettings) -> None:
@@ -470,13 +547,14 @@ class Poller:
         cache.put(self.namespace, dep_name, view)
         return view
 
-    async def _mark_pods(self, observation: Observation) -> None:
-        """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first."""
+    async def _mark_pods(self, observation: Observation, selector: str) -> None:
+        """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first
+        (where the source says which worker holds what)."""
+        if signals.Signal.WORKER_LOADS not in observation.observed:
+            return
         kube = self.ctx.kube
         try:
-            pods = await kube.pod_deletion_costs(
-                self.namespace, resources.selector_string(self.name)
-            )
+            pods = await kube.pod_deletion_costs(self.namespace, selector)
         except Exception as exc:  # a hint for the ReplicaSet only: scale down all the same
             self.logger.warning(f"pods of {self.namespace}/{self.name} not listed: {exc}")
             return
@@ -552,6 +630,8 @@ class Poller:
             self._policy(jq).failure_action,
             unread_reason=self.refusal.reason if self.refusal else "ReadFailed",
             redis_problem=observation.redis_problem if observation is not None else None,
+            observed=observation.observed if observation is not None else None,
+            notes=observation.notes if observation is not None else (),
         )
         transitions = self._update_conditions(wanted, generation, now)
         fields = status.status_fields(
@@ -561,7 +641,9 @@ class Poller:
             decision,
             self.state,
             metrics,
-            len(observation.workers) if observation is not None else None,
+            observation.live_workers if observation is not None else None,
+            target=self.target if jq.scale_target_ref is not None else None,
+            observed=observation.observed if observation is not None else None,
         )
         fields.update(
             {
@@ -657,6 +739,21 @@ class Poller:
             status = {"conditions": self.conditions, "observedGeneration": generation,
                       "lastPollTime": rfc3339(now)}  # fmt: skip
             self.writing = asyncio.create_task(self._write_status(status, {}, now))
+
+    def _report_missing_target(self, ref: str, now: float) -> None:
+        """Ready=False while spec.scaleTargetRef's workload does not exist (said once per
+        change, written at the refresh interval)."""
+        message = f"{ref} not found in namespace {self.namespace}"
+        self.conditions, transition = set_condition(
+            self.conditions, spec.ConditionType.READY.value, "False", "ScaleTargetNotFound",
+            message, generation=self._generation(), now=now,
+        )  # fmt: skip
+        if transition is not None:
+            self._announce_condition(transition)
+        if self.writing is None and (transition or now - self.written_at >= self.refresh_seconds):
+            fields = {"conditions": self.conditions, "observedGeneration": self._generation(),
+                      "lastPollTime": rfc3339(now), "scaleTarget": ref}  # fmt: skip
+            self.writing = asyncio.create_task(self._write_status(fields, {}, now))
 
     def _announce_condition(self, transition: Transition) -> None:
         message = f"{transition.type}={transition.new} ({transition.reason}): {transition.message}"

@@ -69,6 +69,10 @@ def namespaced_rules() -> list[Rule]:
         # one), a fresh read before each apply, and the watch behind the poll loops' cache.
         _rule("apps", "deployments", "get", "list", "watch", "create", "patch"),
         _rule("apps", "deployments/scale", "patch"),
+        # spec.scaleTargetRef: a StatefulSet is read (its counts and selector) and scaled
+        # through its scale subresource, as a Deployment is; nothing else of it is changed.
+        _rule("apps", "statefulsets", "get"),
+        _rule("apps", "statefulsets/scale", "patch"),
         # Worker pods: list them and set pod-deletion-cost before a scale-down.
         _rule("", "pods", "list", "patch"),
         # Events for scale decisions and condition changes (kopf posts core/v1 Events).

@@ -161,10 +161,19 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
     """
     worker = jq.worker
     shutdown = max(worker.termination_grace_period_seconds - SHUTDOWN_MARGIN_SECONDS, 1)
-    ours: list[dict[str, Any]] = [
+    identity = [
         _field_ref("POD_NAME", "metadata.name"),
         _field_ref("POD_NAMESPACE", "metadata.namespace"),
         _field_ref("POD_IP", "status.podIP"),
+    ]
+    user = [e.model_dump(by_alias=True, exclude_none=True) for e in worker.env]
+    overridden = {e["name"] for e in user}
+    if jq.foreign:
+        # A foreign worker reads its own settings (spec.worker.env, envFrom); the pod's
+        # identity is there to name it (celery -n celery@$(POD_NAME), rq --name).
+        return [e for e in identity if e["name"] not in overridden] + user
+    ours: list[dict[str, Any]] = [
+        *identity,
         {"name": "JOBQUEUE_REDIS_URL", "value": worker_redis_url(jq.redis)},
         {"name": "JOBQUEUE_QUEUES", "value": jq.queue_name(jobqueue_name)},
         {"name": "JOBQUEUE_CONCURRENCY", "value": str(worker.concurrency)},
@@ -184,25 +193,41 @@ def worker_env(jobqueue_name: str, jq: spec.JobQueueSpec) -> list[dict[str, Any]
     if ref is not None:
         secret = {"secretKeyRef": {"name": ref.name, "key": ref.key}}
         ours.append({"name": "JOBQUEUE_REDIS_PASSWORD", "valueFrom": secret})
-    user = [e.model_dump(by_alias=True, exclude_none=True) for e in worker.env]
-    overridden = {e["name"] for e in user}
     return [e for e in ours if e["name"] not in overridden] + user
 
 
 def _container(jobqueue_name: str, jq: spec.JobQueueSpec, default_image: str) -> dict[str, Any]:
     worker = jq.worker
-    probe = {"httpGet": {"path": "/healthz", "port": "metrics"}}
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": worker.image or default_image,
-        "command": list(worker.command or spec.DEFAULT_WORKER_COMMAND),
         "env": worker_env(jobqueue_name, jq),
-        "ports": [{"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}],
-        "readinessProbe": {**probe, "periodSeconds": 5, "failureThreshold": 2},
-        "livenessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
         "securityContext": merged(default_container_security_context(), worker.security_context),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *redis_volumes(jq.redis)[1]],
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            *redis_volumes(jq.redis)[1],
+            *(worker.volume_mounts or []),
+        ],
     }
+    ports = list(worker.ports or [])
+    readiness, liveness = worker.readiness_probe, worker.liveness_probe
+    if not jq.foreign:
+        container["command"] = list(worker.command or spec.DEFAULT_WORKER_COMMAND)
+        metrics = {"name": "metrics", "containerPort": worker.metrics_port, "protocol": "TCP"}
+        ports.insert(0, metrics)
+        probe = {"httpGet": {"path": "/healthz", "port": "metrics"}}
+        readiness = readiness or {**probe, "periodSeconds": 5, "failureThreshold": 2}
+        liveness = liveness or {**probe, "periodSeconds": 10, "failureThreshold": 3}
+    elif worker.command is not None:  # else the image's entrypoint
+        container["command"] = list(worker.command)
+    if ports:
+        container["ports"] = ports
+    if readiness:
+        container["readinessProbe"] = readiness
+    if liveness:
+        container["livenessProbe"] = liveness
+    if worker.env_from:
+        container["envFrom"] = list(worker.env_from)
     if worker.args is not None:
         container["args"] = list(worker.args)
     if worker.image_pull_policy is not None:
@@ -226,19 +251,23 @@ def build_deployment(
     worker = jq.worker
     labels = common_labels(owner.name)
     pod_labels = {**(worker.pod_labels or {}), **labels}
-    pod_annotations = {
+    scrape = {} if jq.foreign else {
         "prometheus.io/scrape": "true",
         "prometheus.io/port": str(worker.metrics_port),
         "prometheus.io/path": "/metrics",
-        **(worker.pod_annotations or {}),
-    }
+    }  # fmt: skip
+    pod_annotations = {**scrape, **(worker.pod_annotations or {})}
     if credentials_version:
         pod_annotations[CREDENTIALS_VERSION] = credentials_version
     pod_spec: dict[str, Any] = {
         "containers": [_container(owner.name, jq, default_image)],
         "terminationGracePeriodSeconds": worker.termination_grace_period_seconds,
         "securityContext": merged(default_pod_security_context(), worker.pod_security_context),
-        "volumes": [{"name": "tmp", "emptyDir": {}}, *redis_volumes(jq.redis)[0]],
+        "volumes": [
+            {"name": "tmp", "emptyDir": {}},
+            *redis_volumes(jq.redis)[0],
+            *(worker.volumes or []),
+        ],
         "enableServiceLinks": False,
         "automountServiceAccountToken": worker.automount_service_account_token,
     }

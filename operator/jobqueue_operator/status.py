@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from jobqueue.protocol.scheduling import ScheduleState
@@ -9,9 +10,10 @@ from jobqueue.protocol.scheduling import ScheduleState
 from jobqueue_operator import desired_state, resources
 from jobqueue_operator.conditions import Status, rfc3339
 from jobqueue_operator.deployments import DeploymentView
-from jobqueue_operator.scaling import Decision, QueueMetrics, ScalingState
+from jobqueue_operator.scaling import Decision, QueueMetrics, ScalingState, Signal, signals
 from jobqueue_operator.scaling.model import GATE_REASONS, FailureAction
 from jobqueue_operator.spec import ConditionType
+from jobqueue_operator.targets import Target
 
 Wanted = tuple[ConditionType, Status, str, str]
 
@@ -26,10 +28,13 @@ def wanted_conditions(
     *,
     unread_reason: str = "ReadFailed",
     redis_problem: str | None = None,
+    observed: Iterable[Signal] | None = None,
+    notes: Iterable[str] = (),
 ) -> list[Wanted]:
     """Each condition's (type, status, reason, message) after this poll; ``metrics`` is None
     when the queue could not be read (``unread_reason`` says why: e.g. refused
-    credentials); ``redis_problem`` says why its Redis may lose job records (eviction)."""
+    credentials); ``redis_problem`` says why its Redis may lose job records (eviction);
+    ``observed`` is what the source saw (all when None), ``notes`` why it saw less."""
     types = ConditionType
     if metrics is None:
         unread = error or "queue unreadable"
@@ -59,6 +64,7 @@ def wanted_conditions(
         wanted.append((types.SCALING_LIMITED, "True", "AtMaxReplicas", decision.message))
     else:
         wanted.append((types.SCALING_LIMITED, "False", "WithinLimits", "backlog fits maxReplicas"))
+    wanted.append(metrics_complete(observed, notes))
     if decision.desired == 0:
         wanted.append((types.READY, "True", "ScaledToZero", "no work; no workers needed"))
     elif ready >= 1:
@@ -90,6 +96,24 @@ def schedule_entry(state: ScheduleState) -> dict[str, Any]:
     return entry
 
 
+def metrics_complete(observed: Iterable[Signal] | None, notes: Iterable[str] = ()) -> Wanted:
+    """MetricsComplete: whether the source saw everything the decision can use, and if not
+    what is missing and which rules are off for it."""
+    seen = signals.ALL_SIGNALS if observed is None else frozenset(observed)
+    gone = signals.missing(seen)
+    if not gone:
+        return (ConditionType.METRICS_COMPLETE, "True", "AllObserved", "every signal observed")
+    what = ", ".join(s.value for s in gone)
+    message = f"not observed: {what}. {signals.explain(seen)}"
+    extra = "; ".join(notes)
+    return (
+        ConditionType.METRICS_COMPLETE,
+        "False",
+        "SignalsMissing",
+        f"{message} ({extra})" if extra else message,
+    )
+
+
 def status_fields(
     name: str,
     queue: str,
@@ -98,17 +122,26 @@ def status_fields(
     state: ScalingState,
     metrics: QueueMetrics | None,
     workers: int | None,
+    *,
+    target: Target | None = None,
+    observed: Iterable[Signal] | None = None,
 ) -> dict[str, Any]:
-    """The status of one poll, conditions and bookkeeping (lastScale*, generation) aside."""
+    """The status of one poll, conditions and bookkeeping (lastScale*, generation) aside;
+    ``target`` is spec.scaleTargetRef's workload (else the operator's own Deployment)."""
+    dep_name = resources.deployment_name(name)
     status: dict[str, Any] = {
         "replicas": deployment.status_replicas,
         "readyReplicas": deployment.ready,
         "desiredReplicas": decision.desired,
-        "selector": resources.selector_string(name),
+        "selector": target.selector if target else resources.selector_string(name),
         "queue": queue,
-        "deployment": resources.deployment_name(name),
+        "deployment": target.name if target else dep_name,
+        "scaleTarget": target.ref if target else f"Deployment/{dep_name}",
         **desired_state.state_to_status(state),
     }
+    if observed is not None:
+        seen = frozenset(observed)
+        status["signals"] = [s.value for s in Signal if s in seen]
     if metrics is not None:
         status["backlog"] = {
             "queued": metrics.queued,
@@ -119,5 +152,6 @@ def status_fields(
         status["backlogTotal"] = metrics.backlog
         status["oldestWaitSeconds"] = round(metrics.oldest_wait_seconds, 3)
         status["failureRatio"] = round(metrics.failure_ratio, 4)
-        status["workers"] = workers
+        if workers is not None:
+            status["workers"] = workers
     return status

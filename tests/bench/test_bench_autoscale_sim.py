@@ -258,3 +258,28 @@ def test_report_verdicts_for_settling_and_against_before() -> None:
     lines, missed = verdicts("storm", storm, before)
     assert missed == ["storm against before", "storm fleet growth"]
     assert any("dead-lettered 3 (was 2)" in line for line in lines)
+
+
+def test_prefetched_jobs_leave_the_list_yet_ours_counts_them() -> None:
+    """Celery's prefetch: a busy pod holds jobs off the list. The list scaler reads an empty
+    list; ours (the Celery adapter's unacked count) still sees them."""
+    held = Observation(30.0, 0, 1, 0, 0.0, 0, 0, 1, 1, prefetched=8)
+    keda = KedaHpa()
+    keda._last_poll = keda._last_active = 0.0
+    assert keda.tick(held) == 1
+    ours = policies.Ours(concurrency=1, max_replicas=20)
+    assert ours.tick(held) >= 9
+
+
+def test_celery_prefetch_trace_hides_work_from_the_list_scaler() -> None:
+    trace = workload.celery_prefetch(1800)
+    w = small(trace)
+    cluster = dataclasses.replace(Cluster(tail_seconds=900), **trace.cluster)
+    keda = simulate(w, KedaHpa(), cluster)
+    ours = simulate(w, policies.Ours(1, 100), cluster)
+    assert ours.completed == keda.completed == ours.jobs
+    assert ours.wait_p95 < keda.wait_p95 / 2
+    assert ours.killed_by_scale_down == 0
+    # With no prefetch the same trace leaves every waiting job in the list.
+    plain = simulate(w, KedaHpa(), Cluster(tail_seconds=900, concurrency=1))
+    assert plain.wait_p95 < keda.wait_p95

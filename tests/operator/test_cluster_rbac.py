@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -176,8 +177,39 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
             return str(next(e.value for e in env if e.name == "JOBQUEUE_CONCURRENCY"))
 
         jobqueues.wait(lambda: concurrency() == "3", 60, "the spec change applied")
-        cluster.custom.delete_namespaced_custom_object(spec.GROUP, spec.VERSION, ns,
-                                                       spec.PLURAL, "rb")  # fmt: skip
+
+        # spec.scaleTargetRef: a StatefulSet of the user's, read and scaled through its scale
+        # subresource (a plain list as the queue).
+        labels = {"app": "listed"}
+        sleeper = [sys.executable, "-c", "import time; time.sleep(3600)"]
+        cluster.apps.create_namespaced_stateful_set(ns, {
+            "metadata": {"name": "listed"},
+            "spec": {"replicas": 0, "serviceName": "listed", "selector": {"matchLabels": labels},
+                     "template": {"metadata": {"labels": labels}, "spec": {
+                         "terminationGracePeriodSeconds": 1,
+                         "containers": [{"name": "w", "image": "x", "command": sleeper}]}}},
+        })  # fmt: skip
+        listed = jobqueue_manifest("listed", server.url)
+        listed["spec"] = {
+            "redis": {"url": server.url, "passwordSecretRef": {"name": "redis-auth",
+                                                               "key": "password"}},
+            "source": {"kind": "List", "queues": ["listed"]},
+            "scaleTargetRef": {"kind": "StatefulSet", "name": "listed"},
+            "scaling": {"pollIntervalSeconds": 1, "scaleDownStabilizationSeconds": 2},
+        }  # fmt: skip
+        jobqueues.create(listed)
+
+        def sts_replicas() -> int:
+            return int(cluster.apps.read_namespaced_stateful_set("listed", ns).spec.replicas or 0)
+
+        with redis.Redis.from_url(server.url, password="pw") as r:
+            r.lpush("listed", "job")
+            jobqueues.wait(lambda: sts_replicas() == 1, 60, "the StatefulSet scaled up")
+            r.delete("listed")
+        jobqueues.wait(lambda: sts_replicas() == 0, 60, "the StatefulSet scaled down")
+        for name in ("rb", "listed"):
+            cluster.custom.delete_namespaced_custom_object(spec.GROUP, spec.VERSION, ns,
+                                                           spec.PLURAL, name)  # fmt: skip
         jobqueues.wait(
             lambda: not cluster.custom.list_namespaced_custom_object(
                 spec.GROUP, spec.VERSION, ns, spec.PLURAL)["items"],
@@ -257,6 +289,9 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
         "delete a pod": lambda: core.delete_namespaced_pod("p", ns),
         "update a Deployment": lambda: apps.replace_namespaced_deployment("d", ns, body),
         "delete a Deployment": lambda: apps.delete_namespaced_deployment("d", ns),
+        "update a StatefulSet": lambda: apps.patch_namespaced_stateful_set(
+            "listed", ns, {"spec": {"replicas": 2}}),
+        "list StatefulSets": lambda: apps.list_namespaced_stateful_set(ns),
         "Deployments elsewhere": lambda: apps.list_namespaced_deployment("default"),
         "read ConfigMaps": lambda: core.list_namespaced_config_map(ns),
         "create a JobQueue": lambda: custom.create_namespaced_custom_object(

@@ -135,6 +135,62 @@ BAD_SPECS = [
         with_(scaling={"behavior": {"scaleDown": {"selectPolicy": "Sometimes"}}}),
         "selectPolicy",
     ),
+    ("unknown source kind", with_(source={"kind": "Sidekiq", "queues": ["q"]}), "spec.source.kind"),
+    ("foreign without queues", with_(source={"kind": "RQ"}), "spec.source.queues"),
+    ("queues for ours", with_(source={"kind": "JobQueue", "queues": ["q"]}), "spec.source.queues"),
+    (
+        "stream without group",
+        with_(
+            source={"kind": "Stream", "queues": ["s"]},
+            scaleTargetRef={"kind": "Deployment", "name": "w"},
+        ),
+        "spec.source.consumerGroup",
+    ),
+    (
+        "group for a list",
+        with_(source={"kind": "List", "queues": ["l"], "consumerGroup": "g"}),
+        "spec.source.consumerGroup",
+    ),
+    ("prefix for RQ", with_(source={"kind": "RQ", "queues": ["q"], "prefix": "x"}), "prefix"),
+    (
+        "in-flight keys for Celery",
+        with_(source={"kind": "Celery", "queues": ["q"], "inFlightKeys": ["p"]}),
+        "spec.source.inFlightKeys",
+    ),
+    (
+        "foreign with the bundled worker",
+        with_(source={"kind": "Celery", "queues": ["q"]}),
+        "spec.worker.image",
+    ),
+    (
+        "queue settings of a foreign queue",
+        with_(
+            source={"kind": "RQ", "queues": ["q"]},
+            scaleTargetRef={"kind": "Deployment", "name": "w"},
+            queueSettings={"keepFailed": 1},
+        ),
+        "spec.queueSettings",
+    ),
+    (
+        "schedules of a foreign queue",
+        with_(
+            source={"kind": "Celery", "queues": ["q"]},
+            scaleTargetRef={"kind": "Deployment", "name": "w"},
+            schedules=[{"name": "s", "jobName": "j", "everySeconds": 60}],
+        ),
+        "spec.schedules",
+    ),
+    (
+        "foreign queue on Redis Cluster",
+        with_(
+            source={"kind": "BullMQ", "queues": ["q"]},
+            scaleTargetRef={"kind": "Deployment", "name": "w"},
+            redis={"url": "redis+cluster://127.0.0.1:7000"},
+        ),
+        "spec.redis.url",
+    ),
+    ("target kind", with_(scaleTargetRef={"kind": "DaemonSet", "name": "x"}), "kind"),
+    ("target without name", with_(scaleTargetRef={"kind": "Deployment"}), "name"),
 ]
 
 

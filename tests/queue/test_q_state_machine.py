@@ -131,6 +131,10 @@ class QueueMachine(RuleBasedStateMachine):
                 job.state = "queued"
         return lapsed
 
+    def next_token(self, m: ModelJob) -> int:
+        """A lease's fencing token: past the job's last one, and past now in ms."""
+        return max(m.token + 1, int(self.clock.now * 1000))
+
     def held(self) -> list[str]:
         return sorted(j for j, m in self.jobs.items() if m.state == "active")
 
@@ -144,7 +148,7 @@ class QueueMachine(RuleBasedStateMachine):
         for t in taken:
             m = self.jobs[t.id]
             m.state, m.attempts = "active", m.attempts + 1
-            m.token += 1
+            m.token = self.next_token(m)
             m.lease_until = self.clock.now + LEASE
             assert (t.attempt, t.token, t.priority) == (m.attempts, m.token, m.priority)
 
@@ -204,7 +208,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert not {t.id for t in both[0]} & {t.id for t in both[1]}
         for t in sorted(taken, key=lambda t: t.id):
             m = self.jobs[t.id]
-            m.state, m.attempts, m.token = "active", m.attempts + 1, m.token + 1
+            m.state, m.attempts, m.token = "active", m.attempts + 1, self.next_token(m)
             m.lease_until = self.clock.now + LEASE
             assert (t.attempt, t.token) == (m.attempts, m.token)
 

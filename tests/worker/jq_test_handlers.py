@@ -68,11 +68,15 @@ def progress_then_wait(ctx: SyncJobContext, payload: Any) -> None:
         time.sleep(0.02)
 
 
+_STALLED: set[str] = set()
+
+
 @task("test.stall")
 async def stall(ctx: JobContext, payload: Any) -> str:
-    """Blocks the worker's whole event loop (no renewals, no reports) for a while, on its
-    first lease only (one that always outlived its lease would be a poison job)."""
-    if ctx.fencing_token == 1:
+    """Blocks the worker's whole event loop (no renewals, no reports) for a while, once per
+    job in each worker process (one that always outlived its lease would be a poison job)."""
+    if ctx.job_id not in _STALLED:
+        _STALLED.add(ctx.job_id)
         time.sleep(float(payload.get("seconds", 3.0)))  # noqa: ASYNC251 - stalls on purpose
     return "stalled"
 

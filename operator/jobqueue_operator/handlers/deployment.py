@@ -9,6 +9,7 @@ import kopf
 from pydantic import ValidationError
 
 from jobqueue_operator import credentials, events, resources, spec, workers
+from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.handlers.lifecycle import context_of
 
 
@@ -41,6 +42,10 @@ async def ensure_deployment(
     namespace = namespace or "default"
     started = time.monotonic()
     dep_name = resources.deployment_name(name)
+    if jq.scale_target_ref is not None:
+        await _leave_to_target(ctx, body, namespace, name, jq, patch)
+        patch.status["observedGeneration"] = meta.get("generation")
+        return
     try:
         creds = await credentials.resolve(ctx.secrets, namespace, jq.redis)
     except credentials.CredentialsRefused as exc:
@@ -65,3 +70,27 @@ async def ensure_deployment(
     patch.status["deployment"] = dep_name
     patch.status["queue"] = jq.queue_name(name)
     patch.status["observedGeneration"] = meta.get("generation")
+
+
+async def _leave_to_target(
+    ctx: OperatorContext,
+    body: kopf.Body,
+    namespace: str,
+    name: str,
+    jq: spec.JobQueueSpec,
+    patch: kopf.Patch,
+) -> None:
+    """spec.scaleTargetRef: the poll loop scales that workload; no worker Deployment of our
+    own runs beside it (one made before the JobQueue switched is scaled to zero: the
+    garbage collector removes it with the JobQueue)."""
+    ref = jq.scale_target_ref
+    assert ref is not None
+    dep_name = resources.deployment_name(name)
+    own = await ctx.kube.read_deployment(namespace, dep_name)
+    if own is not None and int((own.get("spec") or {}).get("replicas") or 0) > 0:
+        await ctx.kube.scale_deployment(namespace, dep_name, 0)
+        events.normal(body, "DeploymentScaledToZero", f"{dep_name}: {ref.kind}/{ref.name} "
+                      "is scaled instead")  # fmt: skip
+    patch.status["deployment"] = ref.name
+    patch.status["scaleTarget"] = f"{ref.kind}/{ref.name}"
+    patch.status["queue"] = jq.queue_name(name)

@@ -18,8 +18,10 @@ from jobqueue_operator.scaling.model import (
     ScaleRule,
     ScalingState,
 )
+from jobqueue_operator.scaling.signals import ALL_SIGNALS, Signal
 
 __all__ = [
+    "ALL_SIGNALS",
     "Decision",
     "Policy",
     "QueueMetrics",
@@ -28,5 +30,6 @@ __all__ = [
     "Replicas",
     "ScaleRule",
     "ScalingState",
+    "Signal",
     "decide",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from jobqueue_operator.scaling import QueueMetrics
+from jobqueue_operator.scaling import ALL_SIGNALS, QueueMetrics, Signal
 
 if TYPE_CHECKING:
     from jobqueue.models import QueueSettings
@@ -43,10 +43,31 @@ class Observation:
     lease_lapses_5m: int = 0
     # A schedule's tick has come (where the queue system has schedules).
     schedule_due: bool = False
+    # What this read could see (a foreign queue system keeps less than ours); the decision
+    # switches off the rules whose inputs are missing (scaling/signals.py).
+    observed: frozenset[Signal] = ALL_SIGNALS
+    # Live workers where the system counts them without saying who holds what (BullMQ's
+    # named connections); None: as many as ``workers``.
+    worker_count: int | None = None
+    # Why a signal the source can read was not read this time (a refused CLIENT LIST, ...).
+    notes: tuple[str, ...] = ()
+
+    @property
+    def live_workers(self) -> int | None:
+        """Live workers, None when the source cannot count them."""
+        if self.worker_count is not None:
+            return self.worker_count
+        return len(self.workers) if Signal.WORKERS in self.observed else None
 
 
 class QueueSource(Protocol):
-    """Reads one queue. ``read`` raises SourceUnavailable when the queue can't be read."""
+    """Reads one queue. ``read`` raises SourceUnavailable when the queue can't be read.
+
+    ``signals`` are what the adapter can observe at best (a read may see less: see
+    Observation.observed). Adapters of foreign queue systems only read: a key of another
+    system changed by an adapter is a bug (tests/operator/test_foreign_readonly.py)."""
+
+    signals: frozenset[Signal]
 
     async def read(self) -> Observation: ...
 

@@ -28,7 +28,7 @@ from jobqueue.schedules import Schedule
 from jobqueue.stats import StatsReader, read_many
 from redis.exceptions import AuthenticationError, RedisError
 
-from jobqueue_operator.scaling import QueueMetrics
+from jobqueue_operator.scaling import ALL_SIGNALS, QueueMetrics
 from jobqueue_operator.sources.base import (
     CredentialsRejected,
     Observation,
@@ -140,6 +140,8 @@ async def _close(pooled: _Pooled) -> None:
 class JobQueueSource:
     """Reads one queue of our own protocol (``jobqueue.stats``), batched with the reads of
     the other queues on its Redis."""
+
+    signals = ALL_SIGNALS
 
     def __init__(
         self,

@@ -361,7 +361,10 @@ local function take(out, worker, n, lease_ms)
     elseif rec.problem then
       dead_letter(rec)
     else
-      local token, attempt = rec.token + 1, rec.attempts + 1
+      -- Never a token handed out before, even by a master whose last writes a failover lost
+      -- (it may have leased this job to a worker that still runs it): past any earlier
+      -- token, and past now in ms (a failover takes seconds).
+      local token, attempt = math.max(rec.token + 1, NOW), rec.attempts + 1
       redis.call('HSET', JOB .. rec.id, 'state', 'active', 'worker', worker, 'started_at', NOW,
         'token', token, 'attempts', attempt)
       leases[#leases + 1] = until_ms
