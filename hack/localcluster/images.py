@@ -12,6 +12,9 @@
 - ``worker`` and ``operator``: worker/Dockerfile and operator/Dockerfile, unchanged.
 - ``worker-tests``: the worker image plus the handlers of the operator's cluster tests
   (tests/operator/examples/Dockerfile), as a user extends the image.
+- ``foreign``: a STAND-IN for the images of the foreign queue systems' workers (Flowise,
+  Dify, Langflow, RQ) of the cluster tests: their real packages on the python stand-in
+  (tests/foreign/Containerfile).
 
 Each image is exported as an OCI archive named by the key of its inputs (imagekeys), with a
 JSON file beside it (reference, digest); the cluster imports the archives into its
@@ -49,7 +52,7 @@ DPKG_EXCLUDES = (
     "path-exclude=/usr/share/info/*",
 )
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-NAMES = ("pause", "coredns", "python", "redis", "worker", "operator", "worker-tests")
+NAMES = ("pause", "coredns", "python", "redis", "worker", "operator", "worker-tests", "foreign")
 
 
 class BuildError(Exception):
@@ -123,6 +126,8 @@ REDIS_RECIPE = json.dumps(
     sort_keys=True,
 )  # fmt: skip
 TESTS_CONTEXT = REPO / "tests" / "operator" / "examples"
+FOREIGN_CONTEXT = REPO / "tests" / "foreign"
+FOREIGN_IGNORE = "**/node_modules\n**/__pycache__\n**/*.pyc\n"
 
 
 def _dockerfile_inputs(dockerfile: Path, base: str) -> Callable[[dict[str, Image], Path], str]:
@@ -146,6 +151,16 @@ def _binary_inputs(binary: str, containerfile: str) -> Callable[[dict[str, Image
 def _tests_inputs(built: dict[str, Image], bin_dir: Path) -> str:
     files = list(imagekeys.context_files(TESTS_CONTEXT, "**/__pycache__\n**/*.pyc\n"))
     return imagekeys.key(imagekeys.tree_digest(TESTS_CONTEXT, files), built["worker"].key)
+
+
+def _foreign_inputs(built: dict[str, Image], bin_dir: Path) -> str:
+    files = list(imagekeys.context_files(FOREIGN_CONTEXT, FOREIGN_IGNORE))
+    node = shutil.which("node")
+    return imagekeys.key(
+        imagekeys.tree_digest(FOREIGN_CONTEXT, files),
+        imagekeys.file_digest(Path(node)) if node else "no node",
+        built["python"].key,
+    )
 
 
 def _build_binary(binary: str, containerfile: str) -> Callable[..., None]:
@@ -215,6 +230,23 @@ def _build_tests(b: Builder, built: dict[str, Image], bin_dir: Path, ref: str) -
     b.bud(TESTS_CONTEXT, dockerfile, ref, {"WORKER_IMAGE": built["worker"].ref})
 
 
+def _build_foreign(b: Builder, built: dict[str, Image], bin_dir: Path, ref: str) -> None:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise BuildError("the foreign image needs node and npm on the host (hack/bootstrap.sh)")
+    with tempfile.TemporaryDirectory(prefix="jq-foreign-", dir=b.cache) as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(
+            FOREIGN_CONTEXT, context, ignore=shutil.ignore_patterns("node_modules", "__pycache__")
+        )
+        (context / "bin").mkdir()
+        shutil.copy2(node, context / "bin" / "node")
+        npm_ci = [npm, "ci", "--omit=dev", "--no-audit", "--no-fund"]
+        b.run([*npm_ci, "--prefix", str(context / "node")], "npm ci of the BullMQ workers")
+        b.bud(context, context / "Containerfile", ref, {"PYTHON_IMAGE": built["python"].ref},
+              network=True)  # fmt: skip
+
+
 RECIPES = (
     Recipe("pause", f"{REGISTRY}/pause", _binary_inputs("pause", PAUSE_FILE),
            _build_binary("pause", PAUSE_FILE)),
@@ -231,6 +263,7 @@ RECIPES = (
            _dockerfile_inputs(REPO / "operator" / "Dockerfile", "python"),
            _build_dockerfile(REPO / "operator" / "Dockerfile", "python")),
     Recipe("worker-tests", f"{REGISTRY}/jobqueue-worker-tests", _tests_inputs, _build_tests),
+    Recipe("foreign", f"{REGISTRY}/foreign-workers-standin", _foreign_inputs, _build_foreign),
 )  # fmt: skip
 
 
