@@ -11,8 +11,8 @@ IMAGE_REGISTRY ?= ghcr.io/jobqueue-operator
 IMAGE_TAG ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap tools demo test test-fast lint bench bench-full cluster-up cluster-down \
-        kind-up kind-down images docker-images manifests crds docs
+.PHONY: help bootstrap tools demo test test-fast lint bench bench-full chaos chaos-quick \
+        cluster-up cluster-down kind-up kind-down images docker-images manifests crds docs
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -46,6 +46,12 @@ bench: bootstrap ## quick benchmarks (a few minutes); writes bench/RESULTS.md
 bench-full: bootstrap ## full benchmarks; writes bench/RESULTS.md
 	$(PYTHON) -m pip install -q --disable-pip-version-check -e '.[bench]'
 	$(PYTHON) -m bench --full
+
+chaos: bootstrap ## faults at scale (about 20 min): workers, network cut, operator, BullMQ/Celery side by side; writes bench/RESULTS.md
+	$(PYTHON) -m bench.chaos --full
+
+chaos-quick: bootstrap ## the chaos runs at a small size (about 6 min)
+	$(PYTHON) -m bench.chaos --quick
 
 cluster-up: images ## start the local control plane and node (state in .localcluster/); prints export KUBECONFIG=...
 	@$(PYTHON) hack/localcluster.py up

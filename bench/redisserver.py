@@ -11,7 +11,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hack"))
 from redisproc import REDIS_SERVER, RedisProcess, free_port
 
-__all__ = ["REDIS_SERVER", "free_port", "redis_server"]
+__all__ = ["REDIS_SERVER", "RedisProcess", "free_port", "redis_server"]
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.autoscale import report as autoscale_report
+from bench.chaos import report as chaos_report
 from bench.operator import report as operator_report
 from bench.queues import report as queues_report
 
@@ -87,6 +88,11 @@ def write(out: Path, base: Path) -> Path:
         lines += operator_report.section(operator)
     else:
         lines += previous.get("3", [])
+    chaos = _load(out, "chaos")
+    if chaos:
+        lines += chaos_report.section(chaos)
+    else:
+        lines += previous.get("4", [])
     path = base / "RESULTS.md"
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path

@@ -8,7 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-apt_packages=(redis-server redis-tools prometheus iproute2 openssl
+# chromium: Debian's browser for the dashboard's tests (Playwright drives it as the system
+# browser; no browser is ever downloaded by a test tool).
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium
   # the local node: container runtime, CNI plugins, kube-proxy's iptables, image builds
   containerd runc containernetworking-plugins iptables conntrack util-linux buildah mmdebstrap)
 # Node.js runs the BullMQ workers of the foreign-queue tests (tests/foreign/node).

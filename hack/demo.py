@@ -117,6 +117,10 @@ def install_operator(helm: Path, kubeconfig: Path) -> tuple[str, str]:
         str(helm), "upgrade", "--install", RELEASE, str(REPO / "charts" / "jobqueue-operator"),
         "--kubeconfig", str(kubeconfig), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
         "--set", "redis.enabled=true", *local_images(),
+        # The HTTP API and dashboard (the operator image), showing the chart's Redis.
+        "--set", "dashboard.enabled=true",
+        "--set", f"dashboard.redis.url=redis://{RELEASE}-redis.{OPERATOR_NAMESPACE}:6379/0",
+        "--set", "dashboard.sampleInterval=1s",
         "--wait", "--timeout", "4m",
         timeout=300,
     )  # fmt: skip
@@ -133,6 +137,39 @@ def install_operator(helm: Path, kubeconfig: Path) -> tuple[str, str]:
     finally:
         client.close()
     return service, url
+
+
+def dashboard_url(kubeconfig: Path) -> str:
+    """The dashboard's address (its pod's IP and port) with the chart's write token."""
+    import base64
+
+    from kubernetes import client, config
+
+    config.load_kube_config(str(kubeconfig))  # type: ignore[no-untyped-call]
+    core = client.CoreV1Api()
+    selector = "app.kubernetes.io/component=dashboard"
+    deadline = time.monotonic() + 60
+    while True:
+        pods = core.list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector).items
+        ready = [
+            p
+            for p in pods
+            if p.status.pod_ip
+            and p.metadata.deletion_timestamp is None
+            and any(c.ready for c in p.status.container_statuses or [])
+        ]
+        if ready:
+            break
+        if time.monotonic() > deadline:
+            raise DemoError(
+                f"the dashboard pod is not ready (kubectl get pods -n {OPERATOR_NAMESPACE})"
+            )
+        time.sleep(0.5)
+    pod = ready[0]
+    port = pod.spec.containers[0].ports[0].container_port
+    secret = core.read_namespaced_secret(f"{RELEASE}-dashboard-tokens", OPERATOR_NAMESPACE)
+    token = base64.b64decode(secret.data["write"]).decode()
+    return f"http://{pod.status.pod_ip}:{port}/#token={token}"
 
 
 def redis_pod_ip(kubeconfig: Path) -> str:
@@ -276,9 +313,10 @@ def watch(queue: Any, custom: Any, total: int, deadline: float) -> tuple[int, Sn
     return peak, snap
 
 
-def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str) -> None:
+def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str, dashboard: str) -> None:
     console.print()
     console.print("[bold]Look around[/] (everything is still running):")
+    console.print(f"  dashboard: {dashboard}")
     console.print(f"  export PATH={bin_dir}:$PATH KUBECONFIG={kubeconfig}")
     console.print(f"  kubectl get jq -n {NAMESPACE}               # replicas, backlog, oldest wait")
     console.print(f"  kubectl describe jq {QUEUE} -n {NAMESPACE}   # conditions and scale events")
@@ -319,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         kubeconfig = cluster_up(bin_dir)
         service_url, redis_url = install_operator(bin_dir / "helm", kubeconfig)
+        dashboard = dashboard_url(kubeconfig)
+        step(f"dashboard (HTTP API and web UI; open it to watch the burst): {dashboard}")
         apply_jobqueue(kubeconfig, bin_dir, service_url, args.max_replicas)
 
         import jobqueue
@@ -345,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
             step(f"tearing down ({stop_command()})")
             run(*localcluster("down"), timeout=120)
         else:
-            look_around(kubeconfig, bin_dir, redis_url)
+            look_around(kubeconfig, bin_dir, redis_url, dashboard)
     except DemoError as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
         console.print(f"logs: {STATE}/logs and kubectl logs; stop with: {stop_command()}")

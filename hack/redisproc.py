@@ -1,6 +1,8 @@
 """A throwaway redis-server on a loopback port: the one way tests, benchmarks and tools start one.
 
-No persistence, bound to 127.0.0.1, its files in ``workdir``. ``start`` returns once the server
+No persistence, bound to 127.0.0.1 (or ``host``: an address in a network namespace the caller
+created, the server then started behind ``prefix``, e.g. ``ip netns exec NAME``), its files in
+``workdir``. ``start`` returns once the server
 answers PING (or raises, naming the port and the exit code); ``stop`` may be followed by
 ``start`` again on the same port, which is how tests take Redis away and bring it back.
 ``tls`` serves TLS only on the port; ``sentinel_config`` runs a Redis Sentinel with that
@@ -71,23 +73,25 @@ class RedisProcess:
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsFiles | None = None
     sentinel_config: Path | None = None
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
         scheme = "rediss" if self.tls else "redis"
-        return f"{scheme}://127.0.0.1:{self.port}/0"
+        return f"{scheme}://{self.host}:{self.port}/0"
 
     def client(self, **kwargs: Any) -> redis.Redis:
         """A blocking client of this server (TLS when it serves TLS)."""
         tls = self.tls.client_kwargs() if self.tls else {}
-        return redis.Redis(host="127.0.0.1", port=self.port, **tls, **kwargs)
+        return redis.Redis(host=self.host, port=self.port, **tls, **kwargs)
 
     def start(self) -> RedisProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        args = [REDIS_SERVER]
+        args = [*self.prefix, REDIS_SERVER]
         if self.sentinel_config is not None:
             args += [str(self.sentinel_config), "--sentinel"]
-        args += ["--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "no"]
+        args += ["--port", str(self.port), "--bind", self.host, "--protected-mode", "no"]
         if self.tls is not None:
             args += self.tls.server_args(self.port)
         if self.sentinel_config is None:

@@ -7,6 +7,7 @@
 #   the chart (helm template)          -> manifests/install.yaml (for kubectl apply -f)
 #   `jobq ... --help`                  -> docs/reference/cli.md
 #   the metrics' collectors            -> docs/reference/metrics.md
+#   the HTTP API (jobqueue_web)        -> docs/reference/openapi.json
 # Usage: hack/render-manifests.sh [--check]   (--check: change nothing, exit 1 when a file is stale)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +104,14 @@ def table(title, where, holder):
     print()
 table("Worker (`jobq worker`)", "Served on the worker's metrics port (default 9100) at `/metrics`, beside `/healthz`.", WorkerMetrics())
 table("Operator (`jobqueue-operator`)", "Served on the operator's `METRICS_PORT` (chart value `metrics.port`, default 8080) at `/metrics`.", OperatorMetrics())
+PY
+
+# The HTTP API's OpenAPI document, as `jobq dashboard` serves it at /openapi.json.
+"$python" - >"$out/docs/reference/openapi.json" <<'PY'
+import json
+from jobqueue_web.app import WebConfig, fastapi_app
+from jobqueue_web.auth import TokenSet
+print(json.dumps(fastapi_app(WebConfig(tokens=TokenSet([]))).openapi(), indent=2))
 PY
 
 stale=0

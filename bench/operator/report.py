@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobqueue_operator.poller import STATUS_REFRESH_MIN_FRACTION, STATUS_REFRESH_SECONDS
+from jobqueue_operator.status_writer import STATUS_REFRESH_MIN_FRACTION, STATUS_REFRESH_SECONDS
 
 from bench.render import meta, num, table
 

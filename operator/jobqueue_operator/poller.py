@@ -19,6 +19,7 @@ poll: up to pollIntervalSeconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import random
@@ -26,9 +27,6 @@ import time
 from typing import Any, Protocol
 
 import kopf
-from jobqueue.errors import InvalidJob
-from jobqueue.models import QueueSettings
-from jobqueue.schedules import Schedule
 from pydantic import ValidationError
 
 from jobqueue_operator import (
@@ -42,45 +40,24 @@ from jobqueue_operator import (
     targets,
     workers,
 )
-from jobqueue_operator.conditions import Transition, event_type, rfc3339, set_condition
+from jobqueue_operator.conditions import rfc3339
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
 from jobqueue_operator.metrics import QueueSeries
+from jobqueue_operator.pod_costs import mark_busy_pods
 from jobqueue_operator.scaling import Decision, Policy, Replicas, decide, signals
 from jobqueue_operator.sources import (
     AnnouncesWork,
-    ConfiguresQueue,
     CredentialsRejected,
     Observation,
     QueueSource,
-    RunsSchedules,
     SourceUnavailable,
 )
 from jobqueue_operator.sources.factory import open_source
+from jobqueue_operator.status_writer import StatusWriter
+from jobqueue_operator.upkeep import QueueUpkeep
 
-# Status writes: at once when something that matters changes (replicas, conditions,
-# scaling state); figures that move every poll (backlog, wait, ratio) at most every
-# STATUS_FIGURES_SECONDS; and a refresh every STATUS_REFRESH_SECONDS (lastPollTime). This
-# keeps API writes per JobQueue low while a queue is busy, and near zero while it is idle:
-# every write also comes back to kopf as a watch event (at 1,000 idle JobQueues a refresh
-# each minute cost about 0.1 core). Each loop refreshes at 80-100 % of the interval, so
-# JobQueues created together don't refresh together.
-STATUS_FIGURES_SECONDS = 5.0
-STATUS_REFRESH_SECONDS = 300.0
-STATUS_REFRESH_MIN_FRACTION = 0.8  # each loop's refresh: this to 1.0 x the interval
-SIGNIFICANT = (
-    "replicas",
-    "readyReplicas",
-    "desiredReplicas",
-    "selector",
-    "queue",
-    "lastScaleTime",
-    "observedGeneration",
-    "failureGateTripped",
-    "failureGateRecovering",
-    "windowValues",
-)
 # A loop woken by its queue polls at once, but never more often than this: a queue that
 # flips between idle and busy must not turn its loop into a busy loop.
 WAKE_MIN_SECONDS = 0.2
@@ -116,7 +93,8 @@ class Poller:
         self.uid: str = body.metadata.uid or ""
         saved = dict(body.status)
         self.state = desired_state.state_from_status(saved)
-        self.conditions: list[dict[str, Any]] = list(saved.get("conditions") or [])
+        self.status_writer = StatusWriter(ctx, body, logger)
+        self.upkeep = QueueUpkeep(body, logger)
         self.last_scale_time: str | None = saved.get("lastScaleTime")
         self.last_scale_reason: str | None = saved.get("lastScaleReason")
         self.source: QueueSource | None = None
@@ -127,14 +105,6 @@ class Poller:
         self.refusal: credentials.CredentialsRefused | None = None
         self.credentials_stale = False  # Redis refused them: read the Secrets again
         self.url_for: tuple[Any, str] | None = None  # (spec.redis, version) -> client URL
-        self.written: dict[str, Any] = {}
-        # At most one status write in flight: the loop never waits on it, so a slow API
-        # server delays status, not polls (at 1,000 JobQueues the writes queued the ticks).
-        self.writing: asyncio.Task[None] | None = None
-        self.written_at = 0.0
-        self.refresh_seconds = STATUS_REFRESH_SECONDS * random.uniform(
-            STATUS_REFRESH_MIN_FRACTION, 1.0
-        )
         # What the last tick saw when its status matched the one written: a tick seeing the
         # same again skips the gauges and the status (see tick).
         self.quiet: tuple[Any, ...] | None = None
@@ -150,14 +120,6 @@ class Poller:
         self.adapted: tuple[Policy, frozenset[signals.Signal], Policy] | None = None
         # spec.scaleTargetRef's workload as the last poll read it.
         self.target: targets.Target | None = None
-        # spec.queueSettings as last stored, with the source it was stored through (again
-        # after the source changes or its Redis was unreachable: it may have lost them).
-        self.applied_settings: tuple[object, QueueSettings] | None = None
-        # spec.schedules as last stored (the same rules as the settings), and the schedules'
-        # status entries, read again when they may have moved.
-        self.applied_schedules: tuple[object, tuple[Schedule, ...]] | None = None
-        self.schedule_status: list[dict[str, Any]] = []
-        self.schedules_read_at = -STATUS_REFRESH_SECONDS
         self.verify_at = time.monotonic() + random.uniform(0.5, 1.0) * VERIFY_SECONDS
         # Set by a wake-up from the source, by kopf's stop flag and by the poll timer (which
         # also sets ``due``); the loop sleeps on it.
@@ -167,6 +129,11 @@ class Poller:
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
+
+    @property
+    def writing(self) -> asyncio.Task[None] | None:
+        """The status write in flight, if any."""
+        return self.status_writer.writing
 
     async def run(self, stopped: Waiter) -> None:
         """Loop until kopf stops the daemon (deletion, operator exit)."""
@@ -191,8 +158,7 @@ class Poller:
                 next_at = await self._sleep(next_at, started + WAKE_MIN_SECONDS, stopped)
         finally:
             stopping.cancel()
-            if self.writing is not None:
-                self.writing.cancel()
+            self.status_writer.cancel()
             self.ctx.heartbeats.pop(self.key, None)
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             if self.source is not None:
@@ -286,11 +252,10 @@ class Poller:
             return None, str(exc)
         except CredentialsRejected as exc:
             self.credentials_stale = True  # rotated, maybe: the next tick reads them again
-            self.applied_settings = None
-            self.applied_schedules = None
+            self.upkeep.forget()
             return None, str(exc)
         except SourceUnavailable as exc:
-            self.applied_settings = None  # stored again once Redis answers (maybe a new one)
+            self.upkeep.forget()  # stored again once Redis answers (maybe a new one)
             return None, str(exc)
         except Exception as exc:  # a bad URL, say: same outcome, say why
             return None, f"{type(exc).__name__}: {exc}"
@@ -352,8 +317,11 @@ class Poller:
         observation, error = await self.observe(jq)
         if observation is not None:
             if jq.queue_settings is not None:
-                await self._store_queue_settings(jq.queue_settings.to_queue_settings())
-            observation = await self._run_schedules(jq, observation)
+                settings = jq.queue_settings.to_queue_settings()
+                await self.upkeep.store_settings(self.source, settings)
+            observation = await self.upkeep.run_schedules(
+                self.source, jq, observation, functools.partial(self._observe_again, jq)
+            )
         dep_name = resources.deployment_name(self.name)
         creds = self.credentials
         if jq.scale_target_ref is not None:
@@ -459,13 +427,13 @@ class Poller:
             deployment,
             self._generation(),
             self.last_scale_time,
-            tuple(tuple(sorted(e.items())) for e in self.schedule_status),
+            tuple(tuple(sorted(e.items())) for e in self.upkeep.schedule_status),
         )
         if (
             seen == self.quiet
             and self.gauges_set  # not after the source changed: its gauges are gone
-            and self.writing is None
-            and now - self.written_at < self.refresh_seconds
+            and self.status_writer.writing is None
+            and not self.status_writer.refresh_due(now)
         ):
             # Nothing moved since a status that needed no write (an idle queue, mostly):
             # the gauges, conditions and status would come out the same.
@@ -473,64 +441,12 @@ class Poller:
         self._record_metrics(jq, observation, decision, deployment.replicas, deployment.ready)
         self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
-    async def _store_queue_settings(self, wanted: QueueSettings) -> None:
-        """spec.queueSettings into Redis, when they (or the source) changed."""
-        source = self.source
-        if not isinstance(source, ConfiguresQueue) or self.applied_settings == (source, wanted):
-            return
-        try:
-            await source.configure(wanted)
-        except SourceUnavailable as exc:
-            self.logger.warning(f"could not store spec.queueSettings (next poll retries): {exc}")
-            return
-        self.applied_settings = (source, wanted)
+    async def _mark_pods(self, observation: Observation, selector: str) -> None:
+        await mark_busy_pods(self.ctx.kube, self.namespace, selector, observation, self.logger)
 
-    async def _run_schedules(self, jq: spec.JobQueueSpec, seen: Observation) -> Observation:
-        """Keep the queue's schedules in line with spec.schedules, fire the due ones (so a
-        queue at zero replicas gets its jobs, and then workers), refresh their status."""
-        source = self.source
-        if not isinstance(source, RunsSchedules):
-            return seen
-        moved = await self._store_schedules(source, jq)
-        if seen.schedule_due:
-            try:
-                await source.fire_schedules()
-            except SourceUnavailable as exc:
-                self.logger.warning(f"could not fire the due schedules: {exc}")
-            else:
-                moved = True
-                observed, _ = await self.observe(jq)  # the jobs just submitted count now
-                seen = observed or seen
-        if moved or time.monotonic() - self.schedules_read_at >= STATUS_REFRESH_SECONDS:
-            try:
-                states = await source.schedule_states()
-            except SourceUnavailable:
-                return seen
-            self.schedule_status = [status.schedule_entry(s) for s in states]
-            self.schedules_read_at = time.monotonic()
-        return seen
-
-    async def _store_schedules(self, source: RunsSchedules, jq: spec.JobQueueSpec) -> bool:
-        """spec.schedules into Redis, when they (or the source) changed; True if stored."""
-        wanted: list[Schedule] = []
-        for entry in jq.schedules:
-            try:
-                wanted.append(entry.to_schedule())
-            except InvalidJob as exc:  # what CEL cannot check (a time zone, say)
-                message = f"spec.schedules[{entry.name}]: {exc}"
-                if message != self.bad_spec:
-                    self.bad_spec = message
-                    events.warning(self.body, "InvalidSchedule", message)
-        key = (source, tuple(wanted))
-        if self.applied_schedules == key:
-            return False
-        try:
-            await source.sync_schedules(wanted)
-        except SourceUnavailable as exc:
-            self.logger.warning(f"could not store spec.schedules (next poll retries): {exc}")
-            return False
-        self.applied_schedules = key
-        return True
+    async def _observe_again(self, jq: spec.JobQueueSpec) -> Observation | None:
+        observation, _ = await self.observe(jq)
+        return observation
 
     async def _deployment(self, dep_name: str) -> DeploymentView | None:
         """From the cache; a GET on a miss and every ~VERIFY_SECONDS."""
@@ -546,24 +462,6 @@ class Poller:
         view = view_of(body)
         cache.put(self.namespace, dep_name, view)
         return view
-
-    async def _mark_pods(self, observation: Observation, selector: str) -> None:
-        """Busy pods get a high pod-deletion-cost so the ReplicaSet removes idle ones first
-        (where the source says which worker holds what)."""
-        if signals.Signal.WORKER_LOADS not in observation.observed:
-            return
-        kube = self.ctx.kube
-        try:
-            pods = await kube.pod_deletion_costs(self.namespace, selector)
-        except Exception as exc:  # a hint for the ReplicaSet only: scale down all the same
-            self.logger.warning(f"pods of {self.namespace}/{self.name} not listed: {exc}")
-            return
-        loads = [(w.name, w.jobs_in_hand) for w in observation.workers]
-        for pod, patch in resources.deletion_cost_patches(pods, loads).items():
-            try:
-                await kube.patch_pod(self.namespace, pod, patch)
-            except Exception as exc:  # a pod that just went away is fine
-                self.logger.debug(f"deletion-cost patch of {pod} skipped: {exc}")
 
     def _announce_scale(self, current: int, decision: Decision, now: float) -> None:
         direction = "up" if decision.desired > current else "down"
@@ -633,7 +531,7 @@ class Poller:
             observed=observation.observed if observation is not None else None,
             notes=observation.notes if observation is not None else (),
         )
-        transitions = self._update_conditions(wanted, generation, now)
+        self.status_writer.update(wanted, generation, now)
         fields = status.status_fields(
             self.name,
             jq.queue_name(self.name),
@@ -650,117 +548,36 @@ class Poller:
                 "lastScaleTime": self.last_scale_time,
                 "lastScaleReason": self.last_scale_reason,
                 "observedGeneration": generation,
-                "conditions": self.conditions,
-                "schedules": self.schedule_status,
+                "conditions": self.status_writer.conditions,
+                "schedules": self.upkeep.schedule_status,
             }
         )
-        # Events first: whoever sees the new condition in status finds its event too.
-        for transition in transitions:
-            self._announce_condition(transition)
-        comparable = self._comparable(fields)
-        if self.writing is None and self._status_due(comparable, now):
-            fields["lastPollTime"] = rfc3339(now)
-            self.writing = asyncio.create_task(self._write_status(fields, comparable, now))
+        writer = self.status_writer
+        comparable = writer.comparable(fields, [r for _, r in self.state.recommendations])
+        if writer.due(comparable, now):
+            writer.write(fields, comparable, now)
             return None
-        return seen if comparable == self.written else None
-
-    async def _write_status(
-        self, status: dict[str, Any], written: dict[str, Any], now: float
-    ) -> None:
-        """Patch status; remembered as written only once it is (a failure retries next poll)."""
-        metrics, started = self.ctx.metrics, time.monotonic()
-        try:
-            await self.ctx.kube.patch_status(self.namespace, self.name, status)
-            self.written, self.written_at = written, now
-        except Exception as exc:
-            metrics.reconcile_errors.labels("status").inc()
-            self.logger.warning(f"status of {self.namespace}/{self.name} not written: {exc}")
-        finally:
-            self.writing = None
-            metrics.reconcile_duration.labels("status").observe(time.monotonic() - started)
-
-    def _comparable(self, status: dict[str, Any]) -> dict[str, Any]:
-        """The status as compared with the one written (what is remembered as written)."""
-        comparable = {k: v for k, v in status.items() if k != "recommendations"}
-        comparable["windowValues"] = [r for _, r in self.state.recommendations]
-        comparable["conditionStatus"] = [(c["type"], c["status"]) for c in self.conditions]
-        return comparable
-
-    def _status_due(self, comparable: dict[str, Any], now: float) -> bool:
-        """Whether this status is due for a write now (see SIGNIFICANT and the intervals
-        above)."""
-        since = now - self.written_at
-        significant = any(
-            comparable.get(k) != self.written.get(k) for k in (*SIGNIFICANT, "conditionStatus")
-        )
-        changed = comparable != self.written
-        due = (
-            significant
-            or (changed and since >= STATUS_FIGURES_SECONDS)
-            or since >= self.refresh_seconds
-        )
-        return due
-
-    def _update_conditions(
-        self, wanted: list[status.Wanted], generation: int | None, now: float
-    ) -> list[Transition]:
-        found: list[Transition] = []
-        for type_, condition_status, reason, message in wanted:
-            self.conditions, transition = set_condition(
-                self.conditions,
-                type_.value,
-                condition_status,
-                reason,
-                message,
-                generation=generation,
-                now=now,
-            )
-            if transition is not None:
-                found.append(transition)
-        return found
+        return seen if writer.matches_written(comparable) else None
 
     def _report_refused(self, error: str, now: float) -> None:
         """Conditions and status of a JobQueue whose credentials are refused before it has
-        a worker Deployment (written when they change, and at the refresh interval)."""
-        generation, reason = self._generation(), self.refusal.reason if self.refusal else ""
-        transitions = []
-        for type_, why in (
-            (spec.ConditionType.REDIS_REACHABLE, reason),
-            (spec.ConditionType.READY, "CredentialsRefused"),
-        ):
-            self.conditions, transition = set_condition(
-                self.conditions, type_.value, "False", why, error, generation=generation, now=now
-            )
-            if transition is not None:
-                transitions.append(transition)
-        for transition in transitions:
-            self._announce_condition(transition)
-        if self.writing is None and (transitions or now - self.written_at >= self.refresh_seconds):
-            status = {"conditions": self.conditions, "observedGeneration": generation,
-                      "lastPollTime": rfc3339(now)}  # fmt: skip
-            self.writing = asyncio.create_task(self._write_status(status, {}, now))
+        a worker Deployment."""
+        reason = self.refusal.reason if self.refusal else ""
+        wanted: list[status.Wanted] = [
+            (spec.ConditionType.REDIS_REACHABLE, "False", reason, error),
+            (spec.ConditionType.READY, "False", "CredentialsRefused", error),
+        ]
+        self.status_writer.write_conditions(wanted, self._generation(), now)
 
     def _report_missing_target(self, ref: str, now: float) -> None:
-        """Ready=False while spec.scaleTargetRef's workload does not exist (said once per
-        change, written at the refresh interval)."""
+        """Ready=False while spec.scaleTargetRef's workload does not exist."""
         message = f"{ref} not found in namespace {self.namespace}"
-        self.conditions, transition = set_condition(
-            self.conditions, spec.ConditionType.READY.value, "False", "ScaleTargetNotFound",
-            message, generation=self._generation(), now=now,
-        )  # fmt: skip
-        if transition is not None:
-            self._announce_condition(transition)
-        if self.writing is None and (transition or now - self.written_at >= self.refresh_seconds):
-            fields = {"conditions": self.conditions, "observedGeneration": self._generation(),
-                      "lastPollTime": rfc3339(now), "scaleTarget": ref}  # fmt: skip
-            self.writing = asyncio.create_task(self._write_status(fields, {}, now))
-
-    def _announce_condition(self, transition: Transition) -> None:
-        message = f"{transition.type}={transition.new} ({transition.reason}): {transition.message}"
-        if event_type(transition) == "Warning":
-            events.warning(self.body, transition.type, message)
-        else:
-            events.normal(self.body, transition.type, message)
+        wanted: list[status.Wanted] = [
+            (spec.ConditionType.READY, "False", "ScaleTargetNotFound", message)
+        ]
+        self.status_writer.write_conditions(
+            wanted, self._generation(), now, extra={"scaleTarget": ref}
+        )
 
 
 def _loop_time(monotonic: float) -> float:

@@ -270,7 +270,10 @@ def test_operator_killed_mid_burst_converges_without_duplicates(
     jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 2, 30, "2 replicas")
 
     operator.kill()  # SIGKILL mid-burst; more work arrives while it is down
-    ids = [queue.submit("sleep", {"seconds": 8}) for _ in range(12)]
+    # Long enough that the 2 replicas left running (4 jobs at a time) are still far from
+    # done when the new operator takes the Lease over (15 s and more on a loaded machine):
+    # the backlog it finds still asks for 4.
+    ids = [queue.submit("sleep", {"seconds": 20}) for _ in range(12)]
     operator.start()
 
     # the killed leader's Lease must lapse first (15 s) before the new operator polls
@@ -281,7 +284,7 @@ def test_operator_killed_mid_burst_converges_without_duplicates(
     def all_done() -> bool:
         return all(queue.get(i).state == jobqueue.JobState.COMPLETED for i in ids)
 
-    jobqueues.wait(all_done, 120, "all jobs completed", interval=0.5)
+    jobqueues.wait(all_done, 180, "all jobs completed", interval=0.5)
     # a restart waits a window from now; then 4 -> 2 -> 1 -> 0, halving at most every 30 s
     jobqueues.wait(lambda: jobqueues.spec_replicas("restart") == 0, 120, "back to 0")
     deployments = jobqueues.cluster.apps.list_namespaced_deployment(jobqueues.namespace).items

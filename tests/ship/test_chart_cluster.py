@@ -4,19 +4,27 @@ ServiceAccount, and scales a JobQueue's workers), uninstalled cleanly."""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import re
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jobqueue
 import pytest
 import yaml
 from kubernetes import client
 from ship_helpers import CHART, KUBE_VERSION, REPO
 
-pytest_plugins = ["ship_fixtures"]
+sys.path.insert(0, str(REPO / "tests" / "web"))
+from browser import chromium  # Debian's Chromium through Playwright
+
+pytest_plugins = ["ship_fixtures", "screenshot_report"]
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -66,8 +74,17 @@ def server_dry_run(cluster: Any, manifest: str) -> subprocess.CompletedProcess[s
             "priorityClassName=system-cluster-critical",
             "imagePullSecrets[0].name=regcred",
         ),
+        (
+            "redis.enabled=true",
+            "dashboard.enabled=true",
+            "dashboard.networkPolicy.enabled=true",
+            "dashboard.ingress.enabled=true",
+            "dashboard.kubernetes.namespace=NS",
+            "dashboard.redis.passwordSecretRef.name=redis",
+            "dashboard.redis.passwordSecretRef.key=password",
+        ),
     ],
-    ids=["defaults", "namespaced-with-redis-and-dashboard", "production-options"],
+    ids=["defaults", "namespaced-with-redis-and-dashboard", "production-options", "web-dashboard"],
 )
 def test_helm_template_is_accepted_by_the_api_server(
     kube_cluster: Any, kube_namespace: str, helm: Path, sets: tuple[str, ...]
@@ -156,6 +173,60 @@ def redis_pod_url(kube_cluster: Any, ns: str, release: str) -> str:
     return f"redis://{pod.status.pod_ip}:6379/0"
 
 
+def check_the_dashboard(cluster: Any, name: str, ns: str) -> tuple[str, str]:
+    """The chart's dashboard pod is ready, refuses a request without a token, and reads the
+    JobQueues with the chart's read-only identity; returns its URL and a read token."""
+    selector = f"app.kubernetes.io/instance={name},app.kubernetes.io/component=dashboard"
+    (pod,) = cluster.core.list_namespaced_pod(ns, label_selector=selector).items
+    assert pod.spec.service_account_name == f"{name}-jobqueue-operator-dashboard"
+    port = pod.spec.containers[0].ports[0].container_port
+    url = f"http://{pod.status.pod_ip}:{port}"
+    assert httpx.get(f"{url}/readyz").json() == {"status": "ok"}
+    assert httpx.get(f"{url}/api/v1/queues").status_code == 401
+    secret = cluster.core.read_namespaced_secret(f"{name}-jobqueue-operator-dashboard-tokens", ns)
+    read = base64.b64decode(secret.data["read"]).decode()
+    headers = {"Authorization": f"Bearer {read}"}
+    cluster.wait_for(
+        lambda: httpx.get(f"{url}/api/v1/overview", headers=headers).json()["kubernetes"] == "ok",
+        timeout=30,
+        message="the dashboard reading JobQueues",
+    )
+    answer = httpx.post(f"{url}/api/v1/queues/ship/jobs", json={"name": "x"}, headers=headers)
+    assert answer.status_code == 403
+    return url, read
+
+
+def watch_scaling(browser: Any, dashboard: tuple[str, str], ns: str) -> Any:
+    url, token = dashboard
+    page = browser.page
+    page.goto(f"{url}/#token={token}")
+    page.wait_for_function("location.hash === '#/'")
+    page.goto(f"{url}/#/scaling")
+    page.wait_for_selector(f"[data-testid='replicas-{ns}/ship']")
+    page.evaluate("window.__notReloaded = true")
+    browser.shot("01-before-the-burst")
+    return browser
+
+
+def saw_the_scale_up(browser: Any, dashboard: tuple[str, str], ns: str) -> None:
+    """The open page shows the operator's ScaledUp event and desired >= 2, and the API's
+    replica history holds it too."""
+    page, key = browser.page, f"{ns}/ship"
+    event = page.locator(f"[data-testid='scale-events-{key}'] li[data-reason=ScaledUp]").first
+    event.wait_for(timeout=60_000)
+    assert re.search(r"\d+ -> [2-9]", event.inner_text()), event.inner_text()
+    shows = """sel => /desired [2-9]/.test(document.querySelector(sel)?.textContent || "")"""
+    page.wait_for_function(shows, arg=f"[data-testid='replicas-{key}']", timeout=60_000)
+    assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
+    browser.shot("02-scaled-up-by-the-operator")
+    url, token = dashboard
+    detail = httpx.get(
+        f"{url}/api/v1/jobqueues/{key}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert max(s["desired"] or 0 for s in detail.json()["replicas_history"]) >= 2
+    assert browser.offsite == [] and browser.errors == []
+
+
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
     kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str, scope: str
@@ -166,9 +237,12 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     name, ns = release["name"], release["namespace"]
     watch = ["--set", f"watchNamespaces={{{ns}}}"] if scope == "namespaced" else []
     chart_redis = ["--set", "redis.enabled=true"] if scope == "cluster-wide" else []
+    # Cluster-wide, the web dashboard comes along (from the operator image), showing the chart's
+    # Redis (its default), which the JobQueue below uses.
+    dashboard_values = [] if watch else ["--set", "dashboard.enabled=true"]
     installed = helm_run(
         kube_cluster, helm, "install", name, str(CHART), "--namespace", ns, *watch,
-        *chart_redis, *local_images(kube_cluster), "--wait", "--timeout", "4m",
+        *chart_redis, *dashboard_values, *local_images(kube_cluster), "--wait", "--timeout", "4m",
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     notes = f"in: {ns}." if scope == "namespaced" else "in every namespace."
@@ -185,6 +259,8 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     assert pod.spec.service_account_name == f"{name}-jobqueue-operator"
     assert pod.status.phase == "Running"
     assert pod.status.container_statuses[0].image.endswith(kube_cluster.images["operator"])
+
+    dashboard = check_the_dashboard(kube_cluster, name, ns) if dashboard_values else None
 
     # Every example is accepted by the API server with the chart's CRD.
     for example in EXAMPLES:
@@ -221,12 +297,22 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
 
     queue = jobqueue.Queue("ship", redis_url)
     try:
-        ids = [queue.submit("debug.sleep", {"seconds": 2}) for _ in range(8)]
-        kube_cluster.wait_for(
-            lambda: (apps.read_namespaced_deployment("ship-worker", ns).spec.replicas or 0) >= 2,
-            timeout=60,
-            message="the operator scaling the workers up",
-        )
+        with contextlib.ExitStack() as stack:
+            # The dashboard open in Chromium before the burst: its live view must show the
+            # operator's scale-up without a reload.
+            page = None
+            if dashboard is not None:
+                page = watch_scaling(stack.enter_context(chromium("operator")), dashboard, ns)
+            ids = [queue.submit("debug.sleep", {"seconds": 2}) for _ in range(8)]
+            kube_cluster.wait_for(
+                lambda: (
+                    (apps.read_namespaced_deployment("ship-worker", ns).spec.replicas or 0) >= 2
+                ),
+                timeout=60,
+                message="the operator scaling the workers up",
+            )
+            if dashboard is not None and page is not None:
+                saw_the_scale_up(page, dashboard, ns)
         for job_id in ids:
             job = queue.wait(job_id, timeout=180)
             assert job.state == jobqueue.JobState.COMPLETED, job

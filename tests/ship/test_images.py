@@ -64,7 +64,7 @@ def test_the_build_context_keeps_only_sources() -> None:
     ignore = [line for line in lines if line.strip() and not line.startswith("#")]
     assert ignore[0] == "*"  # everything excluded first ...
     kept = {line[1:] for line in ignore if line.startswith("!")}
-    assert kept == {"pyproject.toml", "README.md", "worker", "operator"}  # ... then these
+    assert kept == {"pyproject.toml", "README.md", "worker", "operator", "web"}  # ... then these
 
 
 def test_versions_agree() -> None:

@@ -1,0 +1,143 @@
+"""Run 5: scale-downs of busy worker pods running long jobs, on the local cluster.
+
+One JobQueue, one job per pod (concurrency 1). Each cycle fills every pod with a long job,
+waits until every pod is running one, then halves spec.scaling.maxReplicas: the operator
+scales the Deployment down and the pods it removes are busy. They get SIGTERM and their
+grace period (longer than a job); a pod's worker stops taking jobs and finishes what it
+holds. maxReplicas goes back up for the next cycle, until ``scale_downs`` busy pods were
+removed.
+
+Figures: busy pods removed, jobs killed by scale-down (a run whose handler never returned:
+must be 0), jobs run more than once, jobs completed / lost, and per cycle how long the
+removed pods took to go.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from jobqueue.client import AsyncQueue
+
+from bench.chaos import tally
+from bench.chaos.operator_run import (
+    GROUP,
+    NAMESPACE,
+    PLURAL,
+    VERSION,
+    Operator,
+    manifest,
+    wait,
+    with_cluster,
+)
+from bench.redisserver import RedisProcess
+
+QUEUE = "drain"
+
+
+@dataclass(frozen=True)
+class Plan:
+    scale_downs: int = 20
+    pods: int = 4
+    job_seconds: float = 10.0
+    grace: int = 60  # seconds; longer than a job
+    deadline: float = 900.0
+
+
+FULL = Plan()
+QUICK = Plan(scale_downs=4, job_seconds=6.0, deadline=400.0)
+
+
+def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
+    return with_cluster(partial(_attack, plan), workdir)
+
+
+def _in_flight(runs: dict[str, list[tally.Run]], ids: list[str]) -> dict[str, str]:
+    """Pod -> job for the runs of ``ids`` whose handler has not returned yet."""
+    busy: dict[str, str] = {}
+    for job_id in ids:
+        for r in runs.get(job_id, []):
+            ended = any(e.mark in "EF" and e.token == r.token for e in runs[job_id])
+            if r.mark == "S" and not ended:
+                busy[r.worker] = job_id
+    return busy
+
+
+async def _attack(
+    plan: Plan, cluster: Any, server: RedisProcess, operator: Operator, base: Path
+) -> dict[str, Any]:
+    until = time.monotonic() + plan.deadline
+    tally_dir = base / "tally"
+    tally_dir.mkdir(exist_ok=True)
+    operator.start()
+    body = manifest(QUEUE, server.url, tally_dir, 1, plan.pods, plan.grace)
+    cluster.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
+
+    def replicas() -> int:
+        dep = cluster.apps.read_namespaced_deployment(f"{QUEUE}-worker", NAMESPACE)
+        return int(dep.spec.replicas or 0)
+
+    def pods() -> int:
+        return len(
+            [p for p in _core(cluster).list_namespaced_pod(NAMESPACE).items
+             if p.metadata.name.startswith(f"{QUEUE}-worker")]
+        )  # fmt: skip
+
+    def set_max(count: int) -> None:
+        patch = {"spec": {"scaling": {"maxReplicas": count}}}
+        cluster.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, NAMESPACE, PLURAL, QUEUE, patch
+        )
+
+    keep = plan.pods // 2  # pods left after each scale-down
+    ids: list[str] = []
+    cycles: list[dict[str, Any]] = []
+    removed = 0
+    async with AsyncQueue.from_url(server.url, QUEUE) as q:
+        await wait("the worker Deployment exists", lambda: replicas() == 0, until)
+        while removed < plan.scale_downs:
+            job = {"name": "chaos.run", "payload": {"ms": plan.job_seconds * 1000}}
+            batch = await q.submit_many([job] * plan.pods)
+            ids += batch
+
+            def all_busy(batch: list[str] = batch) -> bool:
+                return len(_in_flight(tally.read_runs(tally_dir), batch)) == plan.pods
+
+            await wait(f"{plan.pods} pods each running a job", all_busy, until)
+            set_max(keep)
+            shrunk_at = time.monotonic()
+            await wait(f"the Deployment scaled to {keep}", lambda: replicas() == keep, until)
+            scaled_after = time.monotonic() - shrunk_at
+
+            async def finished(batch: list[str] = batch) -> bool:
+                fields = await q.protocol.get_many_fields(batch)
+                return all(f.get("state") in tally.TERMINAL for f in fields)
+
+            await wait("the cycle's jobs finished", finished, until, 0.5)
+            await wait(f"{keep} pods left", lambda: pods() == keep, until, 0.5)
+            removed += plan.pods - keep
+            cycles.append({"scaled_after": round(scaled_after, 1),
+                           "pods_gone_after": round(time.monotonic() - shrunk_at, 1)})  # fmt: skip
+            set_max(plan.pods)
+        records = dict(zip(ids, await q.protocol.get_many_fields(ids), strict=True))
+    runs = tally.read_runs(tally_dir)
+    cut = [
+        r for job_id in ids for r in runs.get(job_id, [])
+        if r.mark == "S" and not any(e.mark in "EF" and e.token == r.token for e in runs[job_id])
+    ]  # fmt: skip
+    return {
+        "plan": asdict(plan),
+        "busy_pods_removed": removed,
+        "jobs_killed_by_scale_down": len(cut),
+        "cycles": cycles,
+        "figures": tally.account(ids, records, runs, tally.LogFacts(), kills={}),
+    }
+
+
+def _core(cluster: Any) -> Any:
+    from kubernetes import client
+
+    return client.CoreV1Api(cluster.api)
