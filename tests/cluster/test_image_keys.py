@@ -41,7 +41,8 @@ def test_the_repositorys_context_holds_the_sources_only() -> None:
     files = sent(REPO)
     assert {"pyproject.toml", "README.md", "worker/Dockerfile", "operator/Dockerfile"} <= files
     assert any(f.startswith("worker/jobqueue/") for f in files)
-    assert not [f for f in files if f.split("/")[0] not in ("worker", "operator")
+    assert any(f.startswith("web/jobqueue_web/") for f in files)  # the dashboard, in the operator's
+    assert not [f for f in files if f.split("/")[0] not in ("worker", "operator", "web")
                 and f not in ("pyproject.toml", "README.md")]  # fmt: skip
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
