@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jobqueue
@@ -302,7 +303,10 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
             # operator's scale-up without a reload.
             page = None
             if dashboard is not None:
-                page = watch_scaling(stack.enter_context(chromium("operator")), dashboard, ns)
+                # The dashboard's pod, in the node's pod network (on this machine).
+                pod_host = urlsplit(dashboard[0]).hostname or ""
+                browser = stack.enter_context(chromium("operator", also=(pod_host,)))
+                page = watch_scaling(browser, dashboard, ns)
             ids = [queue.submit("debug.sleep", {"seconds": 2}) for _ in range(8)]
             kube_cluster.wait_for(
                 lambda: (
