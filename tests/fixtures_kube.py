@@ -293,3 +293,32 @@ def kopf_registry() -> Iterator[kopf.OperatorRegistry]:
         yield registry
     finally:
         kopf.set_default_registry(previous)
+
+
+def install_jobqueue_crd(cluster: Any) -> None:
+    """Apply crds/ and wait until the JobQueue CRD is Established and served.
+
+    Polled, not `kubectl wait` (which failed on a busy machine, saying nothing): a read that
+    errors is tried again, and the last answer goes into the timeout's message."""
+    cluster.apply((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
+    said: list[str] = []
+
+    def established() -> bool:
+        answer = cluster.kubectl(
+            "get", "crd", "jobqueues.jobqueue.dev", "-o",
+            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+            check=False,
+        )  # fmt: skip
+        said[:] = [answer.stdout.strip() or answer.stderr.strip()]
+        return bool(answer.returncode == 0 and answer.stdout.strip() == "True")
+
+    try:
+        cluster.wait_for(established, timeout=120, message="the JobQueue CRD Established")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; kubectl said {said}") from None
+    # The API server serves a new CRD a moment after Established; wait until it lists.
+    cluster.wait_for(
+        lambda: cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
+        timeout=60,
+        message="jobqueues served",
+    )

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
+from fixtures_kube import install_jobqueue_crd
 from jobqueue_operator import rbac
 from operator_helpers import (
     OPERATOR_NS,
-    REPO,
     Identity,
     JobQueues,
     OperatorFactory,
@@ -31,20 +31,10 @@ from operator_helpers import (
 @pytest.fixture(scope="session")
 def jq_crds(kube_cluster: Any) -> Any:
     """The JobQueue CRD, installed and established."""
-    for name in ("jobqueue.dev_jobqueues.yaml",):
-        try:
-            kube_cluster.apply((REPO / "crds" / name).read_text())
-        except subprocess.CalledProcessError as exc:
-            pytest.fail(f"applying crds/{name} failed: {exc.stderr}", pytrace=False)
-    kube_cluster.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", "crd/jobqueues.jobqueue.dev"
-    )
-    # The apiserver serves a new CRD a moment after Established; wait until it lists.
-    kube_cluster.wait_for(
-        lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
-        timeout=30,
-        message="jobqueues served",
-    )
+    try:
+        install_jobqueue_crd(kube_cluster)
+    except subprocess.CalledProcessError as exc:
+        pytest.fail(f"applying crds/ failed: {exc.stderr}", pytrace=False)
     return kube_cluster
 
 

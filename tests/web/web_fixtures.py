@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fixtures_kube import install_jobqueue_crd
 from jobqueue_web.app import WebConfig
 from jobqueue_web.auth import TokenSet
-from web_helpers import REPO, Tokens, Web, serve, write_tokens
+from web_helpers import Tokens, Web, serve, write_tokens
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "worker"))
 
@@ -38,28 +39,5 @@ async def web(redis_url: str, tokens: Tokens) -> AsyncIterator[Web]:
 
 @pytest.fixture(scope="module")
 def crd(kube_cluster: Any) -> Any:
-    kube_cluster.apply((REPO / "crds" / "jobqueue.dev_jobqueues.yaml").read_text())
-
-    said: list[str] = []
-
-    def established() -> bool:
-        # Polled, not `kubectl wait` (which failed once on a busy machine, saying nothing):
-        # a read that errors is tried again, and the last answer goes into the timeout.
-        answer = kube_cluster.kubectl(
-            "get", "crd", "jobqueues.jobqueue.dev", "-o",
-            "jsonpath={.status.conditions[?(@.type=='Established')].status}",
-            check=False,
-        )  # fmt: skip
-        said[:] = [answer.stdout.strip() or answer.stderr.strip()]
-        return answer.returncode == 0 and answer.stdout.strip() == "True"
-
-    try:
-        kube_cluster.wait_for(established, timeout=60, message="the JobQueue CRD Established")
-    except AssertionError as exc:
-        raise AssertionError(f"{exc}; kubectl said {said}") from None
-    kube_cluster.wait_for(
-        lambda: kube_cluster.kubectl("get", "jq", "-A", check=False).returncode == 0,
-        timeout=30,
-        message="jobqueues served",
-    )
+    install_jobqueue_crd(kube_cluster)
     return kube_cluster
