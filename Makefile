@@ -1,7 +1,7 @@
 # jobqueue-operator: run `make help` for the targets.
 SHELL := /bin/bash
 # Everything runs in the project virtualenv that `make bootstrap` creates (never the system
-# interpreter); its bin/ comes first on PATH, so `jobq` and pods of the local cluster use it.
+# interpreter); its bin/ comes first on PATH, so `jobq` and the tools resolve there.
 VENV := $(CURDIR)/.venv
 PYTHON ?= $(VENV)/bin/python
 TOOLS_BIN := $(shell hack/build-tools.sh --print-bin)
@@ -11,8 +11,8 @@ IMAGE_REGISTRY ?= ghcr.io/jobqueue-operator
 IMAGE_TAG ?= dev
 
 .DEFAULT_GOAL := help
-.PHONY: help bootstrap tools demo test test-fast lint bench bench-full chaos chaos-quick cluster-up cluster-down \
-        kind-up kind-down images manifests crds docs
+.PHONY: help bootstrap tools demo test test-fast lint bench bench-full chaos chaos-quick \
+        cluster-up cluster-down kind-up kind-down images docker-images manifests crds docs
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
@@ -20,7 +20,7 @@ help: ## list the targets
 bootstrap: ## install Debian packages, a .venv with this package and its dev extras, and the Go-built tools
 	hack/bootstrap.sh
 
-tools: ## build kube-apiserver, etcd, kubectl, helm, kind once into ~/.cache (cached)
+tools: ## build the Kubernetes binaries, etcd, CoreDNS, helm, kind once into ~/.cache (cached)
 	hack/build-tools.sh
 
 demo: bootstrap ## bring up the local cluster, Redis and the operator; run a burst and watch it scale
@@ -53,11 +53,10 @@ chaos: bootstrap ## faults at scale (about 20 min): workers, network cut, operat
 chaos-quick: bootstrap ## the chaos runs at a small size (about 6 min)
 	$(PYTHON) -m bench.chaos --quick
 
-cluster-up: ## start the local control plane and pod runner (state in .localcluster/); prints export KUBECONFIG=...
-	@hack/build-tools.sh >/dev/null
+cluster-up: images ## start the local control plane and node (state in .localcluster/); prints export KUBECONFIG=...
 	@$(PYTHON) hack/localcluster.py up
 
-cluster-down: ## stop the local control plane and every pod process
+cluster-down: ## stop the local cluster: pods, node, control plane
 	@$(PYTHON) hack/localcluster.py down
 
 kind-up: ## create a kind cluster (machines with Docker only)
@@ -66,7 +65,11 @@ kind-up: ## create a kind cluster (machines with Docker only)
 kind-down: ## delete the kind cluster
 	kind delete cluster --name $(KIND_CLUSTER)
 
-images: ## build the worker and operator images (machines with Docker only)
+images: ## build the local node's images with buildah (worker, operator, ...; cached by their inputs)
+	@hack/build-tools.sh >/dev/null
+	@$(PYTHON) hack/localcluster.py images
+
+docker-images: ## build the worker and operator images with Docker (for kind)
 	docker build -f worker/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-worker:$(IMAGE_TAG) .
 	docker build -f operator/Dockerfile -t $(IMAGE_REGISTRY)/jobqueue-operator:$(IMAGE_TAG) .
 

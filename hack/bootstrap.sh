@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Installs everything the demo and the tests need on a fresh Debian machine,
 # idempotently: Debian packages (only when missing), a project virtualenv (.venv)
-# holding this project with its dev extras (never the system interpreter), and
-# the Go-built Kubernetes tools (cached per version, see build-tools.sh). Safe to
-# run again; a warm machine takes seconds.
+# holding this project with its dev extras (never the system interpreter), the
+# Go-built Kubernetes tools (cached per version, see build-tools.sh) and the local
+# node's images (built with buildah, cached by their inputs, see
+# localcluster/images.py). Safe to run again; a warm machine takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: Debian's browser for the dashboard's tests (Playwright drives it as the system
 # browser; no browser is ever downloaded by a test tool).
-apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium)
+apt_packages=(redis-server redis-tools prometheus iproute2 openssl chromium
+  # the local node: container runtime, CNI plugins, kube-proxy's iptables, image builds
+  containerd runc containernetworking-plugins iptables conntrack util-linux buildah mmdebstrap)
 # Node.js runs the BullMQ workers of the foreign-queue tests (tests/foreign/node).
 command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
 missing=()
@@ -24,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The project virtualenv; the Makefile runs everything with .venv/bin/python and puts
-# .venv/bin first on PATH (pods of the local cluster find `jobq` there too).
+# .venv/bin first on PATH (so `jobq`, pytest and the hack/ scripts resolve there).
 venv=.venv
 if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating the project virtualenv $venv" >&2
@@ -39,3 +42,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ ! -x "$venv/bin/job
 fi
 
 hack/build-tools.sh >/dev/null
+"$venv/bin/python" hack/localcluster.py images >/dev/null

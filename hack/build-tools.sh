@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned Kubernetes control plane, kubectl, etcd, helm and kind from
-# Go modules into a per-version cache outside the work tree, once per machine.
+# Builds the pinned Kubernetes control plane, the node's kubelet and kube-proxy, kubectl,
+# etcd, CoreDNS, the pods' pause binary, helm and kind from Go modules into a per-version
+# cache outside the work tree, once per machine.
 # Usage: hack/build-tools.sh [--print-bin]   (prints the bin directory on its last line)
 #
 # Everything runs inside main(), which bash parses completely before running it:
@@ -11,6 +12,7 @@ K8S_VERSION=v1.34.4
 ETCD_VERSION=v3.6.16
 HELM_VERSION=v3.21.4
 KIND_VERSION=v0.33.0
+COREDNS_VERSION=v1.14.1  # hack/tools/coredns/go.mod pins it; keep the two in step
 
 k8s_ldflags() {
   local v=$K8S_VERSION minor
@@ -58,9 +60,12 @@ main() {
   local ld
   ld=$(k8s_ldflags)
   build etcd "$here/tools/etcd" go.etcd.io/etcd/server/v3
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     build "$cmd" "$here/tools/k8s" "k8s.io/kubernetes/cmd/$cmd" "$ld"
   done
+  build coredns "$here/tools/coredns" . \
+    "-s -w -X github.com/coredns/coredns/coremain.GitCommit=$COREDNS_VERSION"
+  build pause "$here/tools/pause" .
   go_install helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
   go_install kind "sigs.k8s.io/kind@$KIND_VERSION"
   echo "$bin"

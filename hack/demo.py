@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """`make demo`: the whole product on this machine, live.
 
-Brings up the local Kubernetes (hack/localcluster), installs the operator and a small Redis
-with the Helm chart (their pods run as local processes, the operator under the chart's
-ServiceAccount), creates a JobQueue, submits a burst of `debug.sleep` jobs and shows the
-workers scaling up and back down in a refreshing table. Leaves everything running for a look
-around unless --down is given.
+Brings up the local Kubernetes (hack/localcluster: a control plane and a real node), installs
+the operator and a small Redis with the Helm chart (containers of the images built on this
+machine from the project's Dockerfiles, the operator under the chart's ServiceAccount),
+creates a JobQueue that reaches that Redis by its Service name, submits a burst of
+`debug.sleep` jobs and shows the workers scaling up and back down in a refreshing table.
+Leaves everything running for a look around unless --down is given.
 
     python hack/demo.py [--jobs 120] [--seconds 2] [--max-replicas 6] [--down] [--state-dir DIR]
 """
@@ -13,9 +14,9 @@ around unless --down is given.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -81,10 +82,12 @@ def step(message: str) -> None:
 
 
 def cluster_up(bin_dir: Path) -> Path:
-    if not (bin_dir / "kube-apiserver").exists() or not (bin_dir / "helm").exists():
-        step("building the Kubernetes tools once (hack/build-tools.sh; 15-30 min when cold)")
+    if not (bin_dir / "kubelet").exists() or not (bin_dir / "helm").exists():
+        step("building the Kubernetes tools once (hack/build-tools.sh; 20-35 min when cold)")
         subprocess.run([str(REPO / "hack" / "build-tools.sh")], check=True)
-    step("starting the local Kubernetes (etcd, kube-apiserver, controllers, scheduler, pod runner)")
+    step("building the images (worker, operator, ...) unless cached (a few minutes when cold)")
+    subprocess.run([*localcluster("images")], check=True, stdout=subprocess.DEVNULL)
+    step("starting the local Kubernetes (control plane; node: containerd, kubelet, CoreDNS)")
     t0 = time.monotonic()
     run(*localcluster("up"), timeout=300)
     kubeconfig = STATE / "admin.kubeconfig"
@@ -94,35 +97,35 @@ def cluster_up(bin_dir: Path) -> Path:
     return kubeconfig
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def local_images() -> list[str]:
+    """--set values naming the images built on this machine (nothing is pulled here)."""
+    info = json.loads((STATE / "ready.json").read_text())
+    sets = []
+    for key, name in (("image", "operator"), ("workerImage", "worker"), ("redis.image", "redis")):
+        repository, tag = info["images"][name].rsplit(":", 1)
+        sets += ["--set", f"{key}.repository={repository}", "--set", f"{key}.tag={tag}"]
+    return [*sets, "--set", "image.pullPolicy=Never"]
 
 
-def install_operator(helm: Path, kubeconfig: Path) -> str:
-    """Install the chart with its small Redis; returns the Redis URL reachable from here."""
+def install_operator(helm: Path, kubeconfig: Path) -> tuple[str, str]:
+    """Install the chart with its small Redis; returns the Redis URL of the JobQueue (the
+    Service's name) and one this process reaches (the Redis pod's address)."""
     step(
         f"installing the operator and a Redis with the Helm chart (namespace {OPERATOR_NAMESPACE})"
     )
-    port = redis_port(kubeconfig) or free_port()
     run(
         str(helm), "upgrade", "--install", RELEASE, str(REPO / "charts" / "jobqueue-operator"),
         "--kubeconfig", str(kubeconfig), "--namespace", OPERATOR_NAMESPACE, "--create-namespace",
-        # Pods share this host's network: free ports keep them clear of other servers.
-        "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
-        "--set", "redis.enabled=true", "--set", f"redis.port={port}",
-        # The HTTP API and dashboard, on its pod's own loopback address; the pod runner cannot
-        # mount Secrets, so its tokens come as environment variables.
-        "--set", "dashboard.enabled=true", "--set", f"dashboard.redis.url=redis://127.0.0.1:{port}/0",
-        "--set", "dashboard.listenHost=$(POD_IP)", "--set", f"dashboard.port={free_port()}",
-        "--set", "dashboard.auth.asEnv=true", "--set", "dashboard.sampleInterval=1s",
-        "--wait", "--timeout", "3m",
-        timeout=240,
+        "--set", "redis.enabled=true", *local_images(),
+        # The HTTP API and dashboard (the operator image), showing the chart's Redis.
+        "--set", "dashboard.enabled=true",
+        "--set", f"dashboard.redis.url=redis://{RELEASE}-redis.{OPERATOR_NAMESPACE}:6379/0",
+        "--set", "dashboard.sampleInterval=1s",
+        "--wait", "--timeout", "4m",
+        timeout=300,
     )  # fmt: skip
-    # The local pod runner has no Service proxy: reach the Redis pod on this host directly.
-    # (On a real cluster the URL is redis://jobqueue-operator-redis.jobqueue-system:PORT/0.)
-    url = f"redis://127.0.0.1:{port}/0"
+    service = f"redis://{RELEASE}-redis.{OPERATOR_NAMESPACE}:6379/0"
+    url = f"redis://{redis_pod_ip(kubeconfig)}:6379/0"
     import redis
 
     client = redis.Redis.from_url(url)
@@ -133,7 +136,7 @@ def install_operator(helm: Path, kubeconfig: Path) -> str:
         raise DemoError(f"the chart's Redis does not answer at {url}: {exc}") from None
     finally:
         client.close()
-    return url
+    return service, url
 
 
 def dashboard_url(kubeconfig: Path) -> str:
@@ -169,17 +172,17 @@ def dashboard_url(kubeconfig: Path) -> str:
     return f"http://{pod.status.pod_ip}:{port}/#token={token}"
 
 
-def redis_port(kubeconfig: Path) -> int | None:
-    """The port of the Redis a previous run installed (so its data and URL stay put)."""
+def redis_pod_ip(kubeconfig: Path) -> str:
+    """The Redis pod's address: the host routes the node's pod network."""
     from kubernetes import client, config
 
     config.load_kube_config(str(kubeconfig))  # type: ignore[no-untyped-call]
-    try:
-        svc = client.CoreV1Api().read_namespaced_service(f"{RELEASE}-redis", OPERATOR_NAMESPACE)
-    except client.ApiException:
-        return None
-    ports = svc.spec.ports if svc.spec else None
-    return int(ports[0].port) if ports else None
+    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=redis"
+    pods = client.CoreV1Api().list_namespaced_pod(OPERATOR_NAMESPACE, label_selector=selector)
+    ready = [p for p in pods.items if p.status.pod_ip and p.metadata.deletion_timestamp is None]
+    if not ready:
+        raise DemoError(f"no Redis pod in {OPERATOR_NAMESPACE}")
+    return str(ready[0].status.pod_ip)
 
 
 def kubectl(kubeconfig: Path, bin_dir: Path, *args: str, stdin: str | None = None) -> str:
@@ -324,8 +327,9 @@ def look_around(kubeconfig: Path, bin_dir: Path, redis_url: str, dashboard: str)
         f"  jobq --redis {redis_url} submit {QUEUE} debug.sleep '{{\"seconds\": 2}}'   "
         "# then watch it scale"
     )
-    logs = " ".join(localcluster("logs", "POD", "-n", NAMESPACE)[1:])
-    console.print(f"  python {logs}   # a pod's output")
+    # The workers are at zero once the burst is done: these need the submit above first.
+    console.print(f"  kubectl logs -n {NAMESPACE} deploy/{QUEUE}-worker   # while it has a worker")
+    console.print(f"  kubectl exec -n {NAMESPACE} deploy/{QUEUE}-worker -- id   # uid 10001")
     console.print()
     console.print(f"[bold]Stop everything with:[/] {stop_command()}")
 
@@ -352,10 +356,10 @@ def main(argv: list[str] | None = None) -> int:
     ok = False
     try:
         kubeconfig = cluster_up(bin_dir)
-        redis_url = install_operator(bin_dir / "helm", kubeconfig)
+        service_url, redis_url = install_operator(bin_dir / "helm", kubeconfig)
         dashboard = dashboard_url(kubeconfig)
         step(f"dashboard (HTTP API and web UI; open it to watch the burst): {dashboard}")
-        apply_jobqueue(kubeconfig, bin_dir, redis_url, args.max_replicas)
+        apply_jobqueue(kubeconfig, bin_dir, service_url, args.max_replicas)
 
         import jobqueue
         from kubernetes import client, config
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
             look_around(kubeconfig, bin_dir, redis_url, dashboard)
     except DemoError as exc:
         console.print(f"[bold red]demo failed:[/] {exc}")
-        console.print(f"logs: {STATE}/logs and {STATE}/pods; stop with: {stop_command()}")
+        console.print(f"logs: {STATE}/logs and kubectl logs; stop with: {stop_command()}")
         return 1
     except KeyboardInterrupt:
         console.print(f"\n[yellow]interrupted[/]; whatever started is still up: {stop_command()}")

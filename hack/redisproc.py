@@ -6,7 +6,10 @@ created, the server then started behind ``prefix``, e.g. ``ip netns exec NAME``)
 answers PING (or raises, naming the port and the exit code); ``stop`` may be followed by
 ``start`` again on the same port, which is how tests take Redis away and bring it back.
 ``tls`` serves TLS only on the port; ``sentinel_config`` runs a Redis Sentinel with that
-configuration file (which the sentinel rewrites as it learns the topology).
+configuration file (which the sentinel rewrites as it learns the topology). Protected mode
+is off: pods of the local cluster reach the host's loopback through a NAT
+(hack/localcluster/nodenet.py), so their connections do not come from a loopback address;
+nothing else can reach a loopback port.
 """
 
 from __future__ import annotations
@@ -88,7 +91,7 @@ class RedisProcess:
         args = [*self.prefix, REDIS_SERVER]
         if self.sentinel_config is not None:
             args += [str(self.sentinel_config), "--sentinel"]
-        args += ["--port", str(self.port), "--bind", self.host]
+        args += ["--port", str(self.port), "--bind", self.host, "--protected-mode", "no"]
         if self.tls is not None:
             args += self.tls.server_args(self.port)
         if self.sentinel_config is None:

@@ -68,7 +68,11 @@ def free_cluster_port(taken: set[int]) -> int:
 @dataclass
 class SentinelSet:
     """One master, ``replicas`` replicas and ``sentinels`` sentinels (quorum: a majority)
-    watching it as ``master_name``. A master is judged down after ``down_after_ms``."""
+    watching it as ``master_name``. A master is judged down after ``down_after_ms``.
+
+    Every process listens on 127.0.0.1; ``announce`` is the address they name each other by
+    (and the URL names): another one that reaches this machine's loopback lets clients
+    elsewhere follow the sentinels, e.g. the local cluster's pods (its `host_ip`)."""
 
     workdir: Path
     replicas: int = 2
@@ -77,6 +81,7 @@ class SentinelSet:
     down_after_ms: int = 1000
     failover_timeout_ms: int = 10_000
     tls: TlsFiles | None = None
+    announce: str = "127.0.0.1"
     servers: list[RedisProcess] = field(default_factory=list)
     watchers: list[RedisProcess] = field(default_factory=list)
 
@@ -84,17 +89,18 @@ class SentinelSet:
     def url(self) -> str:
         """The redis[s]+sentinel:// URL of the master (database 0)."""
         scheme = "rediss+sentinel" if self.tls else "redis+sentinel"
-        hosts = ",".join(f"127.0.0.1:{s.port}" for s in self.watchers)
+        hosts = ",".join(f"{self.announce}:{s.port}" for s in self.watchers)
         return f"{scheme}://{hosts}/{self.master_name}/0"
 
     def start(self) -> SentinelSet:
         try:
-            master = RedisProcess(self.workdir / "master", tls=self.tls).start()
+            announce = ("--replica-announce-ip", self.announce)
+            master = RedisProcess(self.workdir / "master", tls=self.tls, extra=announce).start()
             self.servers.append(master)
             for i in range(self.replicas):
                 replica = RedisProcess(
                     self.workdir / f"replica{i}", tls=self.tls,
-                    extra=("--replicaof", "127.0.0.1", str(master.port)),
+                    extra=("--replicaof", self.announce, str(master.port), *announce),
                 )  # fmt: skip
                 self.servers.append(replica.start())
             for i in range(self.sentinels):
@@ -113,7 +119,8 @@ class SentinelSet:
     def _sentinel_config(self, master_port: int) -> str:
         name, quorum = self.master_name, self.sentinels // 2 + 1
         return "\n".join([
-            f"sentinel monitor {name} 127.0.0.1 {master_port} {quorum}",
+            f"sentinel monitor {name} {self.announce} {master_port} {quorum}",
+            f"sentinel announce-ip {self.announce}",
             f"sentinel down-after-milliseconds {name} {self.down_after_ms}",
             f"sentinel failover-timeout {name} {self.failover_timeout_ms}",
             f"sentinel parallel-syncs {name} {self.replicas}",

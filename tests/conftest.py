@@ -2,12 +2,12 @@
 
 fixtures_redis: a real redis-server (and a three-master Redis Cluster) on free ports.
 fixtures_topologies: Sentinel sets, Redis Clusters with replicas, TLS files.
-fixtures_kube:  the local Kubernetes control plane and pod runner (hack/localcluster.py).
+fixtures_kube:  the local Kubernetes: control plane and a real node (hack/localcluster.py).
 foreign_env:    the foreign queue systems' real workers (celery, rq, bullmq), installed on use.
 
-Processes the tests start (``jobq`` commands, and the pods of the local cluster, which run
-``jobq worker`` from PATH) use the environment that runs the tests: its bin directory comes
-first on PATH, whether pytest was started by ``make test`` or straight from .venv/bin.
+Processes the tests start (``jobq`` commands, operators) use the environment that runs the
+tests: its bin directory comes first on PATH, whether pytest was started by ``make test`` or
+straight from .venv/bin. (The pods of the local cluster run images instead.)
 """
 
 import os

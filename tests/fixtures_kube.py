@@ -1,6 +1,8 @@
-"""Fixtures for tests against a real Kubernetes: the local control plane and pod runner of
-hack/localcluster (etcd, kube-apiserver, kube-controller-manager, kube-scheduler and a pod
-runner that runs pods as local processes).
+"""Fixtures for tests against a real Kubernetes: the local cluster of hack/localcluster (etcd,
+kube-apiserver, kube-controller-manager, kube-scheduler, and a node: containerd, kubelet,
+kube-proxy, CoreDNS). Pods run images built on this machine (hack/localcluster/images.py):
+`KubeCluster.images` names them; pods reach the host's loopback (a test's redis-server) at
+`KubeCluster.host_ip` (`reachable(url)` rewrites a loopback URL).
 
 - `kube_cluster` (session): one cluster in a temporary directory for the whole run; stopped
   at the end, also on Ctrl-C (fixture teardown and atexit) and if pytest is killed (the
@@ -12,8 +14,9 @@ runner that runs pods as local processes).
   `KopfRunner` (the default registry is process-wide and holds every handler any imported
   module registered, e.g. jobqueue_operator's own, imported while collecting tests/operator).
 
-Tests using them get the `cluster` marker automatically. Missing binaries are built once by
-hack/build-tools.sh before the first test runs (outside any test timeout).
+Tests using them get the `cluster` marker automatically. Missing binaries and images are built
+once (hack/build-tools.sh, hack/localcluster.py images) before the first test runs (outside
+any test timeout).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -39,6 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "hack"))
 
 from localcluster import cli as localcluster  # noqa: E402
+from localcluster import images as node_images  # noqa: E402
 
 KUBE_FIXTURES = {"kube_cluster", "kube_namespace", "kube_env"}
 T = TypeVar("T")
@@ -55,6 +60,24 @@ class KubeCluster:
     node: str
     api_client: Any  # kubernetes.client.ApiClient (admin)
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host_ip(self) -> str:
+        """The address at which pods reach the host's loopback (127.0.0.1)."""
+        return str(self.info["host_ip"])
+
+    @property
+    def images(self) -> dict[str, str]:
+        """References of the node's images by name: worker, operator, worker-tests, python
+        (the stand-in base, a Python for test pods), coredns, pause."""
+        return dict(self.info["images"])
+
+    def reachable(self, url: str) -> str:
+        """A URL of a server on the host's loopback, as pods (and the host) reach it."""
+        parts = urlsplit(url)  # the netloc may list several hosts (Sentinel, Cluster)
+        hosts = parts.netloc.rsplit("@", 1)
+        hosts[-1] = re.sub(r"\b(127\.0\.0\.1|localhost)(?=:|,|$)", self.host_ip, hosts[-1])
+        return urlunsplit(parts._replace(netloc="@".join(hosts)))
 
     @property
     def core(self) -> Any:
@@ -133,17 +156,13 @@ class KubeCluster:
         container: str | None = None,
         previous: bool = False,
     ) -> str:
-        """The output of a pod's container (current run, or the one before with previous)."""
-        files = localcluster.pod_log_files(self.state_dir, namespace, pod, container)
-        if previous:
-            return files[-2].read_text(errors="replace") if len(files) > 1 else ""
-        return files[-1].read_text(errors="replace")
-
-    def pod_logs_all(
-        self, pod: str, namespace: str = "default", container: str | None = None
-    ) -> str:
-        files = localcluster.pod_log_files(self.state_dir, namespace, pod, container)
-        return "".join(f.read_text(errors="replace") for f in files)
+        """The output of a pod's container (current run, or the one before with previous), as
+        `kubectl logs` gets it from the kubelet."""
+        kwargs: dict[str, Any] = {"previous": previous}
+        if container:
+            kwargs["container"] = container
+        text: str = self.core.read_namespaced_pod_log(pod, namespace, **kwargs)
+        return text
 
 
 def _bin_dir() -> Path:
@@ -165,15 +184,22 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     """Build missing Kubernetes binaries before any test runs (not inside a test's timeout)."""
     if session.config.option.collectonly or not any(_uses_kube(i) for i in session.items):
         return
-    if localcluster.missing_binaries(_bin_dir()):
-        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+
+    def say(line: str) -> None:
         if reporter is not None:
-            reporter.write_line(
-                "fixtures_kube: building the Kubernetes binaries once with hack/build-tools.sh "
-                "(a cold build takes about 15-30 minutes on 2 cores) ...",
-                yellow=True,
-            )
+            reporter.write_line(f"fixtures_kube: {line}", yellow=True)
+
+    if localcluster.missing_binaries(_bin_dir()):
+        say(
+            "building the Kubernetes binaries once with hack/build-tools.sh "
+            "(a cold build takes about 20-35 minutes on 2 cores) ..."
+        )
         subprocess.run([str(REPO / "hack" / "build-tools.sh")], check=True)
+    stale = node_images.stale(_bin_dir())
+    if stale:
+        say(f"building the node's images {', '.join(stale)} (cached by their inputs) ...")
+        node_images.ensure(_bin_dir(), log=say)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,9 @@
 """A private CA and the certificates it signs, written as PEM files (for TLS tests on loopback).
 
 ``make_pki(directory, server_names=("service.test",))`` writes ca.crt, server.crt/key (for
-the names and 127.0.0.1), client.crt/key and node.crt/key (server and client: for servers
-that connect to each other, replicas and cluster nodes), and returns their paths.
+the names and ``server_ips``, by default 127.0.0.1), client.crt/key and node.crt/key (server
+and client: for servers that connect to each other, replicas and cluster nodes), and returns
+their paths.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def _issue(
     ca: bool = False,
     usage: tuple[x509.ObjectIdentifier, ...] = (),
     names: tuple[str, ...] = (),
+    ips: tuple[str, ...] = ("127.0.0.1",),
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
@@ -72,7 +74,7 @@ def _issue(
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(usage)), critical=False)
     if names:
         sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
-        sans.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
         builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if ca:
         builder = builder.add_extension(
@@ -86,13 +88,17 @@ def _issue(
     return builder.sign(signer or key, hashes.SHA256()), key
 
 
-def make_pki(directory: Path, server_names: tuple[str, ...] = ("localhost",)) -> Pki:
+def make_pki(
+    directory: Path,
+    server_names: tuple[str, ...] = ("localhost",),
+    server_ips: tuple[str, ...] = ("127.0.0.1",),
+) -> Pki:
     directory.mkdir(parents=True, exist_ok=True)
     ca_cert, ca_key = _issue("test CA", _name("test CA"), None, ca=True)
     _write(directory / "ca", ca_cert, ca_key)
     server = _issue(
         server_names[0], ca_cert.subject, ca_key,
-        usage=(ExtendedKeyUsageOID.SERVER_AUTH,), names=server_names,
+        usage=(ExtendedKeyUsageOID.SERVER_AUTH,), names=server_names, ips=server_ips,
     )  # fmt: skip
     _write(directory / "server", *server)
     client = _issue("jobqueue", ca_cert.subject, ca_key, usage=(ExtendedKeyUsageOID.CLIENT_AUTH,))
@@ -101,7 +107,7 @@ def make_pki(directory: Path, server_names: tuple[str, ...] = ("localhost",)) ->
     node = _issue(
         server_names[0], ca_cert.subject, ca_key,
         usage=(ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH),
-        names=server_names,
+        names=server_names, ips=server_ips,
     )  # fmt: skip
     _write(directory / "node", *node)
     return Pki(

@@ -1,4 +1,4 @@
-"""`python hack/localcluster.py up|down|status|logs|env` and the same as a Python API
+"""`python hack/localcluster.py up|down|status|env|images` and the same as a Python API
 (`up`, `down`) for the pytest fixtures."""
 
 from __future__ import annotations
@@ -6,21 +6,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from .container import Backoff
+from . import images as node_images
+from . import teardown
 from .controlplane import COMPONENTS
-from .pod import pod_dir_name
 from .state import STATE_ENV, StateDir, cluster_processes, stop_supervisor, supervisor_pid, sweep
 
 HACK = Path(__file__).resolve().parents[1]
 ENTRY = HACK / "localcluster.py"
 DEFAULT_STATE = HACK.parent / ".localcluster"
-UP_TIMEOUT = 240.0
+UP_TIMEOUT = 300.0
+NODE_BINARIES = ("kubelet", "kube-proxy", "coredns", "pause")
+NODE_COMMANDS = ("containerd", "ctr", "runc", "nsenter", "iptables", "buildah", "mmdebstrap")
 
 
 class ClusterError(Exception):
@@ -38,7 +41,13 @@ def default_bin_dir() -> Path:
 
 
 def missing_binaries(bin_dir: Path) -> list[str]:
-    return [n for n in (*COMPONENTS, "kubectl") if not (bin_dir / n).is_file()]
+    return [n for n in (*COMPONENTS, "kubectl", *NODE_BINARIES) if not (bin_dir / n).is_file()]
+
+
+def missing_commands() -> list[str]:
+    """The Debian packages' programs the node needs (hack/bootstrap.sh installs them)."""
+    path = f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"
+    return [c for c in NODE_COMMANDS if shutil.which(c, path=path) is None]
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -54,15 +63,19 @@ def up(
     bin_dir: Path | None = None,
     owner_pid: int | None = None,
     node_name: str = "localnode",
-    backoff: Backoff | None = None,
+    images: tuple[str, ...] = node_images.NAMES,
     timeout: float = UP_TIMEOUT,
 ) -> dict[str, Any]:
-    """Start the cluster in state_dir (or find it running) and return its ready info."""
+    """Start the cluster in state_dir (or find it running) and return its ready info.
+
+    ``images`` are the cached images (hack/localcluster/images.py) the node gets; the
+    node's own pause and coredns always."""
     state = StateDir.at(state_dir)
     if supervisor_pid(state) is not None:
         return _wait_ready(state, timeout)
     # a previous supervisor died without cleaning up: nothing of it may survive
     sweep(state)
+    teardown.sweep_node(state.root)
     state.ready_file.unlink(missing_ok=True)
     state.pidfile.unlink(missing_ok=True)
     bin_dir = bin_dir or default_bin_dir()
@@ -72,8 +85,16 @@ def up(
             f"missing {', '.join(missing)} in {bin_dir}: build them with hack/build-tools.sh "
             "(make tools; a cold build takes about 20-30 minutes)"
         )
+    absent = missing_commands()
+    if absent:
+        raise ClusterError(f"missing {', '.join(absent)}: install them with hack/bootstrap.sh")
+    stale = node_images.stale(bin_dir)
+    if stale:
+        raise ClusterError(
+            f"images {', '.join(stale)} are missing or out of date: build them with "
+            "`python hack/localcluster.py images` (hack/bootstrap.sh does)"
+        )
     state.make()
-    backoff = backoff or Backoff()
     argv = [
         sys.executable,
         str(ENTRY),
@@ -81,8 +102,7 @@ def up(
         f"--state-dir={state.root}",
         f"--bin-dir={bin_dir}",
         f"--node-name={node_name}",
-        f"--backoff-initial={backoff.initial}",
-        f"--backoff-cap={backoff.cap}",
+        f"--images={','.join(images)}",
     ]
     if owner_pid is not None:
         argv.append(f"--owner-pid={owner_pid}")
@@ -123,35 +143,14 @@ def down(state_dir: str | os.PathLike[str] = DEFAULT_STATE) -> list[int]:
     session = supervisor_pid(state)
     stop_supervisor(state)
     killed = sweep(state, session)
+    teardown.sweep_node(state.root)
     state.ready_file.unlink(missing_ok=True)
     state.pidfile.unlink(missing_ok=True)
     return killed
 
 
-def pod_log_files(
-    state_dir: str | os.PathLike[str], namespace: str, pod: str, container: str | None = None
-) -> list[Path]:
-    """Log files of the newest pod of that name, one per run, oldest first."""
-    state = StateDir.at(state_dir)
-    dirs = sorted(
-        state.pods.glob(pod_dir_name(namespace, pod, "*")),
-        key=lambda d: d.stat().st_mtime,
-    )
-    if not dirs:
-        raise ClusterError(f"no pod {namespace}/{pod} has run on this node")
-    containers = sorted(p.name for p in (dirs[-1] / "logs").glob("*"))
-    if container is None:
-        if len(containers) != 1:
-            raise ClusterError(f"pod {pod} has containers {containers}: choose one with -c")
-        container = containers[0]
-    if container not in containers:
-        raise ClusterError(f"pod {pod} has no container {container!r} (has {containers})")
-    files = (dirs[-1] / "logs" / container).glob("*.log")
-    return sorted(files, key=lambda f: int(f.stem))
-
-
 def _cmd_up(args: argparse.Namespace) -> int:
-    info = up(args.state_dir, backoff=Backoff(args.backoff_initial, args.backoff_cap))
+    info = up(args.state_dir)
     print(f"# local cluster up in {info['state_dir']} (API {info['server']})", file=sys.stderr)
     print(f"export KUBECONFIG={info['kubeconfig']}")
     return 0
@@ -183,19 +182,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_logs(args: argparse.Namespace) -> int:
-    files = pod_log_files(args.state_dir, args.namespace, args.pod, args.container)
-    if args.all:
-        chosen = files
-    elif args.previous:
-        if len(files) < 2:
-            raise ClusterError(f"pod {args.pod} has no previous run")
-        chosen = [files[-2]]
-    else:
-        chosen = files[-1:]
-    for path in chosen:
-        sys.stdout.write(path.read_text(errors="replace"))
-    return 0
+def _cmd_images(args: argparse.Namespace) -> int:
+    return node_images.main(["--stale"] if args.stale else [])
 
 
 def _cmd_supervise(args: argparse.Namespace) -> int:
@@ -207,7 +195,7 @@ def _cmd_supervise(args: argparse.Namespace) -> int:
             bin_dir=Path(args.bin_dir),
             node_name=args.node_name,
             owner_pid=args.owner_pid,
-            backoff=Backoff(args.backoff_initial, args.backoff_cap),
+            images=tuple(n for n in args.images.split(",") if n),
         )
     )
     return 0
@@ -215,31 +203,22 @@ def _cmd_supervise(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
-        prog="localcluster", description="A local Kubernetes control plane and pod runner."
+        prog="localcluster", description="A local Kubernetes: control plane and a real node."
     )
     root.add_argument("--state-dir", default=str(DEFAULT_STATE), help="default: .localcluster/")
     sub = root.add_subparsers(dest="command", required=True)
-    for name, helptext in (
-        ("up", "start (or find running) and print the export KUBECONFIG line"),
-        ("supervise", "internal: the daemon started by up"),
-    ):
-        p = sub.add_parser(name, help=helptext)
-        p.add_argument("--backoff-initial", type=float, default=10.0)
-        p.add_argument("--backoff-cap", type=float, default=300.0)
-        if name == "supervise":
-            p.add_argument("--state-dir", dest="state_dir", default=str(DEFAULT_STATE))
-            p.add_argument("--bin-dir", required=True)
-            p.add_argument("--node-name", default="localnode")
-            p.add_argument("--owner-pid", type=int)
-    sub.add_parser("down", help="stop everything, pod processes included")
+    sub.add_parser("up", help="start (or find running) and print the export KUBECONFIG line")
+    supervise = sub.add_parser("supervise", help="internal: the daemon started by up")
+    supervise.add_argument("--state-dir", dest="state_dir", default=str(DEFAULT_STATE))
+    supervise.add_argument("--bin-dir", required=True)
+    supervise.add_argument("--node-name", default="localnode")
+    supervise.add_argument("--owner-pid", type=int)
+    supervise.add_argument("--images", default=",".join(node_images.NAMES))
+    sub.add_parser("down", help="stop everything, pods included")
     sub.add_parser("status", help="print the ready info and the live processes")
     sub.add_parser("env", help="print the export KUBECONFIG line")
-    logs = sub.add_parser("logs", help="print a pod's container log")
-    logs.add_argument("pod")
-    logs.add_argument("-n", "--namespace", default="default")
-    logs.add_argument("-c", "--container")
-    logs.add_argument("-p", "--previous", action="store_true", help="the run before the last")
-    logs.add_argument("--all", action="store_true", help="every run, oldest first")
+    images = sub.add_parser("images", help="build the node's images (cached by their inputs)")
+    images.add_argument("--stale", action="store_true", help="only name those to be built")
     return root
 
 
@@ -248,7 +227,7 @@ COMMANDS = {
     "down": _cmd_down,
     "status": _cmd_status,
     "env": _cmd_env,
-    "logs": _cmd_logs,
+    "images": _cmd_images,
     "supervise": _cmd_supervise,
 }
 

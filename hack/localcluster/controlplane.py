@@ -48,7 +48,6 @@ class Ports:
     apiserver: int
     controller_manager: int
     scheduler: int
-    kubelet: int  # the pod runner's log endpoint
 
     @classmethod
     def pick(cls, previous: dict[str, int] | None = None) -> Ports:
@@ -58,7 +57,7 @@ class Ports:
                 return cls(**previous)
             except TypeError:
                 pass
-        return cls(*(free_port() for _ in range(6)))
+        return cls(*(free_port() for _ in range(5)))
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -68,8 +67,13 @@ class Ports:
         return f"https://127.0.0.1:{self.apiserver}"
 
 
-def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str, list[str]]:
-    """Each component's argv, keyed by component name (start in the order of COMPONENTS)."""
+def commands(
+    bin_dir: Path, state: StateDir, pki: Pki, ports: Ports, advertise: str
+) -> dict[str, list[str]]:
+    """Each component's argv, keyed by component name (start in the order of COMPONENTS).
+
+    The API server listens on loopback only; ``advertise`` is the address the node reaches
+    that loopback at (nodenet), which the `kubernetes` Service's endpoints name."""
     audit_policy = state.root / "audit-policy.yaml"
     audit_policy.write_text(AUDIT_POLICY)
     etcd_url = f"http://127.0.0.1:{ports.etcd_client}"
@@ -92,7 +96,7 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             str(bin_dir / "kube-apiserver"),
             f"--etcd-servers={etcd_url}",
             "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
+            f"--advertise-address={advertise}",
             f"--secure-port={ports.apiserver}",
             f"--tls-cert-file={pki.apiserver_cert}",
             f"--tls-private-key-file={pki.apiserver_key}",
@@ -110,8 +114,6 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             f"--audit-log-path={state.audit_log}",
             "--audit-log-maxbackup=1",
             "--audit-log-maxsize=200",
-            # Endpoints refuse the loopback advertise address: don't retry that every 10 s
-            "--endpoint-reconciler-type=none",
             f"--requestheader-client-ca-file={pki.ca_cert}",
             "--requestheader-allowed-names=front-proxy-client",
             "--requestheader-username-headers=X-Remote-User",
@@ -133,10 +135,6 @@ def commands(bin_dir: Path, state: StateDir, pki: Pki, ports: Ports) -> dict[str
             f"--authentication-kubeconfig={state.kubeconfig_for('controller-manager')}",
             f"--authorization-kubeconfig={state.kubeconfig_for('controller-manager')}",
             "--leader-elect=false",
-            # Endpoints and EndpointSlices refuse loopback addresses (our pod IPs), so these
-            # controllers could only fail and fill namespaces with warnings; with no kube-proxy
-            # nothing would route a Service anyway.
-            "--controllers=*,-endpoint,-endpointslice,-endpointslicemirroring",
             "--use-service-account-credentials=true",
             f"--service-account-private-key-file={pki.sa_key}",
             f"--root-ca-file={pki.ca_cert}",

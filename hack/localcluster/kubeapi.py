@@ -1,14 +1,13 @@
-"""A small asyncio client of the Kubernetes REST API for the pod runner.
+"""A small asyncio client of the Kubernetes REST API for the supervisor.
 
-The runner needs a handful of verbs on plain JSON (get, create, patch, delete, list+watch);
-httpx keeps that readable without mixing the thread-based `kubernetes` client into asyncio.
+The supervisor needs a handful of verbs on plain JSON (get, server-side apply); httpx keeps
+that readable without mixing the thread-based `kubernetes` client into asyncio.
 """
 
 from __future__ import annotations
 
 import json
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import httpx
 
 JSON = dict[str, Any]
 MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
 
 
 class ApiError(Exception):
@@ -77,30 +76,10 @@ class KubeApi:
     async def patch(self, path: str, body: JSON, content_type: str = MERGE_PATCH) -> JSON:
         return await self.request("PATCH", path, body=body, content_type=content_type)
 
+    async def apply(self, path: str, body: JSON, field_manager: str = "localcluster") -> JSON:
+        """Server-side apply (JSON is YAML): creates the object or brings it to ``body``."""
+        params = {"fieldManager": field_manager, "force": "true"}
+        return await self.request("PATCH", path, body=body, params=params, content_type=APPLY_PATCH)
+
     async def delete(self, path: str, body: JSON | None = None) -> JSON:
         return await self.request("DELETE", path, body=body)
-
-    async def watch(self, path: str, resource_version: str, **params: Any) -> AsyncIterator[JSON]:
-        """Events of a watch from resource_version until the server ends it (raises ApiError)."""
-        query = {
-            **params,
-            "watch": "1",
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": "300",
-        }
-        timeout = httpx.Timeout(30.0, read=330.0)
-        try:
-            async with self._http.stream("GET", path, params=query, timeout=timeout) as response:
-                if response.status_code >= 300:
-                    raise ApiError(response.status_code, (await response.aread()).decode())
-                async for line in response.aiter_lines():
-                    if line.strip():
-                        yield json.loads(line)
-        except httpx.HTTPError as e:
-            raise ApiError(0, f"watch {path}: {e!r}") from e
-
-
-def pod_path(namespace: str, name: str, sub: str = "") -> str:
-    suffix = f"/{sub}" if sub else ""
-    return f"/api/v1/namespaces/{namespace}/pods/{name}{suffix}"

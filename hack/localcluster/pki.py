@@ -1,7 +1,8 @@
 """Certificates and keys for the local control plane, made with `cryptography`.
 
-One CA signs everything: the API server's serving certificate, the client certificates of
-the admin, the controller manager and the scheduler, and (as cluster signer) CSRs.
+One CA signs everything: the serving certificates of the API server and the kubelet, the
+client certificates of the admin, the controllers, the node and kube-proxy, and (as cluster
+signer) CSRs.
 Service-account tokens are signed with a separate RSA key pair.
 """
 
@@ -35,8 +36,10 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "scheduler": ("system:kube-scheduler", None),
     # the API server's identity towards aggregated API servers (requestheader authentication)
     "front-proxy-client": ("front-proxy-client", None),
-    # the API server's identity towards the kubelet endpoint (pods/log)
+    # the API server's identity towards the kubelet (logs, exec)
     "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", None),
+    # bound to the system:node-proxier role by the API server's defaults
+    "kube-proxy": ("system:kube-proxy", None),
 }
 
 
@@ -184,21 +187,6 @@ def ensure_pki(directory: Path) -> Pki:
     pki = Pki(directory)
     directory.mkdir(parents=True, exist_ok=True)
     ca = _load_ca(pki) if pki.ca_key.exists() and pki.ca_cert.exists() else _make_ca(pki)
-    servers = {
-        "apiserver": ("kube-apiserver", _san(APISERVER_NAMES, APISERVER_IPS)),
-        # the pod runner's kubelet endpoint (container logs), reached at the node's InternalIP
-        "kubelet": ("localcluster-kubelet", _san(("localhost",), ("127.0.0.1",))),
-    }
-    for stem, (cn, san) in servers.items():
-        if not pki.client_cert(stem).exists():
-            _issue(
-                ca,
-                _name(cn),
-                ExtendedKeyUsageOID.SERVER_AUTH,
-                pki.client_cert(stem),
-                pki.client_key(stem),
-                san,
-            )
     for stem, (cn, org) in CLIENTS.items():
         if not pki.client_cert(stem).exists():
             _issue(
@@ -217,3 +205,40 @@ def ensure_pki(directory: Path) -> Pki:
             )
         )
     return pki
+
+
+def _sans_of(path: Path) -> tuple[set[str], set[str]]:
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set(), set()
+    names = set(san.get_values_for_type(x509.DNSName))
+    ips = {str(ip) for ip in san.get_values_for_type(x509.IPAddress)}
+    return names, ips
+
+
+def ensure_server_cert(
+    pki: Pki, stem: str, common_name: str, names: tuple[str, ...], ips: tuple[str, ...]
+) -> tuple[Path, Path]:
+    """A serving certificate `<stem>.crt/.key` for these names and addresses, issued again
+    when the one there lacks any (a cluster's node addresses may change between runs)."""
+    cert, key = pki.client_cert(stem), pki.client_key(stem)
+    if cert.exists() and key.exists():
+        have_names, have_ips = _sans_of(cert)
+        if set(names) <= have_names and set(ips) <= have_ips:
+            return cert, key
+    _issue(_load_ca(pki), _name(common_name), ExtendedKeyUsageOID.SERVER_AUTH, cert, key,
+           _san(names, ips))  # fmt: skip
+    return cert, key
+
+
+def ensure_client_cert(
+    pki: Pki, stem: str, common_name: str, organisation: str | None
+) -> tuple[Path, Path]:
+    """A client certificate issued once (e.g. a node's, whose name is an option)."""
+    cert, key = pki.client_cert(stem), pki.client_key(stem)
+    if not (cert.exists() and key.exists()):
+        _issue(_load_ca(pki), _name(common_name, organisation), ExtendedKeyUsageOID.CLIENT_AUTH,
+               cert, key)  # fmt: skip
+    return cert, key

@@ -1,8 +1,9 @@
 """The state directory, the supervisor's pidfile, and the sweep that leaves no process behind.
 
-Every process the cluster starts (components and pod processes) carries the environment
-variable LOCALCLUSTER_STATE=<absolute state dir> and stays in the supervisor's session, so
-`sweep` finds them all even after the supervisor itself was killed with SIGKILL.
+Every process the cluster starts (the components, and containerd's shims, which leave the
+supervisor's session) carries the environment variable LOCALCLUSTER_STATE=<absolute state
+dir>, so `sweep` finds them all even after the supervisor itself was killed with SIGKILL.
+The pods' processes are found by their cgroup instead (teardown).
 """
 
 from __future__ import annotations
@@ -43,11 +44,6 @@ class StateDir:
         return self.root / "logs"
 
     @property
-    def pods(self) -> Path:
-        """Per-pod directories: service-account kubeconfig, working dir, container logs."""
-        return self.root / "pods"
-
-    @property
     def admin_kubeconfig(self) -> Path:
         return self.root / "admin.kubeconfig"
 
@@ -77,7 +73,7 @@ class StateDir:
         return self.root / f"{component}.kubeconfig"
 
     def make(self) -> None:
-        for d in (self.root, self.logs, self.pods, self.pki):
+        for d in (self.root, self.logs, self.pki):
             d.mkdir(parents=True, exist_ok=True)
 
     def read_json(self, path: Path) -> dict[str, Any] | None:

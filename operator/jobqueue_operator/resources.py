@@ -103,12 +103,13 @@ def default_container_security_context() -> dict[str, Any]:
 
 
 def default_pod_security_context() -> dict[str, Any]:
-    """Pod defaults; spec.worker.podSecurityContext is merged over them."""
+    """Pod defaults (the worker image's own user, 10001); spec.worker.podSecurityContext is
+    merged over them."""
     return {
         "runAsNonRoot": True,
-        "runAsUser": 65532,
-        "runAsGroup": 65532,
-        "fsGroup": 65532,
+        "runAsUser": 10001,
+        "runAsGroup": 10001,
+        "fsGroup": 10001,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
 

@@ -1,9 +1,9 @@
-"""The API server is the real one: CEL validation of CRDs, RBAC for a pod's ServiceAccount."""
+"""The API server is the real one: CEL validation of CRDs, RBAC for a pod's ServiceAccount
+(the token the kubelet mounts, reached through the `kubernetes` Service)."""
 
 from __future__ import annotations
 
 import json
-import sys
 import uuid
 from typing import Any
 
@@ -100,7 +100,8 @@ def test_crd_cel_rule_refuses_invalid_object(kube_cluster: Any, kube_namespace: 
         ext.delete_custom_resource_definition(f"widgets.{group}")
 
 
-# Runs inside the pod with its ServiceAccount's identity, found by the client on its own.
+# Runs inside the pod (the operator image has the kubernetes client) with its ServiceAccount's
+# identity, found by the client on its own.
 PROBE_RBAC = """
 import os
 from kubernetes import client, config
@@ -150,8 +151,8 @@ def test_pod_service_account_gets_403_without_permission(
             "containers": [
                 {
                     "name": "probe",
-                    "image": "python:3.11",
-                    "command": [sys.executable, "-c", PROBE_RBAC],
+                    "image": kube_cluster.images["operator"],
+                    "command": ["python", "-c", PROBE_RBAC],
                     "env": [
                         {
                             "name": "NS",
@@ -176,7 +177,7 @@ def test_pod_service_account_gets_403_without_permission(
     assert f"system:serviceaccount:{ns}:reader" in log, log
 
 
-# kopf's own login: in-cluster first (no token file here), then the kubeconfig.
+# kopf's own login in a pod: in-cluster, with the token the kubelet mounted.
 KOPF_LOGIN = """
 import logging, kopf
 info = kopf.login_via_client(logger=logging.getLogger(), settings=kopf.OperatorSettings())
@@ -192,7 +193,11 @@ def test_kopf_login_picks_up_pod_identity(kube_cluster: Any, kube_namespace: str
         "spec": {
             "restartPolicy": "Never",
             "containers": [
-                {"name": "login", "image": "x", "command": [sys.executable, "-c", KOPF_LOGIN]}
+                {
+                    "name": "login",
+                    "image": kube_cluster.images["operator"],
+                    "command": ["python", "-c", KOPF_LOGIN],
+                }
             ],
         },
     }
@@ -205,5 +210,6 @@ def test_kopf_login_picks_up_pod_identity(kube_cluster: Any, kube_namespace: str
     phase = kube_cluster.wait_for(finished, timeout=60, message="kopf-login finished")
     log = kube_cluster.pod_log("kopf-login", ns)
     assert phase == "Succeeded", log
-    assert f"server {kube_cluster.server}" in log, log
+    # the `kubernetes` Service, which kube-proxy sends to the API server
+    assert "server https://10.96.0.1:443" in log, log
     assert "token True" in log, log

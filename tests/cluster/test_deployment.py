@@ -1,17 +1,19 @@
-"""A Deployment on the local node: real processes, SIGTERM on scale-down, garbage collection."""
+"""A Deployment on the local node: containers of a real image, SIGTERM on scale-down, garbage
+collection."""
 
 from __future__ import annotations
 
-import sys
+import ipaddress
 from pathlib import Path
 from typing import Any
 
-# Records its pid, and on SIGTERM writes "<pod>.sigterm" before exiting.
+# Runs as PID 1 of its container (the Python stand-in base image); on SIGTERM writes
+# "<pod>.sigterm" to the directory mounted from the host before exiting.
 RECORDER = """
 import os, pathlib, signal, sys, time
-out = pathlib.Path(sys.argv[1])
+out = pathlib.Path("/out")
 name = os.environ["POD_NAME"]
-(out / f"{name}.pid").write_text(str(os.getpid()))
+(out / f"{name}.started").write_text(str(os.getpid()))
 def on_term(signum, frame):
     (out / f"{name}.sigterm").write_text(str(os.getpid()))
     sys.exit(0)
@@ -21,15 +23,7 @@ while True:
 """
 
 
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def deployment(name: str, replicas: int, out: Path) -> dict[str, Any]:
+def deployment(name: str, replicas: int, out: Path, image: str) -> dict[str, Any]:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
@@ -45,15 +39,20 @@ def deployment(name: str, replicas: int, out: Path) -> dict[str, Any]:
                     "containers": [
                         {
                             "name": "main",
-                            "image": "python:3.11",
-                            "command": [sys.executable, "-c", RECORDER, str(out)],
+                            "image": image,
+                            "imagePullPolicy": "Never",
+                            "command": ["python", "-c", RECORDER],
                             "env": [
                                 {
                                     "name": "POD_NAME",
                                     "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}},
                                 }
                             ],
+                            "volumeMounts": [{"name": "out", "mountPath": "/out"}],
                         }
+                    ],
+                    "volumes": [
+                        {"name": "out", "hostPath": {"path": str(out), "type": "Directory"}}
                     ],
                 },
             },
@@ -61,43 +60,45 @@ def deployment(name: str, replicas: int, out: Path) -> dict[str, Any]:
     }
 
 
-def pids(out: Path) -> dict[str, int]:
-    return {p.stem: int(p.read_text()) for p in out.glob("*.pid") if p.read_text()}
+def marks(out: Path, suffix: str) -> dict[str, str]:
+    return {p.stem: p.read_text() for p in out.glob(f"*.{suffix}") if p.read_text()}
 
 
 def test_deployment_runs_scales_down_with_sigterm_and_is_collected(
     kube_cluster: Any, kube_namespace: str, tmp_path: Path
 ) -> None:
     ns, apps, core = kube_namespace, kube_cluster.apps, kube_cluster.core
-    apps.create_namespaced_deployment(ns, deployment("rec", 3, tmp_path))
+    apps.create_namespaced_deployment(
+        ns, deployment("rec", 3, tmp_path, kube_cluster.images["python"])
+    )
 
     def ready_replicas() -> bool:
         d = apps.read_namespaced_deployment("rec", ns)
-        return d.status.ready_replicas == 3 and len(pids(tmp_path)) == 3
+        return d.status.ready_replicas == 3 and len(marks(tmp_path, "started")) == 3
 
-    kube_cluster.wait_for(ready_replicas, timeout=60, message="3 ready replicas")
-    started = pids(tmp_path)
-    assert all(alive(pid) for pid in started.values()), started
-    # the pod's status names the process the runner started
+    kube_cluster.wait_for(ready_replicas, timeout=120, message="3 ready replicas")
+    started = marks(tmp_path, "started")
+    # each container is PID 1 of its own PID namespace
+    assert set(started.values()) == {"1"}, started
     pods = core.list_namespaced_pod(ns, label_selector="app=rec").items
     assert {p.metadata.name for p in pods} == set(started)
-    assert len({p.status.pod_ip for p in pods}) == 3, "each pod has its own IP"
+    ips = {p.status.pod_ip for p in pods}
+    assert len(ips) == 3, "each pod has its own IP"
+    pod_network = ipaddress.ip_network(kube_cluster.info["pod_cidr"])
+    assert all(ipaddress.ip_address(ip) in pod_network for ip in ips), ips
 
     apps.patch_namespaced_deployment_scale("rec", ns, {"spec": {"replicas": 1}})
 
     def two_terminated() -> bool:
-        return len(list(tmp_path.glob("*.sigterm"))) == 2 and (
+        return len(marks(tmp_path, "sigterm")) == 2 and (
             len(core.list_namespaced_pod(ns, label_selector="app=rec").items) == 1
         )
 
     kube_cluster.wait_for(two_terminated, timeout=60, message="scale-down to 1")
-    stopped = {p.stem for p in tmp_path.glob("*.sigterm")}
-    survivor = set(started) - stopped
-    assert len(survivor) == 1
-    kube_cluster.wait_for(
-        lambda: not any(alive(started[n]) for n in stopped), timeout=10, message="exits"
-    )
-    assert alive(started[survivor.pop()])
+    stopped = set(marks(tmp_path, "sigterm"))
+    (survivor,) = set(started) - stopped
+    status = core.read_namespaced_pod(survivor, ns).status
+    assert status.container_statuses[0].state.running is not None
 
     apps.delete_namespaced_deployment("rec", ns, propagation_policy="Background")
 
@@ -107,4 +108,5 @@ def test_deployment_runs_scales_down_with_sigterm_and_is_collected(
         return not rs and not pods
 
     kube_cluster.wait_for(collected, timeout=60, message="ReplicaSet and pods collected")
-    assert not any(alive(pid) for pid in started.values())
+    # the last one was stopped the same way before its object went
+    assert set(marks(tmp_path, "sigterm")) == set(started)

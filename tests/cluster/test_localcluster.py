@@ -1,5 +1,7 @@
 """The local cluster itself leaves nothing behind: not after `down`, not after its supervisor
-was killed with SIGKILL, not after the process that owns it died."""
+was killed with SIGKILL, not after the process that owns it died. Nothing: no process (the
+components, containerd's shims, the pods' containers), no mount, no cgroup, no network
+namespace, no iptables rule on the host."""
 
 from __future__ import annotations
 
@@ -15,22 +17,30 @@ from typing import Any
 import pytest
 import urllib3
 from kubernetes import client, config
+from localcluster import cgroups, teardown
 from localcluster import cli as localcluster
 from localcluster.state import StateDir, cluster_processes, supervisor_pid
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
-# The container's process starts a grandchild that the kernel's parent-death signal misses.
+# The container's process starts a child that ignores SIGTERM.
 FORKER = (
-    "import subprocess, sys, time;"
-    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+    "import signal, subprocess, sys, time;"
+    "subprocess.Popen([sys.executable, '-c', "
+    "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)']);"
     "time.sleep(600)"
 )
+# A cluster of these tests gets only the image its pods run (and the node's own).
+IMAGES = ("python",)
 
 
-def live(state: StateDir) -> list[int]:
+def live(state: StateDir, info: dict[str, Any] | None = None) -> list[int]:
+    """The cluster's processes: those carrying its marker, and those in its node's cgroup."""
+    found = set(cluster_processes(state))
+    if info is not None:
+        found |= cgroups.processes(info["cgroup"])
     pids = []
-    for pid in cluster_processes(state):
+    for pid in found:
         try:
             if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
                 pids.append(pid)
@@ -63,7 +73,12 @@ def start_pod(info: dict[str, Any], name: str = "forker") -> None:
         "metadata": {"name": name},
         "spec": {
             "containers": [
-                {"name": "main", "image": "x", "command": [sys.executable, "-c", FORKER]}
+                {
+                    "name": "main",
+                    "image": info["images"]["python"],
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-c", FORKER],
+                }
             ]
         },
     }
@@ -87,7 +102,7 @@ def start_pod(info: dict[str, Any], name: str = "forker") -> None:
             return False
         return bool(s.phase == "Running")
 
-    wait_until(running, 60, f"pod {name} running")
+    wait_until(running, 120, f"pod {name} running")
     api.close()
 
 
@@ -99,21 +114,40 @@ def apiserver_pid(state: StateDir) -> int:
     raise AssertionError("no kube-apiserver process")
 
 
+def leftovers(state: StateDir, info: dict[str, Any]) -> dict[str, Any]:
+    """What of the cluster is still on the machine (empty when nothing)."""
+    net = teardown.read_node_file(state.root)
+    assert net is not None
+    rules = subprocess.run(["iptables-save", "-t", "nat"], capture_output=True, text=True).stdout
+    found = {
+        "processes": live(state, info),
+        "mounts": teardown.mounts_below(state.root),
+        "cgroups": [h for h in cgroups.hierarchies() if (h / info["cgroup"]).exists()],
+        "netns": Path(net.netns_path).exists(),
+        "link": Path(f"/sys/class/net/{net.host_link}").exists(),
+        "nat rules": net.comment in rules,
+    }
+    return {what: there for what, there in found.items() if there}
+
+
 def test_no_process_survives_a_killed_supervisor(tmp_path: Path, owner: Any) -> None:
     state = StateDir.at(tmp_path / "cluster")
     try:
-        info = localcluster.up(state.root, owner_pid=owner.pid)
+        info = localcluster.up(state.root, owner_pid=owner.pid, images=IMAGES)
         start_pod(info)
-        before = live(state)
-        # 4 components, the supervisor's children, the pod process and its grandchild
-        assert len(before) >= 6, before
+        before = live(state, info)
+        # 7 components, containerd's shims, the pods' containers (CoreDNS, the forker and its
+        # child, their pause containers)
+        assert len(before) >= 12, before
+        assert teardown.mounts_below(state.root), "no mounts of the node?"
         supervisor = supervisor_pid(state)
         assert supervisor is not None
         os.kill(supervisor, signal.SIGKILL)
         wait_until(lambda: supervisor_pid(state) is None, 10, "supervisor gone")
-        # direct children die with it (PR_SET_PDEATHSIG); the grandchild is only found by the sweep
+        # its children die with it (PR_SET_PDEATHSIG); shims and containers are left to `down`
+        assert cgroups.processes(info["cgroup"]), "the pods died with the supervisor?"
         localcluster.down(state.root)
-        assert live(state) == []
+        assert leftovers(state, info) == {}
     finally:
         localcluster.down(state.root)
 
@@ -123,15 +157,16 @@ def test_api_server_crash_is_survived_and_cluster_stops_when_its_owner_dies(
 ) -> None:
     state = StateDir.at(tmp_path / "cluster")
     try:
-        info = localcluster.up(state.root, owner_pid=owner.pid)
+        info = localcluster.up(state.root, owner_pid=owner.pid, images=IMAGES)
         start_pod(info)
-        # a crashed API server is restarted; the runner's watch and the scheduler recover
+        # a crashed API server is restarted; the kubelet's watch and the scheduler recover
         os.kill(apiserver_pid(state), signal.SIGKILL)
         start_pod(info, "after-crash")
-        assert live(state)
+        assert live(state, info)
         owner.kill()
         owner.wait()
-        wait_until(lambda: not live(state), 60, "every process of the cluster gone")
+        wait_until(lambda: not live(state, info), 90, "every process of the cluster gone")
+        wait_until(lambda: leftovers(state, info) == {}, 30, "nothing of the cluster left")
         assert not state.ready_file.exists()
     finally:
         localcluster.down(state.root)

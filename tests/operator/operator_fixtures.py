@@ -99,6 +99,8 @@ def operator_factory(
             "LEASE_NAME": f"jq-{kube_namespace}",
             "METRICS_PORT": str(free_port()),
             "HEALTH_PORT": str(free_port()),
+            # the worker image with the tests' handlers, built on this machine
+            "WORKER_IMAGE": cluster.images["worker-tests"],
             "PYTHONUNBUFFERED": "1",
             **extra_env,
         }

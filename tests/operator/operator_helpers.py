@@ -14,7 +14,6 @@ from typing import Any
 from jobqueue_operator import spec
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = Path(__file__).resolve().parent / "examples"
 OPERATOR_NS = "jobqueue-system"
 
 
@@ -81,7 +80,8 @@ OperatorFactory = Callable[..., OperatorProcess]
 
 
 def jobqueue_manifest(name: str, redis_url: str, **spec_overrides: Any) -> dict[str, Any]:
-    """A JobQueue whose workers import the test handlers in tests/operator/examples."""
+    """A JobQueue whose workers import the test handlers in tests/operator/examples (the
+    worker-tests image, the operators' WORKER_IMAGE in these tests, has them)."""
     body: dict[str, Any] = {
         "redis": {"url": redis_url},
         "worker": {
@@ -89,7 +89,6 @@ def jobqueue_manifest(name: str, redis_url: str, **spec_overrides: Any) -> dict[
             "concurrency": 2,
             "terminationGracePeriodSeconds": 20,
             "logFormat": "text",
-            "env": [{"name": "PYTHONPATH", "value": str(EXAMPLES)}],
         },
         "scaling": {
             "minReplicas": 0,
@@ -119,6 +118,11 @@ class JobQueues:
     namespace: str
 
     def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Create a JobQueue; a Redis on the host's loopback in spec.redis.url is named by the
+        address the node's pods reach it at (the tests' operators reach it there too)."""
+        redis = manifest.get("spec", {}).get("redis", {})
+        if "url" in redis:
+            redis["url"] = self.cluster.reachable(redis["url"])
         created: dict[str, Any] = self.cluster.custom.create_namespaced_custom_object(
             spec.GROUP, spec.VERSION, self.namespace, spec.PLURAL, manifest
         )

@@ -3,8 +3,9 @@ their real packages (bullmq as Flowise runs it, celery with Dify's flags and wit
 queue, rq), from zero on a burst and back, while jobs in flight keep the pods they need, and
 no busy worker is killed on scale-down.
 
-The worker pods run host executables (node, the foreign virtualenv's celery and rq), so the
-tests work with the local pod runner and with a real kubelet on this machine alike.
+The worker pods run on the local node from the `foreign` image (tests/foreign/Containerfile: the
+systems' real packages on the python stand-in; their own images cannot be pulled here) and
+reach the test's Redis at the host's address (`reachable`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pytest
 import redis
-from foreign_env import FOREIGN, NODE_DIR, Foreign
+from foreign_env import Foreign
 from jobqueue_operator import spec
 from operator_helpers import JobQueues, OperatorProcess
 
@@ -29,6 +30,13 @@ SCALING = {
     "behavior": {"scaleDown": {"policies": [{"type": "Pods", "value": 3, "periodSeconds": 5}]}},
 }
 POD_NAME = {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}
+IN_IMAGE = "/opt/foreign"  # the task modules and node scripts in the foreign image
+
+
+def pod_side(jobqueues: JobQueues, redis_url: str) -> tuple[str, str]:
+    """The foreign image and the test's Redis as the pods (and this test) reach it."""
+    cluster = jobqueues.cluster
+    return cluster.images["foreign"], cluster.reachable(redis_url)
 
 
 def manifest(name: str, source: dict[str, Any], **parts: Any) -> dict[str, Any]:
@@ -102,9 +110,10 @@ def test_flowise_bullmq_workers_scale_from_zero_and_keep_busy_pods(
     list empties; the active list keeps the fleet until the jobs are done. Scale-down sends
     SIGTERM: the worker closes (finishing its jobs) as Flowise's does."""
     queues = ["flowise-queue-prediction", "flowise-queue-upsertion"]
+    image, redis_url = pod_side(jobqueues, redis_url)  # for flowiseai/flowise-worker:3.1.3
     worker = {
-        "image": "flowiseai/flowise-worker:3.1.3",
-        "command": [foreign.node, str(NODE_DIR / "flowise_worker.mjs")],
+        "image": image,
+        "command": ["node", f"{IN_IMAGE}/node/flowise_worker.mjs"],
         "env": [{"name": "REDIS_URL", "value": redis_url},
                 {"name": "QUEUE_NAME", "value": "flowise-queue"}],
         "concurrency": 4,  # jobs per pod the operator plans with
@@ -140,22 +149,24 @@ DIFY_QUEUES = [
 ]  # fmt: skip
 
 
-def celery_command(foreign: Foreign, queues: list[str], *flags: str) -> list[str]:
-    return foreign.celery_worker_argv(queues, *flags, "-n", "celery@$(POD_NAME)")
+def celery_command(queues: list[str], *flags: str) -> list[str]:
+    """Foreign.celery_worker_argv's worker, in the foreign image."""
+    return ["celery", "--workdir", IN_IMAGE, "-A", "celery_app", "worker", "-Q", ",".join(queues),
+            "--loglevel", "INFO", *flags, "-n", "celery@$(POD_NAME)"]  # fmt: skip
 
 
 def test_dify_celery_workers_scale_from_zero_and_back(
     operator: OperatorProcess, jobqueues: JobQueues, foreign: Foreign, redis_url: str
 ) -> None:
+    image, redis_url = pod_side(jobqueues, redis_url)  # for langgenius/dify-api:1.9.0
     broker = redis_url.rsplit("/", 1)[0] + "/1"  # Dify's broker database
     worker = {
-        "image": "langgenius/dify-api:1.9.0",
+        "image": image,
         # Dify's entrypoint (MODE=worker): gevent, one slot, 50 tasks per child, its queues,
         # prefetch multiplier 1.
-        "command": celery_command(foreign, DIFY_QUEUES, "-P", "gevent", "-c", "1",
+        "command": celery_command(DIFY_QUEUES, "-P", "gevent", "-c", "1",
                                   "--max-tasks-per-child", "50", "--prefetch-multiplier", "1"),
-        "env": [{"name": "CELERY_BROKER_URL", "value": broker},
-                {"name": "PYTHONPATH", "value": str(FOREIGN)}],
+        "env": [POD_NAME, {"name": "CELERY_BROKER_URL", "value": broker}],
         "concurrency": 1,
         "terminationGracePeriodSeconds": 60,  # Celery's warm shutdown finishes the task
     }  # fmt: skip
@@ -188,15 +199,15 @@ def test_langflow_celery_deployment_is_scaled_through_its_scale_subresource(
     chart would have made it: the operator only scales it."""
     cluster, ns = jobqueues.cluster, jobqueues.namespace
     labels = {"app": "langflow", "component": "worker"}
-    command = celery_command(foreign, ["langflow"], "-P", "threads", "-c", "1")
+    image, redis_url = pod_side(jobqueues, redis_url)  # for langflowai/langflow:1.6.0
+    command = celery_command(["langflow"], "-P", "threads", "-c", "1")
     cluster.apps.create_namespaced_deployment(ns, {
         "metadata": {"name": "langflow-worker", "labels": labels},
         "spec": {"replicas": 0, "selector": {"matchLabels": labels}, "template": {
             "metadata": {"labels": labels},
             "spec": {"terminationGracePeriodSeconds": 60, "containers": [{
-                "name": "worker", "image": "langflowai/langflow:1.6.0", "command": command,
-                "env": [POD_NAME, {"name": "CELERY_BROKER_URL", "value": redis_url},
-                        {"name": "PYTHONPATH", "value": str(FOREIGN)}]}]}}},
+                "name": "worker", "image": image, "command": command,
+                "env": [POD_NAME, {"name": "CELERY_BROKER_URL", "value": redis_url}]}]}}},
     })  # fmt: skip
     jq = manifest("langflow", {"kind": "Celery", "queues": ["langflow"]}, url=redis_url,
                   scaleTargetRef={"kind": "Deployment", "name": "langflow-worker"},
@@ -226,7 +237,10 @@ def test_rq_statefulset_scales_from_zero_and_back(
 ) -> None:
     cluster, ns = jobqueues.cluster, jobqueues.namespace
     labels = {"app": "rq-worker"}
-    command = foreign.rq_worker_argv(redis_url, ["default"], "--name", "$(POD_NAME)")
+    image, redis_url = pod_side(jobqueues, redis_url)  # for python:3.12
+    # Foreign.rq_worker_argv's worker, in the foreign image
+    command = ["rq", "worker", "--url", redis_url, "--path", IN_IMAGE, "--name", "$(POD_NAME)",
+               "default"]  # fmt: skip
     cluster.apps.create_namespaced_stateful_set(ns, {
         "metadata": {"name": "rq-worker"},
         "spec": {"replicas": 0, "serviceName": "rq-worker", "podManagementPolicy": "Parallel",
@@ -234,8 +248,7 @@ def test_rq_statefulset_scales_from_zero_and_back(
             "metadata": {"labels": labels},
             # RQ's warm shutdown finishes the job in hand: the grace covers the job timeout.
             "spec": {"terminationGracePeriodSeconds": 180, "containers": [{
-                "name": "worker", "image": "python:3.12", "command": command,
-                "env": [POD_NAME, {"name": "PYTHONPATH", "value": str(FOREIGN)}]}]}}},
+                "name": "worker", "image": image, "command": command, "env": [POD_NAME]}]}}},
     })  # fmt: skip
     jq = manifest("rq", {"kind": "RQ", "queues": ["default"]}, url=redis_url,
                   scaleTargetRef={"kind": "StatefulSet", "name": "rq-worker"},

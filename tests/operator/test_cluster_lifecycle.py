@@ -46,7 +46,7 @@ def test_deployment_follows_the_jobqueue(
     assert (owner.kind, owner.name, owner.uid) == ("JobQueue", "mail", created["metadata"]["uid"])
     assert owner.controller is True
     env = env_of(dep)
-    assert env["JOBQUEUE_REDIS_URL"] == redis_url
+    assert env["JOBQUEUE_REDIS_URL"] == jobqueues.cluster.reachable(redis_url)
     assert env["JOBQUEUE_QUEUES"] == "mail-q"
     assert env["JOBQUEUE_CONCURRENCY"] == "2"
     secret = env["JOBQUEUE_REDIS_PASSWORD"].secret_key_ref

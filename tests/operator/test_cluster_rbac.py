@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -148,7 +147,7 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
         {**cluster.env, "KUBECONFIG": str(chart_rbac["kubeconfig"]), "WATCH_NAMESPACES": ns,
          "POD_NAMESPACE": ns, "LEASE_NAME": chart_rbac["fullname"],
          "METRICS_PORT": str(free_port()), "HEALTH_PORT": str(free_port()),
-         "PYTHONUNBUFFERED": "1"},
+         "WORKER_IMAGE": cluster.images["worker-tests"], "PYTHONUNBUFFERED": "1"},
         tmp_path / "operator.log",
     )  # fmt: skip
     op.start()
@@ -181,13 +180,14 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
         # spec.scaleTargetRef: a StatefulSet of the user's, read and scaled through its scale
         # subresource (a plain list as the queue).
         labels = {"app": "listed"}
-        sleeper = [sys.executable, "-c", "import time; time.sleep(3600)"]
+        sleeper = ["python", "-c", "import time; time.sleep(3600)"]
         cluster.apps.create_namespaced_stateful_set(ns, {
             "metadata": {"name": "listed"},
             "spec": {"replicas": 0, "serviceName": "listed", "selector": {"matchLabels": labels},
                      "template": {"metadata": {"labels": labels}, "spec": {
                          "terminationGracePeriodSeconds": 1,
-                         "containers": [{"name": "w", "image": "x", "command": sleeper}]}}},
+                         "containers": [{"name": "w", "image": cluster.images["python"],
+                                         "command": sleeper}]}}},
         })  # fmt: skip
         listed = jobqueue_manifest("listed", server.url)
         listed["spec"] = {

@@ -23,7 +23,8 @@ JOBS = 60
 def test_the_master_killed_while_the_operator_scales_a_queue(
     operator: OperatorProcess, jobqueues: JobQueues, tmp_path: Path
 ) -> None:
-    sentinels = SentinelSet(tmp_path / "sentinel").start()
+    # named by the address at which the node's pods reach this machine's loopback
+    sentinels = SentinelSet(tmp_path / "sentinel", announce=jobqueues.cluster.host_ip).start()
     unreachable: dict[str, str] = {}
     try:
         url = sentinels.url

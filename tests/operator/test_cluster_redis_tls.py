@@ -1,14 +1,11 @@
 """A Redis that wants TLS with a private CA, client certificates and an ACL user, on loopback:
 the operator (real API server, least-privilege ServiceAccount) connects with what spec.redis
-names, and a real worker connects with the URL the operator put in the worker Deployment, the
-Secrets' files where the Deployment mounts them."""
+names, and the worker pod connects with the URL the operator put in the worker Deployment and
+the Secrets' files where the Deployment mounts them (the kubelet's Secret volumes)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,14 +33,18 @@ def tls_client(port: int, pki: Pki, **kwargs: Any) -> redis.Redis:
 
 
 @pytest.fixture
-def tls_redis(tmp_path: Path) -> Iterator[tuple[int, Pki]]:
+def tls_redis(tmp_path: Path, kube_cluster: Any) -> Iterator[tuple[int, Pki]]:
     """redis-server on TLS only, client certificates required, user ``jobs`` (the default
-    user off)."""
-    pki = make_pki(tmp_path / "pki", server_names=("localhost",))
+    user off); its certificate also names the address pods reach the host's loopback at."""
+    pki = make_pki(
+        tmp_path / "pki", server_names=("localhost",),
+        server_ips=("127.0.0.1", kube_cluster.host_ip),
+    )  # fmt: skip
     port = free_port()
     log = (tmp_path / "redis.log").open("wb")
     proc = subprocess.Popen(
         ["redis-server", "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1",
+         "--protected-mode", "no",  # pods come through the node's NAT, not from loopback
          "--tls-cert-file", str(pki.server_cert), "--tls-key-file", str(pki.server_key),
          "--tls-ca-cert-file", str(pki.ca_cert), "--tls-auth-clients", "yes",
          "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
@@ -90,7 +91,7 @@ def test_tls_with_a_private_ca_client_certificates_and_an_acl_user(
         "stringData": {"tls.crt": pki.client_cert.read_text(),
                        "tls.key": pki.client_key.read_text()},
     })  # fmt: skip
-    url = f"rediss://127.0.0.1:{port}/0"
+    url = f"rediss://{jobqueues.cluster.host_ip}:{port}/0"
     redis_spec = {
         "url": url,
         "username": "jobs",
@@ -98,13 +99,12 @@ def test_tls_with_a_private_ca_client_certificates_and_an_acl_user(
         "caSecretRef": {"name": "redis-ca", "key": "ca.crt"},
         "clientCertSecretRef": {"name": "redis-client"},
     }
-    # Manual with no replicas: the local pod runner has no Secret volumes; the worker below
-    # stands in for a pod.
+    # One worker pod (Manual), which gets the Secrets as volumes.
     manual = {"mode": "Manual"}
-    tls = jobqueue_manifest("tls", url, queue="tls", redis=redis_spec, scaling=manual, replicas=0)
+    tls = jobqueue_manifest("tls", url, queue="tls", redis=redis_spec, scaling=manual, replicas=1)
     jobqueues.create(tls)
     # The same without the private CA: the server's certificate cannot be verified.
-    no_ca = {k: v for k, v in redis_spec.items() if k != "caSecretRef"}
+    no_ca = {**{k: v for k, v in redis_spec.items() if k != "caSecretRef"}, "url": url}
     jobqueues.create(
         jobqueue_manifest("noca", url, queue="noca", redis=no_ca, scaling=manual, replicas=0)
     )
@@ -114,32 +114,24 @@ def test_tls_with_a_private_ca_client_certificates_and_an_acl_user(
     refused = jobqueues.wait(lambda: condition(jobqueues, "noca", "False"), 90, "no CA: refused")
     assert "certificate verify failed" in refused["message"].lower(), refused
 
-    # A worker with the Deployment's URL and the Secrets' files where the pod mounts them.
+    # The worker pod with the Deployment's URL and the Secrets' files where the pod mounts them.
     dep = jobqueues.wait(lambda: jobqueues.deployment("tls"), 60, "the worker Deployment")
     env = {e.name: e for e in dep.spec.template.spec.containers[0].env}
     worker_url = str(env["JOBQUEUE_REDIS_URL"].value)
-    assert worker_url.startswith("rediss://jobs@127.0.0.1")
-    mounted = {redisurl.WORKER_CA_DIR: tmp_path / "ca", redisurl.WORKER_CLIENT_DIR: tmp_path / "cl"}
-    (tmp_path / "ca").mkdir()
-    (tmp_path / "cl").mkdir()
-    (tmp_path / "ca" / redisurl.CA_FILE).write_bytes(pki.ca_cert.read_bytes())
-    (tmp_path / "cl" / redisurl.CERT_FILE).write_bytes(pki.client_cert.read_bytes())
-    (tmp_path / "cl" / redisurl.KEY_FILE).write_bytes(pki.client_key.read_bytes())
-    for pod_dir, local in mounted.items():
-        worker_url = worker_url.replace(pod_dir, str(local))
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "jobqueue.cli", "worker"],
-        env={**os.environ, "JOBQUEUE_REDIS_URL": worker_url, "JOBQUEUE_REDIS_PASSWORD": "pw",
-             "JOBQUEUE_QUEUES": "tls", "JOBQUEUE_METRICS_PORT": "0"},
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        with jobqueue.Queue.from_url(worker_url.replace("jobs@", "jobs:pw@"), "tls") as queue:
-            job = queue.wait(queue.submit("debug.echo", {"hello": "tls"}), timeout=60)
-        assert job.state == jobqueue.JobState.COMPLETED, (tmp_path / "worker.log").read_text()
-        assert job.result == {"hello": "tls"}
-    finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=30)
-        log.close()
+    assert worker_url.startswith(f"rediss://jobs@{jobqueues.cluster.host_ip}")
+    assert redisurl.WORKER_CA_DIR in worker_url and redisurl.WORKER_CLIENT_DIR in worker_url
+    # This test submits with the same URL, the files where it keeps them.
+    local = {redisurl.WORKER_CA_DIR: pki.ca_cert.parent, redisurl.WORKER_CLIENT_DIR: tmp_path}
+    (tmp_path / redisurl.CERT_FILE).write_bytes(pki.client_cert.read_bytes())
+    (tmp_path / redisurl.KEY_FILE).write_bytes(pki.client_key.read_bytes())
+    (pki.ca_cert.parent / redisurl.CA_FILE).write_bytes(pki.ca_cert.read_bytes())
+    submit_url = worker_url.replace("jobs@", "jobs:pw@")
+    for pod_dir, here in local.items():
+        submit_url = submit_url.replace(pod_dir, str(here))
+    with jobqueue.Queue.from_url(submit_url, "tls") as queue:
+        job = queue.wait(queue.submit("debug.echo", {"hello": "tls"}), timeout=120)
+    assert job.state == jobqueue.JobState.COMPLETED, job
+    assert job.result == {"hello": "tls"}
+    pods = core.list_namespaced_pod(ns, label_selector="jobqueue.dev/jobqueue=tls").items
+    # the worker's id starts with its pod's name (JOBQUEUE_WORKER_NAME)
+    assert any(job.worker.startswith(f"{p.metadata.name}-") for p in pods), job.worker

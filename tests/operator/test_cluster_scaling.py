@@ -1,5 +1,5 @@
-"""End to end on the local cluster: worker pods run by the pod runner process real jobs
-while the operator scales them from the queue."""
+"""End to end on the local cluster: worker pods (containers of the worker image on the node)
+process real jobs while the operator scales them from the queue."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 import jobqueue
 import pytest
+from jobqueue_operator.resources import DELETION_COST
+from kubernetes import watch
 from operator_helpers import JobQueues, OperatorProcess, RedisProcess, jobqueue_manifest
 
 pytest_plugins = ["operator_fixtures"]
@@ -128,6 +130,9 @@ def test_burst_scales_out_completes_and_scales_in(
     # controller deletes pods a moment after spec.replicas drops, so wait for one to remain.
     kept = jobqueues.wait(lambda: len(live_pods()) == 1 and live_pods(), 30, "one live pod")
     assert kept == [holder]
+    # ... because the operator wrote its cost (jobs in hand) on it: a failed patch fails here
+    pod = jobqueues.cluster.core.read_namespaced_pod(holder, jobqueues.namespace)
+    assert (pod.metadata.annotations or {}).get(DELETION_COST) == "1", pod.metadata.annotations
     jobqueues.wait(
         lambda: queue.get(long_id).state == jobqueue.JobState.COMPLETED, 90, "the long job"
     )
@@ -360,3 +365,63 @@ def test_retry_storm_gate_holds_still_while_retries_wait(
     # trouble (it was a Warning).
     ready = [(e.type, e.message) for e in jobqueues.events("Ready")]
     assert ready and not [r for r in ready if r[0] == "Warning"], ready
+
+
+def test_a_busy_worker_pod_stopped_finishes_its_jobs_in_hand_within_grace(
+    operator: OperatorProcess,
+    jobqueues: JobQueues,
+    redis_url: str,
+    queue_client: Any,
+) -> None:
+    """A pod removed while it holds jobs: the kubelet sends SIGTERM to the container's PID 1
+    (`jobq worker`), which takes no new job, finishes the two in hand and exits 0 before the
+    grace period ends (a SIGKILL would show as 137); no job is lost or run twice."""
+    manifest = jobqueue_manifest(
+        "drain", redis_url, queue="drain", scaling={"minReplicas": 1, "maxReplicas": 1}
+    )
+    manifest["spec"]["worker"]["terminationGracePeriodSeconds"] = 40
+    jobqueues.create(manifest)
+    wait_settled(jobqueues, "drain")
+    jobqueues.wait(
+        lambda: jobqueues.status("drain").get("workers", 0) >= 1, 90, "a live worker", interval=0.5
+    )
+    queue = queue_client(redis_url, "drain")
+    ids = [queue.submit("sleep", {"seconds": 6}) for _ in range(2)]  # concurrency 2: both taken
+    jobqueues.wait(
+        lambda: all(queue.get(i).state == jobqueue.JobState.ACTIVE for i in ids),
+        30,
+        "both jobs in hand",
+    )
+    holder = queue.get(ids[0]).worker
+    core, ns = jobqueues.cluster.core, jobqueues.namespace
+    (pod,) = [
+        p.metadata.name
+        for p in core.list_namespaced_pod(ns, label_selector="jobqueue.dev/jobqueue=drain").items
+    ]
+    later = [queue.submit("sleep", {"seconds": 1}) for _ in range(2)]  # for the next pod
+
+    stream = watch.Watch()
+    last: Any = None
+    core.delete_namespaced_pod(pod, ns)
+    for event in stream.stream(
+        core.list_namespaced_pod, ns, field_selector=f"metadata.name={pod}", timeout_seconds=60
+    ):
+        last = event["object"]
+        if event["type"] == "DELETED":
+            stream.stop()
+    assert last is not None and last.metadata.deletion_timestamp is not None
+    (terminated,) = [s.state.terminated for s in last.status.container_statuses]
+    assert terminated is not None and terminated.exit_code == 0, last.status.container_statuses
+
+    for job_id in ids:
+        job = queue.get(job_id)
+        assert job.state == jobqueue.JobState.COMPLETED, job
+        assert job.attempts == 1 and job.worker == holder, job
+    # the ReplicaSet's new pod takes what was submitted meanwhile
+    jobqueues.wait(
+        lambda: all(queue.get(i).state == jobqueue.JobState.COMPLETED for i in later),
+        90,
+        "the later jobs done by the new pod",
+        interval=0.5,
+    )
+    assert all(queue.get(i).worker != holder for i in later)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from jobqueue.endpoints import parse_redis_url
 from jobqueue_operator import resources, spec
 from pydantic import ValidationError
 
+REPO = Path(__file__).resolve().parents[2]
 OWNER = resources.Owner(name="emails", namespace="team-a", uid="1234")
 
 
@@ -122,6 +124,16 @@ def test_hardened_security_context_by_default_and_overridable() -> None:
     loose = make_spec(worker={"securityContext": {"readOnlyRootFilesystem": False}})
     pod = resources.build_deployment(OWNER, loose, 1)["spec"]["template"]["spec"]
     assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is False
+
+
+def test_worker_pods_run_as_the_user_of_the_worker_image() -> None:
+    """The image's user owns its home directory; running the pods as another uid leaves the
+    worker a home it cannot use (and the chart runs the operator as the image's user too)."""
+    dockerfile = (REPO / "worker" / "Dockerfile").read_text()
+    uid, gid = re.findall(r"^USER (\d+):(\d+)$", dockerfile, re.MULTILINE)[-1]
+    pod = resources.build_deployment(OWNER, make_spec(), 1)["spec"]["template"]["spec"]
+    ctx = pod["securityContext"]
+    assert (ctx["runAsUser"], ctx["runAsGroup"], ctx["fsGroup"]) == (int(uid), int(gid), int(gid))
 
 
 def test_worker_pods_mount_no_service_account_token_unless_asked() -> None:

@@ -1,18 +1,19 @@
 """The chart on the local cluster: accepted by the API server, installed for real (the operator
-runs as a pod under the chart's ServiceAccount and scales a JobQueue), uninstalled cleanly."""
+runs in its container, from the image built from operator/Dockerfile, under the chart's
+ServiceAccount, and scales a JobQueue's workers), uninstalled cleanly."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import re
-import socket
 import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import jobqueue
@@ -30,12 +31,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 CRDS = ("jobqueues.jobqueue.dev",)
 EXAMPLES = sorted((REPO / "manifests" / "examples").rglob("*.yaml"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def helm_run(
@@ -161,6 +156,24 @@ def release(kube_cluster: Any, kube_namespace: str, helm: Path) -> Iterator[dict
             kube_cluster.kubectl("wait", *established, *[f"crd/{c}" for c in before])
 
 
+def local_images(kube_cluster: Any) -> list[str]:
+    """--set values naming the images built on this machine (nothing can be pulled here)."""
+    operator, worker = kube_cluster.images["operator"], kube_cluster.images["worker"]
+    redis = kube_cluster.images["redis"]
+    sets = []
+    for key, ref in (("image", operator), ("workerImage", worker), ("redis.image", redis)):
+        repository, tag = ref.rsplit(":", 1)
+        sets += ["--set", f"{key}.repository={repository}", "--set", f"{key}.tag={tag}"]
+    return [*sets, "--set", "image.pullPolicy=Never"]
+
+
+def redis_pod_url(kube_cluster: Any, ns: str, release: str) -> str:
+    """The chart's Redis as this test reaches it: its pod's address (the node routes it)."""
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=redis"
+    (pod,) = kube_cluster.core.list_namespaced_pod(ns, label_selector=selector).items
+    return f"redis://{pod.status.pod_ip}:6379/0"
+
+
 def check_the_dashboard(cluster: Any, name: str, ns: str) -> tuple[str, str]:
     """The chart's dashboard pod is ready, refuses a request without a token, and reads the
     JobQueues with the chart's read-only identity; returns its URL and a read token."""
@@ -219,21 +232,18 @@ def saw_the_scale_up(browser: Any, dashboard: tuple[str, str], ns: str) -> None:
 def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
     kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str, scope: str
 ) -> None:
-    """Both RBAC shapes for real: Roles in the watched namespace, or the ClusterRole."""
+    """Both RBAC shapes for real: Roles in the watched namespace, or the ClusterRole. The
+    namespaced one points its JobQueue at a Redis on the host, the cluster-wide one at the
+    chart's own Redis by its Service name (CoreDNS, kube-proxy)."""
     name, ns = release["name"], release["namespace"]
     watch = ["--set", f"watchNamespaces={{{ns}}}"] if scope == "namespaced" else []
-    # Cluster-wide, the web dashboard comes along (on its pod's own address; the pod runner
-    # cannot mount Secrets, so its tokens come as environment variables).
-    dashboard_values = [] if watch else [
-        "--set", "dashboard.enabled=true", "--set", f"dashboard.redis.url={redis_url}",
-        "--set", "dashboard.listenHost=$(POD_IP)", "--set", f"dashboard.port={free_port()}",
-        "--set", "dashboard.auth.asEnv=true",
-    ]  # fmt: skip
+    chart_redis = ["--set", "redis.enabled=true"] if scope == "cluster-wide" else []
+    # Cluster-wide, the web dashboard comes along (from the operator image), showing the chart's
+    # Redis (its default), which the JobQueue below uses.
+    dashboard_values = [] if watch else ["--set", "dashboard.enabled=true"]
     installed = helm_run(
         kube_cluster, helm, "install", name, str(CHART), "--namespace", ns, *watch,
-        *dashboard_values,
-        "--set", f"metrics.port={free_port()}", "--set", f"probes.port={free_port()}",
-        "--wait", "--timeout", "4m",
+        *chart_redis, *dashboard_values, *local_images(kube_cluster), "--wait", "--timeout", "4m",
     )  # fmt: skip
     assert installed.returncode == 0, installed.stderr
     notes = f"in: {ns}." if scope == "namespaced" else "in every namespace."
@@ -249,6 +259,7 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     (pod,) = core.list_namespaced_pod(ns, label_selector=selector).items
     assert pod.spec.service_account_name == f"{name}-jobqueue-operator"
     assert pod.status.phase == "Running"
+    assert pod.status.container_statuses[0].image.endswith(kube_cluster.images["operator"])
 
     dashboard = check_the_dashboard(kube_cluster, name, ns) if dashboard_values else None
 
@@ -261,7 +272,15 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
     # 8 two-second jobs, 2 per worker, at most 4 workers, quick polls and scale-down.
     minimal = yaml.safe_load((REPO / "manifests" / "examples" / "minimal.yaml").read_text())
     minimal["metadata"].update(name="ship", namespace=ns)
-    minimal["spec"]["redis"]["url"] = redis_url
+    if chart_redis:
+        (service,) = kube_cluster.core.list_namespaced_service(
+            ns,
+            label_selector=f"app.kubernetes.io/instance={name},app.kubernetes.io/component=redis",
+        ).items
+        minimal["spec"]["redis"]["url"] = f"redis://{service.metadata.name}:6379/0"
+        redis_url = redis_pod_url(kube_cluster, ns, name)
+    else:
+        minimal["spec"]["redis"]["url"] = kube_cluster.reachable(redis_url)
     minimal["spec"]["worker"] = {"concurrency": 2, "terminationGracePeriodSeconds": 20}
     minimal["spec"]["scaling"] = {
         "minReplicas": 0,
@@ -284,7 +303,10 @@ def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_le
             # operator's scale-up without a reload.
             page = None
             if dashboard is not None:
-                page = watch_scaling(stack.enter_context(chromium("operator")), dashboard, ns)
+                # The dashboard's pod, in the node's pod network (on this machine).
+                pod_host = urlsplit(dashboard[0]).hostname or ""
+                browser = stack.enter_context(chromium("operator", also=(pod_host,)))
+                page = watch_scaling(browser, dashboard, ns)
             ids = [queue.submit("debug.sleep", {"seconds": 2}) for _ in range(8)]
             kube_cluster.wait_for(
                 lambda: (

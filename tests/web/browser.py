@@ -2,8 +2,9 @@
 downloaded browser. Screenshots go to ``$JOBQ_TEST_OUTPUT`` (default ``test-output/`` in the
 repository), and their paths are listed at the end of the pytest run.
 
-Every request the page makes to anything but loopback is refused and remembered, so a test
-can assert that the dashboard works offline (nothing from a CDN). The screenshot_report
+Every request the page makes to anything but loopback (and the hosts a test names: a pod of
+the test's own local cluster, in a network namespace it created) is refused and remembered,
+so a test can assert that the dashboard works offline (nothing from a CDN). The screenshot_report
 plugin lists the screenshots at the end of the run.
 """
 
@@ -58,7 +59,9 @@ class Browser:
 
 
 @contextmanager
-def chromium(name: str, viewport: tuple[int, int] = (1280, 860)) -> Iterator[Browser]:
+def chromium(
+    name: str, viewport: tuple[int, int] = (1280, 860), also: tuple[str, ...] = ()
+) -> Iterator[Browser]:
     need_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -72,7 +75,7 @@ def chromium(name: str, viewport: tuple[int, int] = (1280, 860)) -> Iterator[Bro
 
             def only_loopback(route: Any) -> None:
                 host = urlsplit(route.request.url).hostname or ""
-                if route.request.url.startswith("data:") or LOOPBACK.match(host):
+                if route.request.url.startswith("data:") or LOOPBACK.match(host) or host in also:
                     route.continue_()
                 else:
                     driven.offsite.append(route.request.url)

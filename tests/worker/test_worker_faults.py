@@ -169,6 +169,23 @@ async def test_burst_mode_waits_for_the_retries_of_its_jobs(
     assert (job.state, job.result) == (JobState.COMPLETED, "second try")
 
 
+async def test_a_burst_wait_that_begins_after_the_last_slot_ended_returns(
+    redis_url: str,
+) -> None:
+    """The fetch loop saw a job in hand and went to wait for it, but the wait runs as a task
+    of its own: the job may end before that task starts. Its end must not be forgotten (a
+    burst worker hung until killed, with nothing left to run)."""
+    settings = WorkerSettings(redis_url=redis_url, queues=["q"], metrics_port=0, burst=True)
+    redis = connect(settings.redis_url)
+    worker = Worker(settings, RedisBackend(redis, settings), registry=Registry(),
+                    metrics=WorkerMetrics())  # fmt: skip
+    try:
+        worker._slot_freed.set()  # the last slot ended (and said so) before the wait began
+        await asyncio.wait_for(worker._burst_wait(), 10)
+    finally:
+        await redis.aclose()
+
+
 async def test_a_job_no_handler_serves_is_handed_back_for_another_worker(
     queue: AsyncQueue, start_worker: StartWorker
 ) -> None:

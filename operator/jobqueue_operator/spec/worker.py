@@ -104,8 +104,8 @@ class WorkerSpec(CamelModel):
     seccomp): a field set here wins, the defaults you do not mention stay (set one
     explicitly to change it, e.g. readOnlyRootFilesystem: false)."""
     pod_security_context: dict[str, Any] | None = None
-    """Pod securityContext, merged over the default (runAsNonRoot, user/group 65532,
-    RuntimeDefault seccomp) the same way."""
+    """Pod securityContext, merged over the default (runAsNonRoot, user/group 10001 as in
+    the worker image, RuntimeDefault seccomp) the same way."""
     node_selector: dict[str, str] | None = None
     """Node selector of the worker pods."""
     tolerations: list[dict[str, Any]] | None = None

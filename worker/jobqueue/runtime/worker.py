@@ -251,7 +251,12 @@ class Worker:
 
     async def _burst_wait(self) -> None:
         """Burst mode with jobs still running or retries waiting: wait for either."""
-        self._slot_freed.clear()
+        if self._slot_freed.is_set():
+            # This runs as a task of its own (see _until_stopped): a slot may have ended, and
+            # said so, since the fetch loop looked. Clearing that would wait for nothing: let
+            # the loop look again instead.
+            self._slot_freed.clear()
+            return
         waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self._slot_freed.wait())]
         if self._attempts.retries:
             waits.append(

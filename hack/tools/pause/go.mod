@@ -1,0 +1,3 @@
+module jobqueue-operator/hack/tools/pause
+
+go 1.22
