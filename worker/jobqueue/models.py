@@ -92,6 +92,16 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+def backoff_text(value: str) -> str:
+    """``value`` if it parses as a backoff; pydantic's ValueError naming the problem if not
+    (for the models that carry a backoff as text)."""
+    try:
+        parse_backoff(value)
+    except InvalidJob as exc:
+        raise ValueError(exc.problem) from None
+    return value
+
+
 def parse_backoff(text: str) -> Backoff:
     """Parse ``fixed:S`` or ``exponential:S``, optionally followed by ``,cap=S`` and
     ``,jitter=F`` (0 <= F < 1). Raises InvalidJob naming ``backoff``."""
@@ -155,11 +165,7 @@ class JobSpec(BaseModel):
     @field_validator("backoff")
     @classmethod
     def _backoff_parses(cls, value: str) -> str:
-        try:
-            parse_backoff(value)
-        except InvalidJob as exc:
-            raise ValueError(exc.problem) from None
-        return value
+        return backoff_text(value)
 
     @property
     def backoff_policy(self) -> Backoff:

@@ -30,7 +30,7 @@ from jobqueue.models import (
     MAX_DELAY_SECONDS,
     MAX_TIMEOUT_SECONDS,
     JobSpec,
-    parse_backoff,
+    backoff_text,
 )
 
 __all__ = ["MAX_CATCH_UP_STEPS", "FirePlan", "Schedule", "build_schedule", "plan_fire"]
@@ -104,11 +104,7 @@ class Schedule(BaseModel):
     @field_validator("backoff")
     @classmethod
     def _backoff_parses(cls, value: str) -> str:
-        try:
-            parse_backoff(value)
-        except InvalidJob as exc:
-            raise ValueError(exc.problem) from None
-        return value
+        return backoff_text(value)
 
     @model_validator(mode="after")
     def _one_rule(self) -> Schedule:
