@@ -18,15 +18,26 @@ import shutil
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 START_TIMEOUT_SECONDS = 20.0
+# A port found free can be taken before redis-server binds it (by another test's server, or by
+# an outgoing connection's ephemeral port): a server whose port was chosen for it retries.
+BIND_ATTEMPTS = 5
+BIND_FAILURE = b"Address already in use"
+
+
+class PortTaken(RuntimeError):
+    """redis-server could not bind its port: somebody took it after it was found free."""
 
 
 def free_port() -> int:
@@ -65,16 +76,26 @@ class TlsFiles:
 
 @dataclass
 class RedisProcess:
-    """One redis-server process; ``extra`` are further command-line options."""
+    """One redis-server process; ``extra`` are further command-line options.
+
+    ``port`` 0 (the default) means any free port; ``repick`` chooses another one when the
+    first was taken before the server bound it (free_port by default for port 0, None for a
+    port the caller fixed, which then fails with PortTaken instead)."""
 
     workdir: Path
-    port: int = field(default_factory=free_port)
+    port: int = 0
     extra: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     tls: TlsFiles | None = None
     sentinel_config: Path | None = None
     host: str = "127.0.0.1"
     prefix: tuple[str, ...] = ()
+    repick: Callable[[], int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.port == 0:
+            self.port = free_port()
+            self.repick = self.repick or free_port
 
     @property
     def url(self) -> str:
@@ -87,6 +108,16 @@ class RedisProcess:
         return redis.Redis(host=self.host, port=self.port, **tls, **kwargs)
 
     def start(self) -> RedisProcess:
+        for attempt in range(1, BIND_ATTEMPTS + 1):
+            try:
+                return self._start_once()
+            except PortTaken:
+                if self.repick is None or attempt == BIND_ATTEMPTS:
+                    raise
+                self.port = self.repick()
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> RedisProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         args = [*self.prefix, REDIS_SERVER]
         if self.sentinel_config is not None:
@@ -97,20 +128,31 @@ class RedisProcess:
         if self.sentinel_config is None:
             args += ["--save", "", "--appendonly", "no"]
         args += ["--dir", str(self.workdir), *self.extra]
-        with (self.workdir / "redis.log").open("ab") as log:
+        log_path = self.workdir / "redis.log"
+        with log_path.open("ab") as log:
+            log_start = log.tell()
             self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
             )
-        self._wait_ping()
+        self._wait_ping(log_start)
         return self
 
-    def _wait_ping(self) -> None:
+    def _wait_ping(self, log_start: int) -> None:
         assert self.proc is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        client = self.client(socket_connect_timeout=1)
+        # A read timeout too: when somebody else took the port, whatever listens there may
+        # accept the connection and never answer.
+        client = self.client(
+            socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
         try:
             while True:
                 if self.proc.poll() is not None:
+                    with (self.workdir / "redis.log").open("rb") as log:
+                        log.seek(log_start)
+                        if BIND_FAILURE in log.read():
+                            self.proc = None
+                            raise PortTaken(f"port {self.port} was taken before the bind")
                     raise RuntimeError(
                         f"redis-server on port {self.port} exited with {self.proc.returncode} "
                         f"(log: {self.workdir / 'redis.log'})"
@@ -118,7 +160,7 @@ class RedisProcess:
                 try:
                     if client.ping():
                         return
-                except redis.ConnectionError:
+                except (redis.ConnectionError, redis.TimeoutError):
                     pass
                 if time.monotonic() > deadline:
                     self.stop()

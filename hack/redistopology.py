@@ -53,11 +53,25 @@ def _bindable(port: int) -> bool:
     return True
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_cluster_port(taken: set[int]) -> int:
-    """A free port whose cluster bus port (port + 10000) is free too (Redis needs <= 55535)."""
+    """A free port whose cluster bus port (port + 10000) is free too.
+
+    Both lie below the kernel's ephemeral range where it allows (ports 10000-22767 with the
+    usual range), so an outgoing connection cannot take either between this check and the
+    server's bind; a port that is taken all the same makes RedisProcess pick again."""
+    low, high = 10000, _ephemeral_low() - 10000
+    if high - low < 2000:  # an unusual ephemeral range: anywhere Redis allows (<= 55535)
+        low, high = 20000, 55536
     rng = random.Random()
     for _ in range(1000):
-        port = rng.randrange(20000, 55536)
+        port = rng.randrange(low, high)
         if port in taken or port + 10000 in taken:
             continue
         if _bindable(port) and _bindable(port + 10000):
@@ -207,8 +221,14 @@ class ClusterSet:
         options = ("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                    "--cluster-node-timeout", str(self.node_timeout_ms))  # fmt: skip
         try:
-            for port in ports:
-                node = RedisProcess(self.workdir / str(port), port, options, tls=self.tls)
+            for index, port in enumerate(ports):
+
+                def repick(index: int = index) -> int:
+                    ports[index] = free_cluster_port({*ports, *(p + 10000 for p in ports)})
+                    return ports[index]
+
+                node = RedisProcess(self.workdir / f"node-{index}", port, options, tls=self.tls,
+                                    repick=repick)  # fmt: skip
                 self.nodes.append(node.start())
             tls = []
             if self.tls is not None:
