@@ -29,6 +29,21 @@ class Conflict(Exception):
     """The object changed since it was read (a resourceVersion precondition failed)."""
 
 
+class Transient(Exception):
+    """The API server refused a call for a reason that passes by itself, so the call is
+    worth repeating soon: it is overloaded (429, 5xx), or it has not yet learned the kind of
+    an owner reference because the CustomResourceDefinition was installed moments ago (403
+    "cannot find RESTMapping": its admission plugins refresh their discovery about every
+    30 s, so a JobQueue created right after `kubectl apply` of the CRD meets this)."""
+
+
+def is_transient(exc: ApiException) -> bool:
+    if exc.status == 429 or (exc.status or 0) >= 500:
+        return True
+    body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
+    return exc.status == 403 and "cannot find RESTMapping" in str(body or "")
+
+
 def load_config() -> None:
     """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
     try:
@@ -63,6 +78,8 @@ class Kube:
                     raise NotFound(str(exc.reason)) from exc
                 if exc.status == 409:
                     raise Conflict(str(exc.reason)) from exc
+                if is_transient(exc):
+                    raise Transient(f"{exc.status} {exc.reason}: {exc.body!r}"[:500]) from exc
                 raise
 
         return await asyncio.to_thread(run)

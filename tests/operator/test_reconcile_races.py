@@ -16,9 +16,11 @@ from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.deployments import view_of
 from jobqueue_operator.handlers.deployment import ensure_deployment
-from jobqueue_operator.kube import Conflict
+from jobqueue_operator.kube import Conflict, Kube, Transient
 from jobqueue_operator.metrics import OperatorMetrics
 from jobqueue_operator.poller import Poller
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 
 pytestmark = pytest.mark.redis
 
@@ -121,3 +123,50 @@ async def test_a_failed_pod_list_does_not_stop_a_scale_down(redis_url: str) -> N
         if poller.source is not None:
             await poller.source.close()
     assert kube.scaled_to == [0]
+
+
+RESTMAPPING_403 = (
+    b'{"kind":"Status","status":"Failure","message":"deployments.apps \\"q-worker\\" is '
+    b"forbidden: cannot set blockOwnerDeletion in this case because cannot find RESTMapping "
+    b'for APIVersion jobqueue.dev/v1alpha1 Kind JobQueue","code":403}'
+)
+
+
+def api_refusal(status: int, body: bytes) -> ApiException:
+    exc = ApiException(status=status, reason="Refused")
+    exc.body = body
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "transient"),
+    [(403, RESTMAPPING_403, True), (429, b"", True), (503, b"", True),
+     (403, b'{"message":"deployments.apps is forbidden: User cannot patch"}', False),
+     (422, b"", False)],
+)  # fmt: skip
+async def test_refusals_that_pass_by_themselves_are_told_apart(
+    status: int, body: bytes, transient: bool
+) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise api_refusal(status, body)
+
+    with pytest.raises(Transient if transient else ApiException):
+        await Kube(ApiClient())._call(refuse)
+
+
+async def test_a_crd_the_api_server_has_not_learned_yet_is_retried_in_seconds() -> None:
+    """A JobQueue created right after its CRD: the Deployment's owner reference is refused
+    for up to ~30 s; the handler asks kopf to retry within seconds, not its default minute."""
+    kube = FakeKube(replicas=0)
+
+    async def refuse(body: dict[str, Any]) -> dict[str, Any]:
+        raise Transient("403 Forbidden: cannot find RESTMapping")
+
+    kube.apply_deployment = refuse  # type: ignore[method-assign]
+    raw = {"redis": {"url": "redis://127.0.0.1:1/0"}}
+    with pytest.raises(kopf.TemporaryError) as refused:
+        await ensure_deployment(
+            body=body(raw), spec=kopf.Spec(body(raw)), name="q", namespace="ns", uid="u",
+            meta=kopf.Meta(body(raw)), memo=kopf.Memo(ctx=context(kube)), patch=kopf.Patch(),
+        )  # fmt: skip
+    assert refused.value.delay is not None and refused.value.delay <= 10

@@ -8,9 +8,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from jobqueue_operator import credentials, events, resources, spec, workers
+from jobqueue_operator import credentials, events, kube, resources, spec, workers
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.handlers.lifecycle import context_of
+
+TRANSIENT_RETRY_SECONDS = 5.0
 
 
 def parse_spec(raw: Any) -> spec.JobQueueSpec:
@@ -55,6 +57,10 @@ async def ensure_deployment(
     try:
         existing = ctx.deployments.get(namespace, dep_name)
         view = await workers.apply(ctx, resources.Owner(name, namespace, uid), jq, creds)
+    except kube.Transient as exc:
+        ctx.metrics.reconcile_errors.labels("deployment").inc()
+        # kopf's default retry of an error comes a minute later; this one passes in seconds.
+        raise kopf.TemporaryError(str(exc), delay=TRANSIENT_RETRY_SECONDS) from exc
     except Exception:
         ctx.metrics.reconcile_errors.labels("deployment").inc()
         raise
