@@ -287,7 +287,11 @@ async def test_rq_counts_queue_started_scheduled_and_finished_jobs(
     assert m.oldest_wait_seconds > 0
     argv = foreign.rq_worker_argv(redis_url, ["default"], "--name", "pod-r")
     worker = foreign.start(argv, foreign.env(), tmp_path / "rq.log")
-    busy = await read_until(source, lambda o: o.metrics.active == 1)
+    # RQ moves a job to its intermediate list (counted as active) before the worker marks
+    # itself busy, so a read may fall between the two steps: wait until both show.
+    busy = await read_until(
+        source, lambda o: o.metrics.active == 1 and any(w.jobs_in_hand for w in o.workers)
+    )
     assert [(w.name, w.jobs_in_hand) for w in busy.workers] == [("pod-r", 1)]
     foreign.rq_enqueue(redis_url, {"queue": "default", "jobs": [{"fail": True}]})
     done = await read_until(source, lambda o: o.metrics.attempts_failed == 1, within=60)
