@@ -26,11 +26,17 @@ tools: ## build the Kubernetes binaries, etcd, CoreDNS, helm, kind once into ~/.
 demo: bootstrap ## bring up the local cluster, Redis and the operator; run a burst and watch it scale
 	$(PYTHON) hack/demo.py
 
+# The suite mostly waits (on Redis, API servers, pods), so it runs in TEST_WORKERS processes
+# (pytest-xdist); each process that runs a cluster test brings up its own local cluster, side
+# by side with the others. TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS))
+
 test: bootstrap ## run the whole test suite (real redis-server, real kube-apiserver)
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(PYTEST_PARALLEL)
 
 test-fast: bootstrap ## unit and Redis tests only (no Kubernetes)
-	$(PYTHON) -m pytest -m "not cluster"
+	$(PYTHON) -m pytest $(PYTEST_PARALLEL) -m "not cluster"
 
 lint: bootstrap ## ruff, mypy, helm lint, promtool
 	$(PYTHON) -m ruff check .

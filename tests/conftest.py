@@ -16,4 +16,6 @@ from pathlib import Path
 
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
-pytest_plugins = ["fixtures_redis", "fixtures_topologies", "fixtures_kube", "foreign_env"]
+pytest_plugins = [
+    "fixtures_redis", "fixtures_topologies", "fixtures_kube", "foreign_env", "screenshot_report",
+]  # fmt: skip

@@ -4,7 +4,9 @@ kube-proxy, CoreDNS). Pods run images built on this machine (hack/localcluster/i
 `KubeCluster.images` names them; pods reach the host's loopback (a test's redis-server) at
 `KubeCluster.host_ip` (`reachable(url)` rewrites a loopback URL).
 
-- `kube_cluster` (session): one cluster in a temporary directory for the whole run; stopped
+- `kube_cluster` (session): one cluster in a temporary directory for the whole run (under
+  pytest-xdist, one per worker process that runs a cluster test: clusters run side by side,
+  each node in its own network namespace, see hack/localcluster/nodenet.py); stopped
   at the end, also on Ctrl-C (fixture teardown and atexit) and if pytest is killed (the
   supervisor watches this process and stops itself).
 - `kube_namespace`: a fresh namespace per test (its default ServiceAccount exists), deleted after.
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from filelock import FileLock
 
 if TYPE_CHECKING:
     import kopf
@@ -190,6 +193,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if reporter is not None:
             reporter.write_line(f"fixtures_kube: {line}", yellow=True)
 
+    # Every xdist worker collects every test: the first one builds, the others wait for it
+    # and then find nothing missing.
+    _bin_dir().parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(_bin_dir().parent / "build.lock"):
+        _build_missing(say)
+
+
+def _build_missing(say: Callable[[str], None]) -> None:
     if localcluster.missing_binaries(_bin_dir()):
         say(
             "building the Kubernetes binaries once with hack/build-tools.sh "

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 FOREIGN = REPO / "tests" / "foreign"
@@ -103,10 +104,12 @@ def foreign() -> Iterator[Foreign]:
     node = shutil.which("node")
     if node is None:
         pytest.fail("node is missing: the BullMQ workers need Node.js (hack/bootstrap.sh)")
-    python, message = ensure_venv(VENV, FOREIGN / "requirements.txt")
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(VENV.parent / "foreign-venv.lock"):  # one installer at a time (pytest-xdist)
+        python, message = ensure_venv(VENV, FOREIGN / "requirements.txt")
+        error = ensure_node(NODE_DIR, "bullmq5") if python is not None else None
     if python is None:
         pytest.fail(message)
-    error = ensure_node(NODE_DIR, "bullmq5")
     if error is not None:
         pytest.fail(error)
     found = Foreign(python, node)

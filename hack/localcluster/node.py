@@ -16,7 +16,9 @@ and the images' archives. What this machine needs of them (see hack/README.md):
 
 from __future__ import annotations
 
+import hashlib
 import json
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,8 +48,17 @@ class NodePaths:
         return self.containerd / "config.toml"
 
     @property
+    def sockets(self) -> Path:
+        """containerd's sockets: in a short directory of their own, not below the state
+        directory, because a unix socket's path is limited to 108 bytes (containerd's ttrpc
+        socket refuses more than 104) and a state directory can be deep (pytest's per-worker
+        temporary directories are)."""
+        digest = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"localcluster-sock-{digest}"
+
+    @property
     def containerd_socket(self) -> Path:
-        return self.containerd / "containerd.sock"
+        return self.sockets / "containerd.sock"
 
     @property
     def cni_conf_dir(self) -> Path:
@@ -240,7 +251,8 @@ def write_configs(
     kube_proxy_kubeconfig: Path,
     node_name: str,
 ) -> None:
-    for directory in (paths.containerd, paths.cni_conf_dir, paths.kubelet_dir, paths.pod_logs):
+    for directory in (paths.containerd, paths.sockets, paths.cni_conf_dir, paths.kubelet_dir,
+                      paths.pod_logs):  # fmt: skip
         directory.mkdir(parents=True, exist_ok=True)
     paths.containerd_config.write_text(containerd_config(paths, sandbox_image))
     (paths.cni_conf_dir / "10-localcluster.conflist").write_text(cni_config(paths, net))

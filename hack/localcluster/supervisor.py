@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -420,6 +421,7 @@ class Supervisor:
             await asyncio.to_thread(teardown.node_leftovers, self.net)
         if self._net_lock is not None:
             nodenet.release(self._net_lock)
+        shutil.rmtree(self.paths.sockets, ignore_errors=True)
         self.state.pidfile.unlink(missing_ok=True)
         log.info("stopped")
 

@@ -5,7 +5,7 @@ repository), and their paths are listed at the end of the pytest run.
 Every request the page makes to anything but loopback (and the hosts a test names: a pod of
 the test's own local cluster, in a network namespace it created) is refused and remembered,
 so a test can assert that the dashboard works offline (nothing from a CDN). The screenshot_report
-plugin lists the screenshots at the end of the run.
+plugin (tests/screenshot_report.py) lists the screenshots at the end of the run.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from screenshot_report import screenshots_dir
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("JOBQ_CHROMIUM", "/usr/bin/chromium")
@@ -30,11 +31,10 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|\[::1\])$")
-SCREENSHOTS: list[Path] = []
 
 
 def output_dir() -> Path:
-    path = Path(os.environ.get("JOBQ_TEST_OUTPUT", REPO / "test-output")) / "screenshots"
+    path = screenshots_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -54,7 +54,6 @@ class Browser:
     def shot(self, step: str) -> Path:
         path = output_dir() / f"{self.name}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
-        SCREENSHOTS.append(path)
         return path
 
 

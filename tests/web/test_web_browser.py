@@ -14,7 +14,7 @@ import pytest
 from browser import chromium
 from web_helpers import Tokens, dashboard_process, worker_process
 
-pytest_plugins = ["web_fixtures", "screenshot_report"]
+pytest_plugins = ["web_fixtures"]
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
 
 
