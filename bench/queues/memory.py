@@ -201,7 +201,7 @@ def run_memory(jobs: int, interval: float, **opts: Any) -> dict[str, Any]:
     out["redis"] = {
         "summary": {
             key: memory_summary.series(redis_samples, key, jobs)
-            for key in ("used_memory_mb", "keys")
+            for key in ("used_memory_mb", "keys", "completed_kept", "journals")
         },
         "samples": redis_samples,
     }

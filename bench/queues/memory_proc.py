@@ -93,8 +93,9 @@ class Sampler:
         elif self._warm_snapshot is not None and not self._traced and count >= self.total:
             self._traced = True
             diff = tracemalloc.take_snapshot().compare_to(self._warm_snapshot, "traceback")
-            lines = [f"{self.role}: allocations grown from job {self.warm:,} to {count:,}"]
-            for stat in diff[:30]:
+            grown = sorted(diff, key=lambda stat: stat.size_diff, reverse=True)[:30]
+            lines = [f"{self.role}: allocations grown most from job {self.warm:,} to {count:,}"]
+            for stat in grown:
                 lines.append(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks")
                 lines += [f"    {frame}" for frame in stat.traceback.format()]
             (self.directory / f"{self.role}-tracemalloc.txt").write_text("\n".join(lines) + "\n")

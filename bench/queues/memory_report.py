@@ -14,7 +14,7 @@ def _mb(value: Any, digits: int = 1) -> str:
 
 
 def _signed(value: Any, digits: int = 2) -> str:
-    return f"{value:+.{digits}f}" if isinstance(value, int | float) else "-"
+    return f"{value:+,.{digits}f}" if isinstance(value, int | float) else "-"
 
 
 def _per_job(settings: dict[str, Any]) -> str:
@@ -101,8 +101,8 @@ def section(data: dict[str, Any], plot: str | None = None) -> list[str]:
             f"script deletes the oldest) and take journals {num(journals.get('warm'))} / "
             f"{num(journals.get('end'))} / at most {num(journals.get('max'))} (one per take "
             "call, kept for the lease, 30 s, so a lost reply can be recovered: their number "
-            "follows the rate of take calls, not the jobs done); the rest is the waiting "
-            "backlog."
+            "follows the rate of take calls, not the jobs done); the rest: the waiting "
+            "backlog and the queue's fixed keys."
             if kept.get("samples")
             else "."
         ),
