@@ -8,11 +8,12 @@ without pause, for 1,000,000 jobs (issue 20); RSS must stay flat after warm-up.
 A redis-server on loopback (no persistence), the worker (the benchmark's no-op handler) and the
 client (`memory_proc.py`) in their own processes. Every `interval` seconds the harness reads
 each process's VmRSS from /proc/<pid>/status and the count of jobs it has done or submitted,
-the processes report their allocated blocks and gc-tracked objects, and Redis's used_memory
-and key count are read with INFO/DBSIZE. The client sets the queue's ``result_ttl`` to 60 s,
-as a user of fire-and-forget jobs would, and keeps the default retention (10,000 completed
-jobs in the index): Redis must plateau too. `memory_summary.py` computes warm-up (after the
-first 10 % of the jobs), end, max, slope per 100,000 jobs and the flat verdict.
+the processes report their allocated blocks (``sys.getallocatedblocks()``), and Redis's
+used_memory, key count, kept completed records and take journals are read. The client sets
+the queue's ``result_ttl`` to 60 s, as a user of fire-and-forget jobs would, and keeps the
+default retention (10,000 completed jobs in the index): Redis must plateau too.
+`memory_summary.py` computes warm-up (after the first 10 % of the jobs), end, max, slope per
+100,000 jobs and the flat verdict.
 """
 
 from __future__ import annotations
