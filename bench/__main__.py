@@ -1,4 +1,4 @@
-"""`python -m bench --quick|--full [--sections queues,autoscale,operator]`.
+"""`python -m bench --quick|--full [--sections queues,memory,autoscale,operator]`.
 
 Each section writes bench/out/<section>.json; bench/RESULTS.md and the plots in bench/plots/
 are then rendered from whatever JSON is there, so one section can be re-run on its own.
@@ -20,7 +20,7 @@ from bench import machine, report
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"
-SECTIONS = ("queues", "autoscale", "operator")
+SECTIONS = ("queues", "memory", "autoscale", "operator")
 
 
 def _run_section(
@@ -30,6 +30,10 @@ def _run_section(
         from bench.queues import run as queues
 
         return queues.run(full)
+    if name == "memory":  # 100,000 jobs quick, 1,000,000 full (issue 20)
+        from bench.queues import memory
+
+        return memory.run(full)
     if name == "autoscale":
         from bench.autoscale import run as autoscale
 

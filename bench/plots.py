@@ -72,3 +72,39 @@ def queues(results: dict[str, Any], directory: Path) -> Path | None:
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def memory(results: dict[str, Any], directory: Path) -> Path | None:
+    """RSS of the worker and the client, and Redis's used_memory, over the jobs of the run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not any("rss_mb" in s for s in results.get("worker", {}).get("samples", [])):
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    fig, (ax_rss, ax_redis) = plt.subplots(2, 1, figsize=(10, 6), sharex=True)
+    for role, label in (("worker", "worker (x: jobs done)"), ("client", "client (x: submitted)")):
+        points = [(s["count"] / 1000, s["rss_mb"]) for s in results[role]["samples"]
+                  if "rss_mb" in s]  # fmt: skip
+        if points:
+            ax_rss.plot(*zip(*points, strict=True), label=label, linewidth=1)
+    redis = [(s["count"] / 1000, s["used_memory_mb"]) for s in results["redis"]["samples"]]
+    if redis:
+        ax_redis.plot(*zip(*redis, strict=True), label="Redis used_memory", linewidth=1, color="C2")
+    warm = results["settings"]["warm_fraction"] * results["settings"]["jobs"] / 1000
+    for ax in (ax_rss, ax_redis):
+        ax.axvline(warm, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="lower right", fontsize=8)
+    ax_rss.set_ylabel("RSS (MB)")
+    ax_redis.set_ylabel("MB")
+    ax_redis.set_xlabel("thousands of jobs (dotted: end of warm-up)")
+    ax_rss.set_title(f"Memory over {results['settings']['jobs']:,} jobs, concurrency "
+                     f"{results['settings']['concurrency']}")  # fmt: skip
+    fig.tight_layout()
+    path = directory / "memory.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

@@ -12,6 +12,7 @@ from typing import Any
 from bench.autoscale import report as autoscale_report
 from bench.chaos import report as chaos_report
 from bench.operator import report as operator_report
+from bench.queues import memory_report
 from bench.queues import report as queues_report
 
 
@@ -44,6 +45,31 @@ def kept_sections(path: Path) -> dict[str, list[str]]:
     return sections
 
 
+def split_memory(section: list[str]) -> tuple[list[str], list[str]]:
+    """Section 1 as kept: its queue part, and its memory subsection (written from
+    memory.json, which a run of the queues section alone does not produce)."""
+    for index, line in enumerate(section):
+        if line.startswith(memory_report.HEADING):
+            return section[:index], section[index:]
+    return section, []
+
+
+def _memory(out: Path, base: Path) -> list[str]:
+    memory = _load(out, "memory")
+    if not memory:
+        return []
+    plot = None
+    if "worker" in memory:
+        try:
+            from bench import plots as plotting
+
+            path = plotting.memory(memory, base / "plots")
+            plot = path.relative_to(base).as_posix() if path else None
+        except ImportError:
+            plot = None
+    return memory_report.section(memory, plot)
+
+
 def write(out: Path, base: Path) -> Path:
     """Render RESULTS.md into `base` from the JSON files in `out` (a section without JSON
     keeps what RESULTS.md said); returns its path."""
@@ -56,6 +82,7 @@ def write(out: Path, base: Path) -> Path:
         "so compare ratios, not absolute numbers (the machine is shared and noisy).",
         "",
     ]
+    kept_queues, kept_memory = split_memory(previous.get("1", []))
     queues = _load(out, "queues")
     if queues:
         lines += queues_report.section(queues)
@@ -68,8 +95,12 @@ def write(out: Path, base: Path) -> Path:
                 plot = None
             if plot is not None:
                 lines += [f"![processing rates]({plot.relative_to(base).as_posix()})", ""]
-    else:
-        lines += previous.get("1", [])
+    memory = _memory(out, base) or kept_memory
+    if not queues:
+        # a memory subsection needs its section's heading, or the next render would lose it
+        heading = ["## 1. Queue throughput and latency", "", "Not run here.", ""]
+        lines += kept_queues or (heading if memory else [])
+    lines += memory
     autoscale = _load(out, "autoscale")
     if autoscale:
         plots: list[Path] = []
