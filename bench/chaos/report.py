@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobqueue_operator.leader import LEASE_DURATION, RETRY_PERIOD
+
 from bench.render import meta, num, table
 
 
@@ -153,8 +155,10 @@ def _operator(run: dict[str, Any]) -> list[str]:
         return [*lines, *failed]
     plan, f, outage = run["plan"], run["figures"], run.get("outage", {})
     lines += [
-        f"The local cluster (a real kube-apiserver; worker pods are `jobq worker` processes), "
-        f"one JobQueue (maxReplicas {plan['max_replicas']}, concurrency {plan['concurrency']}). "
+        f"The local cluster (a real kube-apiserver and a real node: containerd, kubelet; worker "
+        f"pods are {run.get('worker_pods', 'containers of the worker image')}, reaching the "
+        f"host's redis-server at the cluster's host address), one JobQueue (maxReplicas "
+        f"{plan['max_replicas']}, concurrency {plan['concurrency']}). "
         f"{plan['bursts']} bursts of {plan['burst_jobs']} jobs of {plan['job_seconds']:g} s; "
         f"{plan['kill_after']:g} s into each the operator is SIGKILLed and a new one started "
         f"at once. Then, with the workers at their maximum, redis-server is SIGSTOPped for "
@@ -173,7 +177,7 @@ def _operator(run: dict[str, Any]) -> list[str]:
     header = ["kill", "replicas at the kill", "replicas while no operator led",
               "new operator led after (s)", "most replicas in the burst",
               "burst done after (s)"]  # fmt: skip
-    lines += [*table(header, rows), ""]
+    lines += [*table(header, rows), "", *_takeovers(run.get("standby_takeovers") or [])]
     rows = [
         ["jobs submitted / completed / lost (must be 0)",
          f"{num(f['submitted'])} / {num(f['completed'])} / {num(f['lost'])}"],
@@ -190,6 +194,32 @@ def _operator(run: dict[str, Any]) -> list[str]:
          f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
     ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]
+
+
+def _takeovers(rounds: list[dict[str, Any]]) -> list[str]:
+    """Run 3b: the leading replica SIGKILLed with a standby waiting."""
+    if not rounds:
+        return []
+    lines = [
+        "Then two operator replicas (leader election on a coordination.k8s.io Lease of "
+        f"{LEASE_DURATION:g} s, renewed every {RETRY_PERIOD:g} s; a standby looks as often): "
+        "with one worker replica busy, the "
+        "leader is SIGKILLed (it cannot release the Lease) and a burst that wants every "
+        "replica lands at once; the standby leads once the Lease has lapsed. The killed "
+        "replica is started again as the next standby.",
+        "",
+    ]
+    header = ["SIGKILL of the leader", "replicas at the kill", "replicas while no replica led",
+              "standby led after (s)", "first scale decision after the kill (s)",
+              "replicas it set"]  # fmt: skip
+    rows = [
+        [str(i + 1), num(r.get("replicas_at_kill")),
+         ", ".join(str(x) for x in r.get("replicas_without_leader", [])) or "-",
+         num(r.get("standby_led_after"), 1), num(r.get("first_scale_decision_after"), 1),
+         num(r.get("replicas_after_decision"))]
+        for i, r in enumerate(rounds)
+    ]  # fmt: skip
+    return [*lines, *table(header, rows), ""]
 
 
 def _scaledown(run: dict[str, Any]) -> list[str]:
@@ -223,6 +253,8 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
 
 PEER_SETTINGS = {
     "jobqueue": "ours: `jobq worker`, lease 30 s (default)",
+    "bullmq-node": "BullMQ on Node.js (bench/node/chaos.mjs): lock 30 s, stalled check every "
+    "30 s, maxStalledCount 1 (defaults)",
     "bullmq": "BullMQ (Python port, BullMQ's Lua scripts): lock 30 s, stalled check every 30 s, "
     "maxStalledCount 1 (defaults)",
     "celery": "Celery, Redis broker, threads pool, task_acks_late=True; unacknowledged messages "
@@ -231,7 +263,8 @@ PEER_SETTINGS = {
 
 
 def _peers(run: dict[str, Any]) -> list[str]:
-    lines = ["### Run 4: ours, BullMQ and Celery under the same kill loop", ""]
+    lines = ["### Run 4: ours, BullMQ (Node.js and Python) and Celery under the same kill loop",
+             ""]  # fmt: skip
     lines += meta(run)
     failed = _failed(run)
     if failed and "systems" not in run:

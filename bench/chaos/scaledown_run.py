@@ -23,11 +23,12 @@ from typing import Any
 from jobqueue.client import AsyncQueue
 
 from bench.chaos import tally
-from bench.chaos.operator_run import (
+from bench.chaos.cluster import (
     GROUP,
     NAMESPACE,
     PLURAL,
     VERSION,
+    ChaosCluster,
     Operator,
     manifest,
     wait,
@@ -67,13 +68,22 @@ def _in_flight(runs: dict[str, list[tally.Run]], ids: list[str]) -> dict[str, st
 
 
 async def _attack(
-    plan: Plan, cluster: Any, server: RedisProcess, operator: Operator, base: Path
-) -> dict[str, Any]:
+    plan: Plan, cluster: ChaosCluster, server: RedisProcess, url: str, env: dict[str, str],
+    base: Path,
+) -> dict[str, Any]:  # fmt: skip
+    operator = Operator(env, base)
+    operator.start()
+    try:
+        return await _cycles(plan, cluster, url, base)
+    finally:
+        operator.kill()
+
+
+async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> dict[str, Any]:
     until = time.monotonic() + plan.deadline
     tally_dir = base / "tally"
     tally_dir.mkdir(exist_ok=True)
-    operator.start()
-    body = manifest(QUEUE, server.url, tally_dir, 1, plan.pods, plan.grace)
+    body = manifest(QUEUE, url, tally_dir, 1, plan.pods, plan.grace)
     cluster.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
 
     def replicas() -> int:
@@ -82,7 +92,7 @@ async def _attack(
 
     def pods() -> int:
         return len(
-            [p for p in _core(cluster).list_namespaced_pod(NAMESPACE).items
+            [p for p in cluster.core.list_namespaced_pod(NAMESPACE).items
              if p.metadata.name.startswith(f"{QUEUE}-worker")]
         )  # fmt: skip
 
@@ -96,7 +106,7 @@ async def _attack(
     ids: list[str] = []
     cycles: list[dict[str, Any]] = []
     removed = 0
-    async with AsyncQueue.from_url(server.url, QUEUE) as q:
+    async with AsyncQueue.from_url(url, QUEUE) as q:
         await wait("the worker Deployment exists", lambda: replicas() == 0, until)
         while removed < plan.scale_downs:
             job = {"name": "chaos.run", "payload": {"ms": plan.job_seconds * 1000}}
@@ -135,9 +145,3 @@ async def _attack(
         "cycles": cycles,
         "figures": tally.account(ids, records, runs, tally.LogFacts(), kills={}),
     }
-
-
-def _core(cluster: Any) -> Any:
-    from kubernetes import client
-
-    return client.CoreV1Api(cluster.api)
