@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from jobqueue_operator.leader import LEASE_DURATION, RETRY_PERIOD
@@ -232,7 +233,9 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
     cycles = run.get("cycles", [])
     gone = [c["pods_gone_after"] for c in cycles]
     lines += [
-        f"The local cluster, one JobQueue at concurrency 1, terminationGracePeriodSeconds "
+        f"The local cluster (a real node; worker pods are "
+        f"{run.get('worker_pods', 'containers of the worker image')}), one JobQueue at "
+        f"concurrency 1, terminationGracePeriodSeconds "
         f"{plan['grace']}. Each cycle fills {plan['pods']} pods with {plan['job_seconds']:g} s "
         f"jobs, waits until every pod runs one, then halves maxReplicas: the operator scales "
         f"the Deployment down and the pods removed are busy.",
@@ -248,6 +251,20 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
         ["removed pods gone after (min / max; they finish their job first)",
          f"{num(min(gone, default=None), 1)} / {num(max(gone, default=None), 1)} s"],
     ]  # fmt: skip
+    if cycles and "deletion_costs" in cycles[0]:
+        costs = Counter(c for cycle in cycles for c in cycle["deletion_costs"])
+        ended = sum(c["removed_finished_job_after_sigterm"] for c in cycles)
+        pids = ", ".join(str(p) for p in run.get("removed_pods_worker_pids", [])) or "-"
+        rows += [
+            ["PID of `jobq worker` in the removed pods' containers (1: the kubelet's SIGTERM "
+             "reaches it directly)", pids],
+            ["removed pods whose job ended after their SIGTERM", num(ended)],
+            ["worker container restarts (liveness probe) / runs cut by them",
+             f"{num(run.get('worker_container_restarts'))} / "
+             f"{num(run.get('runs_cut_elsewhere'))}"],
+            ["pod-deletion-cost of the pods at the scale-down (the operator marks busy pods)",
+             "; ".join(f"{cost}: {num(n)}" for cost, n in sorted(costs.items()))],
+        ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]
 
 

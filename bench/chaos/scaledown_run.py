@@ -36,6 +36,8 @@ from bench.chaos.cluster import (
 )
 from bench.redisserver import RedisProcess
 
+DELETION_COST = "controller.kubernetes.io/pod-deletion-cost"
+
 QUEUE = "drain"
 
 
@@ -67,6 +69,27 @@ def _in_flight(runs: dict[str, list[tally.Run]], ids: list[str]) -> dict[str, st
     return busy
 
 
+def _ended_after(
+    runs: dict[str, list[tally.Run]], ids: list[str], pods: set[str], since: float
+) -> int:
+    """Runs on ``pods`` whose handler returned after ``since`` (the SIGTERM): a pod removed
+    by the scale-down finished the job it held."""
+    return sum(1 for j in ids for r in runs.get(j, []) if r.mark == "E" and r.worker in pods
+               and r.at >= since)  # fmt: skip
+
+
+def _worker_pids(tally_dir: Path, pods: set[str]) -> set[int]:
+    """The worker's PID in each removed pod's container (the tally files are named
+    ``<pod>-<pid>.tally``): 1 when `jobq worker` is the container's PID 1 and gets the
+    kubelet's SIGTERM itself."""
+    found = set()
+    for path in tally_dir.glob("*.tally"):
+        pod, _, pid = path.stem.rpartition("-")
+        if pod in pods:
+            found.add(int(pid))
+    return found
+
+
 async def _attack(
     plan: Plan, cluster: ChaosCluster, server: RedisProcess, url: str, env: dict[str, str],
     base: Path,
@@ -90,11 +113,18 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
         dep = cluster.apps.read_namespaced_deployment(f"{QUEUE}-worker", NAMESPACE)
         return int(dep.spec.replicas or 0)
 
-    def pods() -> int:
-        return len(
-            [p for p in cluster.core.list_namespaced_pod(NAMESPACE).items
-             if p.metadata.name.startswith(f"{QUEUE}-worker")]
-        )  # fmt: skip
+    restarts: dict[str, int] = {}  # container restarts seen per pod (failed liveness probes)
+
+    def pod_list() -> list[Any]:
+        listed = [p for p in cluster.core.list_namespaced_pod(NAMESPACE).items
+                  if p.metadata.name.startswith(f"{QUEUE}-worker")]  # fmt: skip
+        for p in listed:
+            count = sum(c.restart_count for c in (p.status.container_statuses or []))
+            restarts[p.metadata.name] = max(count, restarts.get(p.metadata.name, 0))
+        return listed
+
+    def terminating() -> list[Any]:
+        return [p for p in pod_list() if p.metadata.deletion_timestamp is not None]
 
     def set_max(count: int) -> None:
         patch = {"spec": {"scaling": {"maxReplicas": count}}}
@@ -103,6 +133,7 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
         )
 
     keep = plan.pods // 2  # pods left after each scale-down
+    going = plan.pods - keep
     ids: list[str] = []
     cycles: list[dict[str, Any]] = []
     removed = 0
@@ -121,16 +152,33 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
             shrunk_at = time.monotonic()
             await wait(f"the Deployment scaled to {keep}", lambda: replicas() == keep, until)
             scaled_after = time.monotonic() - shrunk_at
+            await wait(f"{going} pods terminating", lambda: len(terminating()) == going, until)
+            # pod-deletion-cost as the operator set it before the scale-down (busy: 1)
+            costs = {p.metadata.name: (p.metadata.annotations or {}).get(DELETION_COST)
+                     for p in pod_list()}  # fmt: skip
+            # deletionTimestamp: when the pod was deleted plus its grace period
+            gone = terminating()
+            sigterm_at = min(p.metadata.deletion_timestamp.timestamp() for p in gone) - plan.grace
+            removed_pods = {p.metadata.name for p in gone}
 
             async def finished(batch: list[str] = batch) -> bool:
                 fields = await q.protocol.get_many_fields(batch)
                 return all(f.get("state") in tally.TERMINAL for f in fields)
 
             await wait("the cycle's jobs finished", finished, until, 0.5)
-            await wait(f"{keep} pods left", lambda: pods() == keep, until, 0.5)
+
+            # The removed pods gone (the rest may go too: an idle queue scales to zero).
+            def removed_gone(removed_pods: set[str] = removed_pods) -> bool:
+                return not removed_pods & {p.metadata.name for p in pod_list()}
+
+            await wait("the removed pods gone", removed_gone, until, 0.5)
             removed += plan.pods - keep
+            ended = _ended_after(tally.read_runs(tally_dir), batch, removed_pods, sigterm_at)
             cycles.append({"scaled_after": round(scaled_after, 1),
-                           "pods_gone_after": round(time.monotonic() - shrunk_at, 1)})  # fmt: skip
+                           "pods_gone_after": round(time.monotonic() - shrunk_at, 1),
+                           "deletion_costs": sorted(str(c) for c in costs.values()),
+                           "removed": sorted(removed_pods),
+                           "removed_finished_job_after_sigterm": ended})  # fmt: skip
             set_max(plan.pods)
         records = dict(zip(ids, await q.protocol.get_many_fields(ids), strict=True))
     runs = tally.read_runs(tally_dir)
@@ -138,10 +186,17 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
         r for job_id in ids for r in runs.get(job_id, [])
         if r.mark == "S" and not any(e.mark in "EF" and e.token == r.token for e in runs[job_id])
     ]  # fmt: skip
+    gone = {pod for c in cycles for pod in c["removed"]}
+    pids = _worker_pids(tally_dir, gone)
     return {
         "plan": asdict(plan),
+        "worker_pods": f"containers of {cluster.worker_image}",
         "busy_pods_removed": removed,
-        "jobs_killed_by_scale_down": len(cut),
+        "removed_pods_worker_pids": sorted(pids),
+        "worker_container_restarts": sum(restarts.values()),
+        "jobs_killed_by_scale_down": sum(1 for r in cut if r.worker in gone),
+        # e.g. a container restarted by its liveness probe on a loaded machine
+        "runs_cut_elsewhere": sum(1 for r in cut if r.worker not in gone),
         "cycles": cycles,
         "figures": tally.account(ids, records, runs, tally.LogFacts(), kills={}),
     }
