@@ -236,9 +236,9 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
         f"The local cluster (a real node; worker pods are "
         f"{run.get('worker_pods', 'containers of the worker image')}), one JobQueue at "
         f"concurrency 1, terminationGracePeriodSeconds "
-        f"{plan['grace']}. Each cycle fills {plan['pods']} pods with {plan['job_seconds']:g} s "
-        f"jobs, waits until every pod runs one, then halves maxReplicas: the operator scales "
-        f"the Deployment down and the pods removed are busy.",
+        f"{plan['grace']}. Each cycle holds {plan['pods']} ready pods, gives each a "
+        f"{plan['job_seconds']:g} s job, waits until every pod runs one, then halves "
+        f"maxReplicas: the operator scales the Deployment down and the pods removed are busy.",
         "",
     ]
     rows = [

@@ -1,11 +1,12 @@
 """Run 5: scale-downs of busy worker pods running long jobs, on the local cluster.
 
-One JobQueue, one job per pod (concurrency 1). Each cycle fills every pod with a long job,
-waits until every pod is running one, then halves spec.scaling.maxReplicas: the operator
-scales the Deployment down and the pods it removes are busy. They get SIGTERM and their
-grace period (longer than a job); a pod's worker stops taking jobs and finishes what it
-holds. maxReplicas goes back up for the next cycle, until ``scale_downs`` busy pods were
-removed.
+One JobQueue, one job per pod (concurrency 1). Each cycle holds the Deployment at ``pods``
+replicas (minReplicas = maxReplicas) until every pod is ready, fills every pod with a long
+job, waits until every pod is running one, then sets minReplicas 0 and halves maxReplicas:
+the operator scales the Deployment down and the pods it removes are busy. They get SIGTERM
+and their grace period (longer than a job); a pod's worker stops taking jobs and finishes
+what it holds. The next cycle starts once the removed pods are gone, until ``scale_downs``
+busy pods were removed.
 
 Figures: busy pods removed, jobs killed by scale-down (a run whose handler never returned:
 must be 0), jobs run more than once, jobs completed / lost, and per cycle how long the
@@ -123,11 +124,18 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
             restarts[p.metadata.name] = max(count, restarts.get(p.metadata.name, 0))
         return listed
 
+    def pods() -> int:
+        return len(pod_list())
+
     def terminating() -> list[Any]:
         return [p for p in pod_list() if p.metadata.deletion_timestamp is not None]
 
-    def set_max(count: int) -> None:
-        patch = {"spec": {"scaling": {"maxReplicas": count}}}
+    def ready() -> int:
+        dep = cluster.apps.read_namespaced_deployment(f"{QUEUE}-worker", NAMESPACE)
+        return int(dep.status.ready_replicas or 0)
+
+    def set_scaling(least: int, most: int) -> None:
+        patch = {"spec": {"scaling": {"minReplicas": least, "maxReplicas": most}}}
         cluster.custom.patch_namespaced_custom_object(
             GROUP, VERSION, NAMESPACE, PLURAL, QUEUE, patch
         )
@@ -140,6 +148,9 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
     async with AsyncQueue.from_url(url, QUEUE) as q:
         await wait("the worker Deployment exists", lambda: replicas() == 0, until)
         while removed < plan.scale_downs:
+            # Every pod up and idle first (a pod starting late would find the jobs taken).
+            set_scaling(plan.pods, plan.pods)
+            await wait(f"{plan.pods} ready pods", lambda: ready() == plan.pods == pods(), until)
             job = {"name": "chaos.run", "payload": {"ms": plan.job_seconds * 1000}}
             batch = await q.submit_many([job] * plan.pods)
             ids += batch
@@ -148,7 +159,7 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
                 return len(_in_flight(tally.read_runs(tally_dir), batch)) == plan.pods
 
             await wait(f"{plan.pods} pods each running a job", all_busy, until)
-            set_max(keep)
+            set_scaling(0, keep)
             shrunk_at = time.monotonic()
             await wait(f"the Deployment scaled to {keep}", lambda: replicas() == keep, until)
             scaled_after = time.monotonic() - shrunk_at
@@ -179,7 +190,6 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
                            "deletion_costs": sorted(str(c) for c in costs.values()),
                            "removed": sorted(removed_pods),
                            "removed_finished_job_after_sigterm": ended})  # fmt: skip
-            set_max(plan.pods)
         records = dict(zip(ids, await q.protocol.get_many_fields(ids), strict=True))
     runs = tally.read_runs(tally_dir)
     cut = [
