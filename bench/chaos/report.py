@@ -262,6 +262,9 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
             ["worker container restarts (liveness probe) / runs cut by them",
              f"{num(run.get('worker_container_restarts'))} / "
              f"{num(run.get('runs_cut_elsewhere'))}"],
+            ["a pod's job showing in the worker registry after (max; the operator's source for "
+             "deletion costs, reported with lease renewals)",
+             f"{num(max(c.get('registry_showed_busy_after', 0) for c in cycles), 1)} s"],
             ["pod-deletion-cost of the pods at the scale-down (the operator marks busy pods)",
              "; ".join(f"{cost}: {num(n)}" for cost, n in sorted(costs.items()))],
         ]  # fmt: skip

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jobqueue.client import AsyncQueue
+from jobqueue.models import WorkerInfo
 
 from bench.chaos import tally
 from bench.chaos.cluster import (
@@ -46,13 +47,13 @@ QUEUE = "drain"
 class Plan:
     scale_downs: int = 20
     pods: int = 4
-    job_seconds: float = 10.0
+    job_seconds: float = 20.0  # outlasts the registry's report of a busy pod (10 s at most)
     grace: int = 60  # seconds; longer than a job
     deadline: float = 900.0
 
 
 FULL = Plan()
-QUICK = Plan(scale_downs=4, job_seconds=6.0, deadline=400.0)
+QUICK = Plan(scale_downs=4, job_seconds=15.0, deadline=400.0)
 
 
 def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
@@ -134,6 +135,12 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
         dep = cluster.apps.read_namespaced_deployment(f"{QUEUE}-worker", NAMESPACE)
         return int(dep.status.ready_replicas or 0)
 
+    async def registry_busy() -> bool:
+        snap = await q.protocol.stats(60)
+        infos = [WorkerInfo.model_validate_json(w) for w in snap.workers]
+        current = {p.metadata.name for p in pod_list()}
+        return len({i.name for i in infos if i.jobs_in_hand > 0} & current) == plan.pods
+
     def set_scaling(least: int, most: int) -> None:
         patch = {"spec": {"scaling": {"minReplicas": least, "maxReplicas": most}}}
         cluster.custom.patch_namespaced_custom_object(
@@ -159,6 +166,12 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
                 return len(_in_flight(tally.read_runs(tally_dir), batch)) == plan.pods
 
             await wait(f"{plan.pods} pods each running a job", all_busy, until)
+            busy_at = time.monotonic()
+            # The operator ranks pods by the jobs the registry says they hold, which a worker
+            # reports with its lease renewals (every third of a lease): wait for that report,
+            # so the pod-deletion-cost it sets is measured, not the heartbeat's lag.
+            await wait("the registry showing every pod busy", registry_busy, until, 0.5)
+            registry_lag = time.monotonic() - busy_at
             set_scaling(0, keep)
             shrunk_at = time.monotonic()
             await wait(f"the Deployment scaled to {keep}", lambda: replicas() == keep, until)
@@ -186,6 +199,7 @@ async def _cycles(plan: Plan, cluster: ChaosCluster, url: str, base: Path) -> di
             removed += plan.pods - keep
             ended = _ended_after(tally.read_runs(tally_dir), batch, removed_pods, sigterm_at)
             cycles.append({"scaled_after": round(scaled_after, 1),
+                           "registry_showed_busy_after": round(registry_lag, 1),
                            "pods_gone_after": round(time.monotonic() - shrunk_at, 1),
                            "deletion_costs": sorted(str(c) for c in costs.values()),
                            "removed": sorted(removed_pods),
