@@ -9,8 +9,13 @@ from jobqueue_operator.leader import LEASE_DURATION, RETRY_PERIOD
 
 from bench.render import meta, num, table
 
+# The runs in the order RESULTS.md shows them, by their heading's number.
+RUNS = (("1", "worker"), ("2", "netcut"), ("3", "operator"), ("4", "peers"), ("5", "scaledown"))
 
-def section(data: dict[str, Any]) -> list[str]:
+
+def section(data: dict[str, Any], previous: list[str] | None = None) -> list[str]:
+    """Section 4 from chaos.json; a run missing from it (re-run the others only, or on
+    another machine) keeps its text from ``previous`` (the section as RESULTS.md had it)."""
     lines = [
         "## 4. Reliability: the real system under repeated faults",
         "",
@@ -20,17 +25,33 @@ def section(data: dict[str, Any]) -> list[str]:
         "another attempt (the handler's tally of fencing tokens against the workers' logs).",
         "",
     ]
-    if "worker" in data:
-        lines += _worker(data["worker"])
-    if "netcut" in data:
-        lines += _netcut(data["netcut"])
-    if "operator" in data:
-        lines += _operator(data["operator"])
-    if "peers" in data:
-        lines += _peers(data["peers"])
-    if "scaledown" in data:
-        lines += _scaledown(data["scaledown"])
+    kept = previous_runs(previous or [])
+    render = {"worker": _worker, "netcut": _netcut, "operator": _operator, "peers": _peers,
+              "scaledown": _scaledown}  # fmt: skip
+    for number, name in RUNS:
+        if name in data:
+            lines += render[name](data[name])
+        else:
+            lines += kept.get(number, [])
     return lines
+
+
+def previous_runs(section: list[str]) -> dict[str, list[str]]:
+    """The "### Run N: ..." blocks of a rendered section 4, by N."""
+    runs: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in section:
+        if line.startswith("### Run "):
+            current = runs[line[len("### Run ") :].split(":", 1)[0].strip()] = []
+        elif line.startswith("## "):
+            current = None
+        if current is not None:
+            current.append(line)
+    for body in runs.values():
+        while body and not body[-1].strip():
+            body.pop()
+        body.append("")
+    return runs
 
 
 def _failed(run: dict[str, Any]) -> list[str]:
@@ -185,6 +206,9 @@ def _operator(run: dict[str, Any]) -> list[str]:
         ["runs started / jobs run more than once / stale results accepted (must be 0)",
          f"{num(f['runs_started'])} / {num(f['jobs_started_more_than_once'])} / "
          f"{num(f['stale_results_accepted'])}"],
+        ["late results: a run that returned after its lease had passed on (run 3 reads the "
+         "handler's tally, not the pods' logs, so they are not matched to refusals here)",
+         num(f.get("late_results_unexplained"))],
         ["worker Deployments at the end (must be 1)", num(run.get("deployments"))],
         ["Redis unreachable", f"{num(outage.get('seconds'), 1)} s"],
         ["replicas before / during the outage (min-max; held = unchanged)",

@@ -131,7 +131,7 @@ async def test_a_worker_cut_off_past_its_lease_is_refused_and_its_jobs_run_elsew
     assert result["cut_worker_alive"] and result["after_restore_jobs_done_by_cut"] == 4
 
 
-def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_path: Path) -> None:
+def test_the_reliability_section_shows_every_run_and_keeps_earlier_ones(tmp_path: Path) -> None:
     figures = {"submitted": 10, "completed": 10, "lost": 0, "runs_started": 12,
                "jobs_started_more_than_once": 2, "stale_results_accepted": 0}  # fmt: skip
     chaos = {
@@ -178,7 +178,15 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     (out / "chaos.json").write_text(json.dumps(chaos))
+    # run 1 is not in chaos.json (only the cluster runs were re-run): its text stays
+    earlier = ["## 4. Reliability: old intro", "", "### Run 1: workers killed (old)", "",
+               "| lost (must be 0) | 0 |", "", "### Run 3: the operator (old)", "", "stale",
+               ""]  # fmt: skip
+    (tmp_path / "RESULTS.md").write_text("\n".join(earlier))
     text = results.write(out, tmp_path).read_text()
+    assert "### Run 1: workers killed (old)\n\n| lost (must be 0) | 0 |" in text
+    assert "(old)" not in text.split("### Run 1: workers killed (old)")[1]  # run 3 is new
+    assert text.index("### Run 1:") < text.index("### Run 3:") < text.index("### Run 4:")
     assert "| 1 | 4 | 4 | 17.5 | 4 | 20.0 |" in text
     assert "| replicas before / during the outage (min-max; held = unchanged) | 4 / 4-4" in text
     assert "| celery | 990 | 0 | 10 | 0 | 6 | not within 90 |" in text
