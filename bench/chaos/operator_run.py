@@ -61,6 +61,7 @@ class Plan:
     outage_job_seconds: float = 20.0
     max_replicas: int = 4
     concurrency: int = 4
+    grace: int = 10  # terminationGracePeriodSeconds of the worker pods
     deadline: float = 1200.0
 
 
@@ -83,7 +84,7 @@ async def _attack(
     operators = [Operator(env, base, "a"), Operator(env, base, "b")]
     operator = operators[0]
     operator.start()
-    body = manifest(QUEUE, url, tally_dir, plan.concurrency, plan.max_replicas, 10)
+    body = manifest(QUEUE, url, tally_dir, plan.concurrency, plan.max_replicas, plan.grace)
     cluster.custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL, body)
 
     def read() -> int:

@@ -218,7 +218,13 @@ def _operator(run: dict[str, Any]) -> list[str]:
         ["every job of the outage finished after Redis came back",
          f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
     ]  # fmt: skip
-    return [*lines, *table(["figure", "value"], rows), "", *failed]
+    note = (
+        "Jobs run more than once here have two sources: a job whose run ended while Redis was "
+        "frozen past its lease runs again (its late result is refused by fencing), and the "
+        f"run's short grace ({plan.get('grace', 10)} s): a pod removed by a scale-down while "
+        "holding longer jobs hands them back when its grace runs out."
+    )
+    return [*lines, *table(["figure", "value"], rows), "", note, "", *failed]
 
 
 def _takeovers(rounds: list[dict[str, Any]]) -> list[str]:
