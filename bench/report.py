@@ -121,7 +121,7 @@ def write(out: Path, base: Path) -> Path:
         lines += previous.get("3", [])
     chaos = _load(out, "chaos")
     if chaos:
-        lines += chaos_report.section(chaos)
+        lines += chaos_report.section(chaos, previous.get("4"))
     else:
         lines += previous.get("4", [])
     path = base / "RESULTS.md"

@@ -1,4 +1,5 @@
-"""Run 4: ours, BullMQ and Celery side by side under the same kill loop.
+"""Run 4: ours, BullMQ (Node.js and the Python port) and Celery side by side under the same
+kill loop.
 
 The same jobs (mixed lengths) go to each system on a fresh redis-server; ``workers`` worker
 processes at ``concurrency`` run them while one is SIGKILLed every ``kill_every`` seconds
@@ -7,6 +8,8 @@ processes at ``concurrency`` run them while one is SIGKILLed every ``kill_every`
 recovery (ours: lease 30 s; BullMQ: lock 30 s, stalled check every 30 s, a job stalled more
 than once fails; Celery: ``task_acks_late=True``, unacknowledged messages come back after the
 Redis transport's visibility timeout, 1 hour), so the figures show what a user of each gets.
+BullMQ runs twice: on Node.js (bench/node/chaos.mjs, the library as most of its users run it)
+and as its Python port (the same Lua scripts).
 
 Figures per system: jobs, finished (the handler returned at least once), failed by the
 system, unfinished when the run ends, jobs run more than once, and when the last job
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import tempfile
 import time
@@ -33,7 +37,8 @@ from bench.chaos.workers import REPO, WorkerPool
 from bench.redisserver import RedisProcess
 
 QUEUE = "peers"
-SYSTEMS = ("jobqueue", "bullmq", "celery")
+SYSTEMS = ("jobqueue", "bullmq-node", "bullmq", "celery")
+NODE_SCRIPT = REPO / "bench" / "node" / "chaos.mjs"
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ class System:
     def command(self, plan: Plan) -> list[str] | None:
         if self.name == "jobqueue":
             return None  # WorkerPool's own `jobq worker`
+        if self.name == "bullmq-node":
+            return ["node", str(NODE_SCRIPT), "worker", "--url", self.url, "--queue", QUEUE,
+                    "--concurrency", str(plan.concurrency)]  # fmt: skip
         return [str(self.python), "-m", "bench.chaos.peer_workers", "worker", "--system",
                 self.name, "--url", self.url, "--queue", QUEUE, "--concurrency",
                 str(plan.concurrency)]  # fmt: skip
@@ -88,11 +96,14 @@ class System:
             return
         plan_file = self.base / "payloads.json"
         plan_file.write_text(json.dumps(jobs))
-        proc = await asyncio.create_subprocess_exec(
-            str(self.python), "-m", "bench.chaos.peer_workers", "enqueue", "--system",
-            self.name, "--url", self.url, "--queue", QUEUE, "--plan", str(plan_file),
-            env={"PYTHONPATH": str(REPO)},
-        )  # fmt: skip
+        common = ["--url", self.url, "--queue", QUEUE, "--plan", str(plan_file)]
+        if self.name == "bullmq-node":
+            argv = ["node", str(NODE_SCRIPT), "enqueue", *common]
+        else:
+            argv = [str(self.python), "-m", "bench.chaos.peer_workers", "enqueue", "--system",
+                    self.name, *common]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = await asyncio.create_subprocess_exec(*argv, env=env)
         if await asyncio.wait_for(proc.wait(), 600) != 0:
             raise RuntimeError(f"{self.name}: enqueue failed")
 
@@ -103,7 +114,7 @@ class System:
         """Jobs the system itself gave up on (terminal without success)."""
         if self.name == "jobqueue":
             return int(await client.zcard(QueueKeys(QUEUE).key("failed")) or 0)
-        if self.name == "bullmq":
+        if self.name.startswith("bullmq"):
             return int(await client.zcard(f"bull:{QUEUE}:failed") or 0)
         return 0
 
@@ -163,17 +174,21 @@ async def _one(name: str, plan: Plan, python: Path, base: Path) -> dict[str, Any
 
 
 def run(plan: Plan, workdir: Path | None = None) -> dict[str, Any]:
-    from bench.venv import ensure_venv
+    from bench.venv import ensure_node, ensure_venv
 
     python, message = ensure_venv()
     if python is None:
         return {"skipped": message}
+    node_missing = ensure_node()
     results: dict[str, Any] = {"plan": asdict(plan), "systems": {}}
     with tempfile.TemporaryDirectory(prefix="chaos-peers-") as tmp:
         base = workdir or Path(tmp)
         for name in SYSTEMS:
             print(f"chaos peers: {name}", flush=True)
             (base / name).mkdir(parents=True, exist_ok=True)
+            if name == "bullmq-node" and node_missing:
+                results["systems"][name] = {"error": node_missing}
+                continue
             try:
                 results["systems"][name] = asyncio.run(_one(name, plan, python, base / name))
             except Exception as exc:  # one system failing is a row, not a failed run

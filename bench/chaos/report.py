@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+from jobqueue_operator.leader import LEASE_DURATION, RETRY_PERIOD
 
 from bench.render import meta, num, table
 
+# The runs in the order RESULTS.md shows them, by their heading's number.
+RUNS = (("1", "worker"), ("2", "netcut"), ("3", "operator"), ("4", "peers"), ("5", "scaledown"))
 
-def section(data: dict[str, Any]) -> list[str]:
+
+def section(data: dict[str, Any], previous: list[str] | None = None) -> list[str]:
+    """Section 4 from chaos.json; a run missing from it (re-run the others only, or on
+    another machine) keeps its text from ``previous`` (the section as RESULTS.md had it)."""
     lines = [
         "## 4. Reliability: the real system under repeated faults",
         "",
@@ -17,17 +25,33 @@ def section(data: dict[str, Any]) -> list[str]:
         "another attempt (the handler's tally of fencing tokens against the workers' logs).",
         "",
     ]
-    if "worker" in data:
-        lines += _worker(data["worker"])
-    if "netcut" in data:
-        lines += _netcut(data["netcut"])
-    if "operator" in data:
-        lines += _operator(data["operator"])
-    if "peers" in data:
-        lines += _peers(data["peers"])
-    if "scaledown" in data:
-        lines += _scaledown(data["scaledown"])
+    kept = previous_runs(previous or [])
+    render = {"worker": _worker, "netcut": _netcut, "operator": _operator, "peers": _peers,
+              "scaledown": _scaledown}  # fmt: skip
+    for number, name in RUNS:
+        if name in data:
+            lines += render[name](data[name])
+        else:
+            lines += kept.get(number, [])
     return lines
+
+
+def previous_runs(section: list[str]) -> dict[str, list[str]]:
+    """The "### Run N: ..." blocks of a rendered section 4, by N."""
+    runs: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in section:
+        if line.startswith("### Run "):
+            current = runs[line[len("### Run ") :].split(":", 1)[0].strip()] = []
+        elif line.startswith("## "):
+            current = None
+        if current is not None:
+            current.append(line)
+    for body in runs.values():
+        while body and not body[-1].strip():
+            body.pop()
+        body.append("")
+    return runs
 
 
 def _failed(run: dict[str, Any]) -> list[str]:
@@ -153,8 +177,10 @@ def _operator(run: dict[str, Any]) -> list[str]:
         return [*lines, *failed]
     plan, f, outage = run["plan"], run["figures"], run.get("outage", {})
     lines += [
-        f"The local cluster (a real kube-apiserver; worker pods are `jobq worker` processes), "
-        f"one JobQueue (maxReplicas {plan['max_replicas']}, concurrency {plan['concurrency']}). "
+        f"The local cluster (a real kube-apiserver and a real node: containerd, kubelet; worker "
+        f"pods are {run.get('worker_pods', 'containers of the worker image')}, reaching the "
+        f"host's redis-server at the cluster's host address), one JobQueue (maxReplicas "
+        f"{plan['max_replicas']}, concurrency {plan['concurrency']}). "
         f"{plan['bursts']} bursts of {plan['burst_jobs']} jobs of {plan['job_seconds']:g} s; "
         f"{plan['kill_after']:g} s into each the operator is SIGKILLed and a new one started "
         f"at once. Then, with the workers at their maximum, redis-server is SIGSTOPped for "
@@ -173,13 +199,16 @@ def _operator(run: dict[str, Any]) -> list[str]:
     header = ["kill", "replicas at the kill", "replicas while no operator led",
               "new operator led after (s)", "most replicas in the burst",
               "burst done after (s)"]  # fmt: skip
-    lines += [*table(header, rows), ""]
+    lines += [*table(header, rows), "", *_takeovers(run.get("standby_takeovers") or [])]
     rows = [
         ["jobs submitted / completed / lost (must be 0)",
          f"{num(f['submitted'])} / {num(f['completed'])} / {num(f['lost'])}"],
         ["runs started / jobs run more than once / stale results accepted (must be 0)",
          f"{num(f['runs_started'])} / {num(f['jobs_started_more_than_once'])} / "
          f"{num(f['stale_results_accepted'])}"],
+        ["late results: a run that returned after its lease had passed on (run 3 reads the "
+         "handler's tally, not the pods' logs, so they are not matched to refusals here)",
+         num(f.get("late_results_unexplained"))],
         ["worker Deployments at the end (must be 1)", num(run.get("deployments"))],
         ["Redis unreachable", f"{num(outage.get('seconds'), 1)} s"],
         ["replicas before / during the outage (min-max; held = unchanged)",
@@ -189,7 +218,39 @@ def _operator(run: dict[str, Any]) -> list[str]:
         ["every job of the outage finished after Redis came back",
          f"{num(outage.get('all_finished_after_seconds'), 1)} s"],
     ]  # fmt: skip
-    return [*lines, *table(["figure", "value"], rows), "", *failed]
+    note = (
+        "Jobs run more than once here have two sources: a job whose run ended while Redis was "
+        "frozen past its lease runs again (its late result is refused by fencing), and the "
+        f"run's short grace ({plan.get('grace', 10)} s): a pod removed by a scale-down while "
+        "holding longer jobs hands them back when its grace runs out."
+    )
+    return [*lines, *table(["figure", "value"], rows), "", note, "", *failed]
+
+
+def _takeovers(rounds: list[dict[str, Any]]) -> list[str]:
+    """Run 3b: the leading replica SIGKILLed with a standby waiting."""
+    if not rounds:
+        return []
+    lines = [
+        "Then two operator replicas (leader election on a coordination.k8s.io Lease of "
+        f"{LEASE_DURATION:g} s, renewed every {RETRY_PERIOD:g} s; a standby looks as often): "
+        "with one worker replica busy, the "
+        "leader is SIGKILLed (it cannot release the Lease) and a burst that wants every "
+        "replica lands at once; the standby leads once the Lease has lapsed. The killed "
+        "replica is started again as the next standby.",
+        "",
+    ]
+    header = ["SIGKILL of the leader", "replicas at the kill", "replicas while no replica led",
+              "standby led after (s)", "first scale decision after the kill (s)",
+              "replicas it set"]  # fmt: skip
+    rows = [
+        [str(i + 1), num(r.get("replicas_at_kill")),
+         ", ".join(str(x) for x in r.get("replicas_without_leader", [])) or "-",
+         num(r.get("standby_led_after"), 1), num(r.get("first_scale_decision_after"), 1),
+         num(r.get("replicas_after_decision"))]
+        for i, r in enumerate(rounds)
+    ]  # fmt: skip
+    return [*lines, *table(header, rows), ""]
 
 
 def _scaledown(run: dict[str, Any]) -> list[str]:
@@ -202,10 +263,12 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
     cycles = run.get("cycles", [])
     gone = [c["pods_gone_after"] for c in cycles]
     lines += [
-        f"The local cluster, one JobQueue at concurrency 1, terminationGracePeriodSeconds "
-        f"{plan['grace']}. Each cycle fills {plan['pods']} pods with {plan['job_seconds']:g} s "
-        f"jobs, waits until every pod runs one, then halves maxReplicas: the operator scales "
-        f"the Deployment down and the pods removed are busy.",
+        f"The local cluster (a real node; worker pods are "
+        f"{run.get('worker_pods', 'containers of the worker image')}), one JobQueue at "
+        f"concurrency 1, terminationGracePeriodSeconds "
+        f"{plan['grace']}. Each cycle holds {plan['pods']} ready pods, gives each a "
+        f"{plan['job_seconds']:g} s job, waits until every pod runs one, then halves "
+        f"maxReplicas: the operator scales the Deployment down and the pods removed are busy.",
         "",
     ]
     rows = [
@@ -218,11 +281,30 @@ def _scaledown(run: dict[str, Any]) -> list[str]:
         ["removed pods gone after (min / max; they finish their job first)",
          f"{num(min(gone, default=None), 1)} / {num(max(gone, default=None), 1)} s"],
     ]  # fmt: skip
+    if cycles and "deletion_costs" in cycles[0]:
+        costs = Counter(c for cycle in cycles for c in cycle["deletion_costs"])
+        ended = sum(c["removed_finished_job_after_sigterm"] for c in cycles)
+        pids = ", ".join(str(p) for p in run.get("removed_pods_worker_pids", [])) or "-"
+        rows += [
+            ["PID of `jobq worker` in the removed pods' containers (1: the kubelet's SIGTERM "
+             "reaches it directly)", pids],
+            ["removed pods whose job ended after their SIGTERM", num(ended)],
+            ["worker container restarts (liveness probe) / runs cut by them",
+             f"{num(run.get('worker_container_restarts'))} / "
+             f"{num(run.get('runs_cut_elsewhere'))}"],
+            ["a pod's job showing in the worker registry after (max; the operator's source for "
+             "deletion costs, reported with lease renewals)",
+             f"{num(max(c.get('registry_showed_busy_after', 0) for c in cycles), 1)} s"],
+            ["pod-deletion-cost of the pods at the scale-down (the operator marks busy pods)",
+             "; ".join(f"{cost}: {num(n)}" for cost, n in sorted(costs.items()))],
+        ]  # fmt: skip
     return [*lines, *table(["figure", "value"], rows), "", *failed]
 
 
 PEER_SETTINGS = {
     "jobqueue": "ours: `jobq worker`, lease 30 s (default)",
+    "bullmq-node": "BullMQ on Node.js (bench/node/chaos.mjs): lock 30 s, stalled check every "
+    "30 s, maxStalledCount 1 (defaults)",
     "bullmq": "BullMQ (Python port, BullMQ's Lua scripts): lock 30 s, stalled check every 30 s, "
     "maxStalledCount 1 (defaults)",
     "celery": "Celery, Redis broker, threads pool, task_acks_late=True; unacknowledged messages "
@@ -231,7 +313,8 @@ PEER_SETTINGS = {
 
 
 def _peers(run: dict[str, Any]) -> list[str]:
-    lines = ["### Run 4: ours, BullMQ and Celery under the same kill loop", ""]
+    lines = ["### Run 4: ours, BullMQ (Node.js and Python) and Celery under the same kill loop",
+             ""]  # fmt: skip
     lines += meta(run)
     failed = _failed(run)
     if failed and "systems" not in run:

@@ -54,13 +54,15 @@ def _manifest(name: str, redis_url: str, **scaling: Any) -> dict[str, Any]:
 class Cluster:
     """The local control plane in a temporary state dir, plus kubectl and API clients."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, images: tuple[str, ...] | None = None) -> None:
+        """``images``: the node's images to import (None: all of them)."""
         sys.path.insert(0, str(REPO / "hack"))
         from localcluster import cli as localcluster
 
         self.lc = localcluster
         self.state_dir = state_dir
-        self.info = localcluster.up(state_dir, owner_pid=os.getpid())
+        extra = {} if images is None else {"images": images}
+        self.info = localcluster.up(state_dir, owner_pid=os.getpid(), **extra)
         self.kubeconfig = self.info["kubeconfig"]
         self.env = {
             **os.environ,

@@ -17,6 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench import report as results
 from bench.chaos import (
+    cluster,
     netcut,
     netns,
     operator_run,
@@ -130,7 +131,7 @@ async def test_a_worker_cut_off_past_its_lease_is_refused_and_its_jobs_run_elsew
     assert result["cut_worker_alive"] and result["after_restore_jobs_done_by_cut"] == 4
 
 
-def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_path: Path) -> None:
+def test_the_reliability_section_shows_every_run_and_keeps_earlier_ones(tmp_path: Path) -> None:
     figures = {"submitted": 10, "completed": 10, "lost": 0, "runs_started": 12,
                "jobs_started_more_than_once": 2, "stale_results_accepted": 0}  # fmt: skip
     chaos = {
@@ -142,13 +143,21 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
             "outage": {"seconds": 60.0, "replicas_before": 4, "replicas_during_min": 4,
                        "replicas_during_max": 4, "samples_during": 240,
                        "all_finished_after_seconds": 3.0},
+            "standby_takeovers": [{"replicas_at_kill": 1, "replicas_without_leader": [1],
+                                   "standby_led_after": 15.8, "first_scale_decision_after": 16.4,
+                                   "replicas_after_decision": 4}],
             "deployments": 1, "figures": figures,
         },
         "scaledown": {
             "plan": dataclasses.asdict(scaledown_run.QUICK), "busy_pods_removed": 20,
             "jobs_killed_by_scale_down": 0, "figures": figures,
-            "cycles": [{"scaled_after": 1.0, "pods_gone_after": 7.5},
-                       {"scaled_after": 1.2, "pods_gone_after": 9.0}],
+            "removed_pods_worker_pids": [1],
+            "cycles": [{"scaled_after": 1.0, "pods_gone_after": 7.5, "removed": ["p1", "p2"],
+                        "deletion_costs": ["1", "1", "1", "1"],
+                        "removed_finished_job_after_sigterm": 2},
+                       {"scaled_after": 1.2, "pods_gone_after": 9.0, "removed": ["p3", "p4"],
+                        "deletion_costs": ["1", "1", "1", "1"],
+                        "removed_finished_job_after_sigterm": 2}],
         },
         "peers": {
             "plan": dataclasses.asdict(peers.QUICK),
@@ -159,6 +168,9 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
                 "celery": {"finished": 990, "failed_by_system": 0, "unfinished": 10,
                            "ran_more_than_once": 0, "kills": 6,
                            "all_done_after_kill_loop_seconds": None},
+                "bullmq-node": {"finished": 1000, "failed_by_system": 0, "unfinished": 0,
+                                "ran_more_than_once": 12, "kills": 6,
+                                "all_done_after_kill_loop_seconds": 44.0},
                 "bullmq": {"error": "RuntimeError: bullmq: enqueue failed"},
             },
         },
@@ -166,7 +178,15 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
     out = tmp_path / "out"
     out.mkdir()
     (out / "chaos.json").write_text(json.dumps(chaos))
+    # run 1 is not in chaos.json (only the cluster runs were re-run): its text stays
+    earlier = ["## 4. Reliability: old intro", "", "### Run 1: workers killed (old)", "",
+               "| lost (must be 0) | 0 |", "", "### Run 3: the operator (old)", "", "stale",
+               ""]  # fmt: skip
+    (tmp_path / "RESULTS.md").write_text("\n".join(earlier))
     text = results.write(out, tmp_path).read_text()
+    assert "### Run 1: workers killed (old)\n\n| lost (must be 0) | 0 |" in text
+    assert "(old)" not in text.split("### Run 1: workers killed (old)")[1]  # run 3 is new
+    assert text.index("### Run 1:") < text.index("### Run 3:") < text.index("### Run 4:")
     assert "| 1 | 4 | 4 | 17.5 | 4 | 20.0 |" in text
     assert "| replicas before / during the outage (min-max; held = unchanged) | 4 / 4-4" in text
     assert "| celery | 990 | 0 | 10 | 0 | 6 | not within 90 |" in text
@@ -177,7 +197,44 @@ def test_the_reliability_section_shows_every_run_and_keeps_an_earlier_one(tmp_pa
         text
     )
     assert "| bullmq | error: RuntimeError: bullmq: enqueue failed |" in text
+    assert "| bullmq-node | 1,000 | 0 | 0 | 12 | 6 | 44.0 | BullMQ on Node.js" in text
+    assert "| 1 | 1 | 1 | 15.8 | 16.4 | 4 |" in text  # the standby's takeover
+    assert "reaches it directly) | 1 |" in text
+    assert "| removed pods whose job ended after their SIGTERM | 4 |" in text
+    assert "(the operator marks busy pods) | 1: 8 |" in text
     # re-rendered without chaos.json (another section re-run): the section stays as it was
     (out / "chaos.json").unlink()
     assert results.write(out, tmp_path).read_text().count("## 4. Reliability") == 1
     assert "| celery | 990 |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_cluster_worker_pods_mount_the_handlers_and_the_tally_and_reach_redis_at_host_ip(
+    tmp_path: Path,
+) -> None:
+    body = cluster.manifest("q", "redis://10.244.0.253:6379/0", tmp_path, 2, 4, 30)
+    worker = body["spec"]["worker"]
+    mounts = {m["mountPath"]: m for m in worker["volumeMounts"]}
+    paths = {v["name"]: v["hostPath"]["path"] for v in worker["volumes"]}
+    assert mounts[f"{cluster.SRC_MOUNT}/bench"]["readOnly"] is True
+    assert paths["chaos-src"] == str(cluster.REPO / "bench")
+    assert paths["chaos-tally"] == str(tmp_path) and tmp_path.stat().st_mode & 0o777 == 0o777
+    env = {e["name"]: e["value"] for e in worker["env"]}
+    assert env == {"PYTHONPATH": cluster.SRC_MOUNT, "CHAOS_TALLY_DIR": cluster.TALLY_MOUNT}
+    chaos = cluster.ChaosCluster(type("C", (), {"info": {"host_ip": "10.244.0.253"}})())
+    assert chaos.reachable("redis://127.0.0.1:6390/0") == "redis://10.244.0.253:6390/0"
+    assert chaos.reachable("redis://:pw@localhost:6390") == "redis://:pw@10.244.0.253:6390"
+
+
+def test_scaledown_evidence_names_the_worker_pid_and_jobs_ended_after_sigterm(
+    tmp_path: Path,
+) -> None:
+    for name in ("drain-worker-abc-x1-1", "drain-worker-abc-x2-1", "drain-worker-abc-x3-7"):
+        (tmp_path / f"{name}.tally").write_text("")
+    removed = {"drain-worker-abc-x1", "drain-worker-abc-x2"}
+    assert scaledown_run._worker_pids(tmp_path, removed) == {1}
+    runs = {"j1": [Run("S", "j1", "1", "drain-worker-abc-x1", 1.0),
+                   Run("E", "j1", "1", "drain-worker-abc-x1", 9.0)],
+            "j2": [Run("S", "j2", "1", "drain-worker-abc-x2", 1.0),
+                   Run("E", "j2", "1", "drain-worker-abc-x2", 4.0)],
+            "j3": [Run("E", "j3", "1", "drain-worker-abc-x3", 9.0)]}  # fmt: skip
+    assert scaledown_run._ended_after(runs, ["j1", "j2", "j3"], removed, since=5.0) == 1
