@@ -28,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured per row")
     parser.add_argument("--label", default="", help="names the run in RESULTS.md")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy output folder")
+    parser.add_argument(
+        "--operator-src",
+        type=Path,
+        default=None,
+        help="a folder with another jobqueue_operator package to run (e.g. `git archive "
+        "<commit> operator`'s operator/), against the same cluster and images",
+    )
     args = parser.parse_args(argv)
     try:
         counts = [int(c) for c in args.counts.split(",") if c.strip()]
@@ -43,7 +50,14 @@ def main(argv: list[str] | None = None) -> int:
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine.describe(),
     }
-    result = run.run(True, counts, args.window, scale_only=True, profile_dir=args.profile)
+    result = run.run(
+        True,
+        counts,
+        args.window,
+        scale_only=True,
+        profile_dir=args.profile,
+        operator_source=args.operator_src,
+    )
     result["meta"] = {**meta, "seconds": round(time.monotonic() - started, 1)}
     result["label"] = label
     OUT.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,11 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def operator_process(
+    cluster: Cluster, log: Path, source: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The operator as a process; ``source``: a folder holding another jobqueue_operator
+    package (an earlier commit's, say) to run instead of the installed one."""
     metrics_port = free_port()
     env = {
         **cluster.env,
@@ -106,6 +110,8 @@ def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.P
         "PYTHONUNBUFFERED": "1",
         "WORKER_IMAGE": cluster.info["images"]["worker"],
     }
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobqueue_operator.main"],
@@ -405,11 +411,12 @@ def run(
     *,
     scale_only: bool = False,
     profile_dir: Path | None = None,
+    operator_source: Path | None = None,
 ) -> dict[str, Any]:
     """The section: reaction rows then scale rows (``scale_only``: the scale rows alone,
     each row growing from the one before when it is larger, nothing deleted at the end).
     ``profile_dir``: py-spy samples the operator through each scale row's window
-    (operator-<count>.txt, collapsed stacks)."""
+    (operator-<count>.txt, collapsed stacks). ``operator_source``: see operator_process."""
     sys.path.insert(0, str(REPO / "hack"))
     try:
         from localcluster import cli as localcluster
@@ -431,7 +438,7 @@ def run(
                             "crd/jobqueues.jobqueue.dev")  # fmt: skip
             cluster.kubectl("create", "namespace", NAMESPACE)
             log = Path(tmp) / "operator.log"
-            with operator_process(cluster, log) as (proc, metrics_port):
+            with operator_process(cluster, log, operator_source) as (proc, metrics_port):
                 try:
                     if not scale_only:
                         print("operator: reaction time", flush=True)
