@@ -11,6 +11,7 @@ already runs on, does the same request on the event loop for a fraction of that.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 from typing import Any
@@ -28,13 +29,26 @@ class HttpError(ApiException):
         self.body = body
 
 
+# Requests in flight at once; the rest wait their turn before their timeout starts. 1,000
+# loops writing their first status together must queue here, not time out in aiohttp's
+# connection pool (its timeout counts the wait for a connection) nor crowd the API server.
+MAX_IN_FLIGHT = 8
+
+
 class KubeHttp:
     """One aiohttp session to the API server (made on first use, in the running loop)."""
 
-    def __init__(self, configuration: client.Configuration, timeout: float) -> None:
+    def __init__(
+        self,
+        configuration: client.Configuration,
+        timeout: float,
+        max_in_flight: int = MAX_IN_FLIGHT,
+    ) -> None:
         self._config = configuration
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
+        self._max_in_flight = max_in_flight
         self._session: aiohttp.ClientSession | None = None
+        self._turns: asyncio.Semaphore | None = None
         self._ssl: ssl.SSLContext | bool = self._ssl_context()
 
     def _ssl_context(self) -> ssl.SSLContext | bool:
@@ -69,11 +83,26 @@ class KubeHttp:
         content_type: str | None = None,
         params: dict[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The response's JSON; HttpError for a status of 400 or more."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        """The response's JSON; HttpError for a status of 400 or more, TimeoutError when
+        the request took longer than the timeout (its wait for a turn not counted)."""
+        if self._session is None or self._turns is None:
+            connector = aiohttp.TCPConnector(limit=self._max_in_flight)
+            self._session = aiohttp.ClientSession(connector=connector)
+            self._turns = asyncio.Semaphore(self._max_in_flight)
+        async with self._turns, asyncio.timeout(self._timeout):
+            return await self._send(self._session, method, path, body, content_type, params)
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        body: Any,
+        content_type: str | None,
+        params: dict[str, str] | None,
+    ) -> dict[str, Any]:
         data = None if body is None else json.dumps(body)
-        async with self._session.request(
+        async with session.request(
             method,
             self._config.host.rstrip("/") + path,
             data=data,
