@@ -115,10 +115,13 @@ def write(out: Path, base: Path) -> Path:
     else:
         lines += previous.get("2", [])
     operator = _load(out, "operator")
-    if operator:
-        lines += operator_report.section(operator)
+    kept, kept_runs = operator_report.split_scale_runs(previous.get("3", []))
+    lines += operator_report.section(operator) if operator else kept
+    scale_runs = out / "operator_scale.json"
+    if scale_runs.exists():
+        lines += operator_report.scale_runs(json.loads(scale_runs.read_text()))
     else:
-        lines += previous.get("3", [])
+        lines += kept_runs
     chaos = _load(out, "chaos")
     if chaos:
         lines += chaos_report.section(chaos, previous.get("4"))

@@ -9,6 +9,74 @@ from jobqueue_operator.status_writer import STATUS_REFRESH_MIN_FRACTION, STATUS_
 from bench.render import meta, num, table
 
 TARGET_QUEUES, TARGET_CORES, TARGET_MB = 1000, 0.25, 250.0
+# Issue 20's targets for the scale-only runs (python -m bench.operator).
+SCALE_TARGET_CORES, SCALE_TARGET_MB, POLL_INTERVAL = 0.1, 150.0, 2.0
+SCALE_RUNS_TITLE = "### Scale runs (`python -m bench.operator`)"
+
+
+def split_scale_runs(lines: list[str]) -> tuple[list[str], list[str]]:
+    """A rendered section 3 split before its scale-runs part (rendered apart from the
+    rest: each comes from its own JSON)."""
+    if SCALE_RUNS_TITLE in lines:
+        at = lines.index(SCALE_RUNS_TITLE)
+        return lines[:at], lines[at:]
+    return lines, []
+
+
+def scale_runs(runs: list[dict[str, Any]]) -> list[str]:
+    """The scale-only runs side by side: one row per run and JobQueue count."""
+    lines = [
+        SCALE_RUNS_TITLE,
+        "",
+        "Scale rows alone, each row growing from the one before (empty queues, Deployments at "
+        "0 replicas), measured after the poll rate settled; load = the machine's 1-minute "
+        "load average at the window's start and end (2 cores, shared).",
+        "",
+    ]
+    header = ["run", "JobQueues", "operator CPU (cores)", "RSS MB start / end / peak",
+              "poll lag p50 / p99 / max s", "polls/s done / due", "status writes/s",
+              "Redis commands per poll", "load start / end", "window s"]  # fmt: skip
+    rows = []
+    for run in runs:
+        for s in run.get("scale", []):
+            load0, load1 = s.get("load_start") or [None], s.get("load_end") or [None]
+            rows.append([
+                str(run.get("label", "")), f"{s['jobqueues']:,}", num(s.get("cpu_cores"), 3),
+                " / ".join(num(s.get(k), 0) for k in ("rss_start_mb", "rss_end_mb", "rss_mb")),
+                " / ".join(num(s.get(k), 3) for k in
+                           ("poll_lag_p50", "poll_lag_p99", "poll_lag_max")),
+                f"{num(s.get('polls_per_s'), 1)} / {num(s.get('expected_polls_per_s'), 0)}",
+                num(s.get("status_writes_per_s"), 1), num(s.get("redis_commands_per_poll"), 1),
+                f"{num(load0[0], 2)} / {num(load1[0], 2)}", num(s.get("window"), 0),
+            ])  # fmt: skip
+    lines += [*table(header, rows), ""]
+    for run in runs:
+        meta = run.get("meta", {})
+        lines.append(f"- {run.get('label', '')}: `{meta.get('command', '')}` at "
+                     f"{meta.get('started', '?')}" + (f"; stopped early: {run['error'][:300]}"
+                                                      if "error" in run else ""))  # fmt: skip
+        for s in run.get("scale", []):
+            lines.append(f"  - {s['jobqueues']:,} JobQueues: {s.get('note', '')}")
+    lines.append("")
+    for run in runs:
+        for s in run.get("scale", []):
+            cores, mb = s.get("cpu_cores") or 99.0, s.get("rss_mb") or 9999.0
+            p99 = s.get("poll_lag_p99")
+            if s["jobqueues"] == TARGET_QUEUES:
+                met = cores <= SCALE_TARGET_CORES and mb <= SCALE_TARGET_MB
+                lines.append(
+                    f"{run.get('label', '')}, {TARGET_QUEUES:,} JobQueues at most "
+                    f"{SCALE_TARGET_CORES} core and {SCALE_TARGET_MB:.0f} MB: "
+                    f"{'met' if met else 'NOT met'} ({cores:.3f} core, {mb:.0f} MB peak)."
+                )
+            elif s["jobqueues"] > TARGET_QUEUES and p99 is not None:
+                met = p99 < POLL_INTERVAL
+                lines.append(
+                    f"{run.get('label', '')}, {s['jobqueues']:,} JobQueues, poll lag p99 under "
+                    f"one poll interval ({POLL_INTERVAL:.0f} s): {'met' if met else 'NOT met'} "
+                    f"({p99:.3f} s)."
+                )
+    return [*lines, ""]
 
 
 def section(data: dict[str, Any]) -> list[str]:

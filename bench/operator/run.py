@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -34,7 +35,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def _manifest(name: str, redis_url: str, **scaling: Any) -> dict[str, Any]:
-    # Workers that never take a job: the backlog stays until the benchmark removes it.
+    # Workers that never take a job: the backlog stays until the benchmark removes it. The
+    # pods run on the cluster's real node, from the worker image: `sleep` is in it (the
+    # benchmark's own interpreter is not).
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "JobQueue",
@@ -42,7 +45,7 @@ def _manifest(name: str, redis_url: str, **scaling: Any) -> dict[str, Any]:
         "spec": {
             "redis": {"url": redis_url},
             "worker": {
-                "command": [sys.executable, "-c", "import time; time.sleep(86400)"],
+                "command": ["sleep", "infinity"],
                 "concurrency": 1,
                 "terminationGracePeriodSeconds": 1,
             },
@@ -94,7 +97,11 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def operator_process(
+    cluster: Cluster, log: Path, source: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """The operator as a process; ``source``: a folder holding another jobqueue_operator
+    package (an earlier commit's, say) to run instead of the installed one."""
     metrics_port = free_port()
     env = {
         **cluster.env,
@@ -103,7 +110,10 @@ def operator_process(cluster: Cluster, log: Path) -> Iterator[tuple[subprocess.P
         "METRICS_PORT": str(metrics_port),
         "HEALTH_PORT": "0",
         "PYTHONUNBUFFERED": "1",
+        "WORKER_IMAGE": cluster.info["images"]["worker"],
     }
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobqueue_operator.main"],
@@ -222,6 +232,8 @@ def _status_writes(metrics_port: int) -> float:
     return sum(v for k, v in counts.items() if 'step="status"' in k)
 
 
+LAG_HISTOGRAM = "jobqueue_operator_poll_lag_all_seconds"
+SCRAPE_SECONDS = 15.0  # /metrics read during a window (Prometheus' usual interval)
 SETTLE_STEP = 5.0  # seconds between poll-rate samples while settling
 SETTLE_HOLD = 20.0  # the rate must hold this long
 SETTLE_CAP = 120.0  # give up waiting (the window is then measured anyway, and says so)
@@ -244,22 +256,73 @@ def settle(metrics_port: int, due_per_s: float) -> tuple[float, bool]:
     return time.monotonic() - started, False
 
 
+def _lag_buckets(metrics_port: int) -> dict[float, float]:
+    """The poll-lag histogram over all JobQueues: cumulative count by upper bound."""
+    out: dict[float, float] = {}
+    for labels, value in _labelled(metrics_port, LAG_HISTOGRAM + "_bucket").items():
+        bound = labels.split('le="', 1)[1].split('"', 1)[0]
+        out[float(bound)] = value
+    return out
+
+
+def lag_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float | None:
+    """The q-quantile of the polls counted between two scrapes of the lag histogram, read
+    linearly inside its bucket (as Prometheus' histogram_quantile); None without polls, the
+    top finite bound when it falls in the +Inf bucket."""
+    bounds = sorted(after)
+    counts = [after[b] - before.get(b, 0.0) for b in bounds]
+    total = counts[-1] if counts else 0.0
+    if total <= 0:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for bound, cumulative in zip(bounds, counts, strict=True):
+        if cumulative >= rank:
+            if bound == float("inf"):
+                return lower
+            inside = cumulative - below
+            return lower + (bound - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = bound, cumulative
+    return lower
+
+
 def scale(
-    cluster: Cluster, redis_url: str, pid: int, metrics_port: int, count: int, window: float
+    cluster: Cluster,
+    redis_url: str,
+    pid: int,
+    metrics_port: int,
+    count: int,
+    window: float,
+    keep: bool = False,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    names = [f"q{count}-{i:04d}" for i in range(count)]
-    items = [_manifest(n, redis_url) for n in names]
+    """``count`` JobQueues for a window. JobQueues left by the row before (``keep``) are
+    counted in: only the missing ones are applied. With ``keep`` they stay afterwards (the
+    next row grows from them, or the cluster is torn down), else they are deleted."""
+    names = [f"q-{i:05d}" for i in range(count)]
+    present = {
+        item["metadata"]["name"]
+        for item in cluster.custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)[
+            "items"
+        ]
+    }
+    if len(present - set(names)) > 0:
+        raise RuntimeError(f"{len(present - set(names))} JobQueues of another row are left")
+    items = [_manifest(n, redis_url) for n in names if n not in present]
     rss_before = _rss_mb(pid)
     started = time.monotonic()
-    cluster.kubectl("apply", "-f", "-", stdin=json.dumps({"apiVersion": "v1", "kind": "List",
-                                                          "items": items}))  # fmt: skip
+    for first in range(0, len(items), 1000):  # kubectl takes a big List slowly; chunks
+        chunk = {"apiVersion": "v1", "kind": "List", "items": items[first : first + 1000]}
+        cluster.kubectl("apply", "-f", "-", stdin=json.dumps(chunk))
     expected = {f"{n}-worker" for n in names}
 
     def all_deployments() -> bool:
-        have = {d.metadata.name for d in cluster.apps.list_namespaced_deployment(NAMESPACE).items}
+        # The raw JSON, names only: 5,000 Deployments made into client models every few
+        # seconds cost this harness and the API server more than the operator's own work.
+        raw = cluster.apps.list_namespaced_deployment(NAMESPACE, _preload_content=False)
+        have = {d["metadata"]["name"] for d in json.loads(raw.data)["items"]}
         return expected <= have
 
-    _wait(all_deployments, 120 + count, f"{count} Deployments", 1.0)
+    _wait(all_deployments, 120 + count, f"{count} Deployments", max(2.0, count / 500))
     created = time.monotonic() - started
     due = count / 2.0  # the default pollIntervalSeconds
     settle_s, settled = settle(metrics_port, due)
@@ -267,18 +330,29 @@ def scale(
     cmds0 = int(r.info("stats")["total_commands_processed"])
     polls0 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     writes0 = _status_writes(metrics_port)
+    lag0 = _lag_buckets(metrics_port)
     rss_start = _rss_mb(pid)
     cpu0, t0 = _cpu_seconds(pid), time.monotonic()
+    load0 = os.getloadavg()
+    spy = _py_spy(profile_to, pid)  # steady state only: the window
     lags: list[float] = []
     rss: list[float] = []
+    scraped = t0
     while time.monotonic() - t0 < window:
         time.sleep(min(5.0, window / 4))
-        lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
         rss.append(_rss_mb(pid))
+        # A scrape of 1,000 JobQueues' series costs the operator CPU too: at Prometheus'
+        # usual interval, not at the RSS sampling's.
+        if time.monotonic() - scraped >= SCRAPE_SECONDS:
+            scraped = time.monotonic()
+            lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
+    _stop(spy)
     polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     writes = _status_writes(metrics_port) - writes0
+    lag1 = _lag_buckets(metrics_port)
     elapsed = time.monotonic() - t0
     cpu = (_cpu_seconds(pid) - cpu0) / elapsed
+    load1 = os.getloadavg()
     commands = int(r.info("stats")["total_commands_processed"]) - cmds0
     rss_end = _rss_mb(pid)
     per_queue = sorted(v - polls0.get(k, 0.0) for k, v in polls1.items())
@@ -286,6 +360,7 @@ def scale(
     polled = sum(1 for d in per_queue if d > 0)
     median = per_queue[len(per_queue) // 2] if per_queue else 0.0
     r.close()
+    grown = f" ({count - len(items)} kept from the row before)" if present else ""
     result: dict[str, Any] = {
         "jobqueues": count,
         "cpu_cores": cpu,
@@ -295,6 +370,8 @@ def scale(
         "rss_end_mb": rss_end,
         "poll_lag_mean": sum(lags) / len(lags) if lags else None,
         "poll_lag_max": max(lags) if lags else None,
+        "poll_lag_p99": lag_quantile(lag0, lag1, 0.99),
+        "poll_lag_p50": lag_quantile(lag0, lag1, 0.5),
         "redis_commands_per_s": commands / elapsed,
         "redis_commands_per_poll": commands / polls if polls else None,
         "polls_per_s": polls / elapsed,
@@ -306,8 +383,11 @@ def scale(
         "settled": settled,
         "queues_polled": polled,
         "median_poll_interval": elapsed / median if median else None,
+        "load_start": load0,
+        "load_end": load1,
         "note": (
-            f"all {count} Deployments created {created:.0f} s after kubectl apply; poll rate "
+            f"all {count} Deployments created {created:.0f} s after kubectl apply{grown}; "
+            "poll rate "
             + (
                 f"settled {settle_s:.0f} s later"
                 if settled
@@ -317,6 +397,8 @@ def scale(
             + (f"{elapsed / median:.1f} s" if median else "n/a (most queues not polled)")
         ),
     }
+    if keep:
+        return result
     # Measured first: a slow clean-up (1,000 finalizers) must not lose the figures.
     deleting = time.monotonic()
     try:
@@ -327,7 +409,19 @@ def scale(
     return result
 
 
-def run(full: bool, counts: list[int] | None = None, window: float | None = None) -> dict[str, Any]:
+def run(
+    full: bool,
+    counts: list[int] | None = None,
+    window: float | None = None,
+    *,
+    scale_only: bool = False,
+    profile_dir: Path | None = None,
+    operator_source: Path | None = None,
+) -> dict[str, Any]:
+    """The section: reaction rows then scale rows (``scale_only``: the scale rows alone,
+    each row growing from the one before when it is larger, nothing deleted at the end).
+    ``profile_dir``: py-spy samples the operator through each scale row's window
+    (operator-<count>.txt, collapsed stacks). ``operator_source``: see operator_process."""
     sys.path.insert(0, str(REPO / "hack"))
     try:
         from localcluster import cli as localcluster
@@ -337,6 +431,7 @@ def run(full: bool, counts: list[int] | None = None, window: float | None = None
     if missing:
         return {"skipped": f"Kubernetes binaries missing ({', '.join(missing)}): run make tools"}
     counts = counts or ([10, 100, 1000] if full else [10, 100])
+    seconds = window or (60 if full else 30)
     out: dict[str, Any] = {"scale": []}
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as tmp, redis_server() as url:
         print("operator: starting the local cluster", flush=True)
@@ -348,20 +443,48 @@ def run(full: bool, counts: list[int] | None = None, window: float | None = None
                             "crd/jobqueues.jobqueue.dev")  # fmt: skip
             cluster.kubectl("create", "namespace", NAMESPACE)
             log = Path(tmp) / "operator.log"
-            with operator_process(cluster, log) as (proc, metrics_port):
+            with operator_process(cluster, log, operator_source) as (proc, metrics_port):
                 try:
-                    print("operator: reaction time", flush=True)
-                    out["reaction"] = reaction(cluster, url, 30 if full else 10)
-                    out["reaction_fast_poll"] = reaction(cluster, url, 30 if full else 10, 0.5)
-                    for count in counts:
-                        print(f"operator: {count} JobQueues", flush=True)
-                        seconds = window or (60 if full else 30)
-                        out["scale"].append(
-                            scale(cluster, url, proc.pid, metrics_port, count, seconds)
+                    if not scale_only:
+                        print("operator: reaction time", flush=True)
+                        out["reaction"] = reaction(cluster, url, 30 if full else 10)
+                        out["reaction_fast_poll"] = reaction(cluster, url, 30 if full else 10, 0.5)
+                    for i, count in enumerate(counts):
+                        after = counts[i + 1] if i + 1 < len(counts) else None
+                        # Kept when the next row grows from them, or (scale_only) at the end.
+                        keep = (after is not None and after >= count) or (
+                            after is None and scale_only
                         )
+                        print(f"operator: {count} JobQueues", flush=True)
+                        profile_to = profile_dir / f"operator-{count}.txt" if profile_dir else None
+                        out["scale"].append(
+                            scale(cluster, url, proc.pid, metrics_port, count, seconds, keep,
+                                  profile_to)
+                        )  # fmt: skip
                 except (TimeoutError, RuntimeError) as exc:
                     tail = log.read_text(errors="replace")[-1500:]
                     out["error"] = f"{exc}; operator log tail: {tail}"
+            if profile_dir is not None:
+                shutil.copy(log, profile_dir / "operator.log")
         finally:
             cluster.close()
     return out
+
+
+def _py_spy(profile_to: Path | None, pid: int) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the operator (raw collapsed stacks, without pausing it) until
+    SIGINT; None when not asked for."""
+    if profile_to is None:
+        return None
+    profile_to.parent.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        ["py-spy", "record", "--nonblocking", "--format", "raw", "--rate", "50",
+         "-o", str(profile_to), "-p", str(pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+def _stop(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(timeout=60)

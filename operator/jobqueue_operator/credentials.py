@@ -51,6 +51,9 @@ class Credentials:
     version: str = ""
 
 
+NO_SECRETS = Credentials()  # a JobQueue whose spec.redis names no Secret
+
+
 def opted_in(secret: dict[str, Any]) -> bool:
     labels = (secret.get("metadata") or {}).get("labels") or {}
     return labels.get(OPT_IN_LABEL) == "true"
@@ -129,6 +132,12 @@ async def resolve(
     cache: SecretCache, namespace: str, redis: spec.RedisSpec, *, stale: bool = False
 ) -> Credentials:
     """The credentials ``redis`` names; raises CredentialsRefused naming the Secret."""
+    if (
+        redis.password_secret_ref is None
+        and redis.ca_secret_ref is None
+        and redis.client_cert_secret_ref is None
+    ):
+        return NO_SECRETS  # every poll of such a JobQueue: no digest, no new object
     versions: list[str] = []
 
     async def value(name: str, key: str, field_path: str) -> str:

@@ -1,6 +1,8 @@
 """The few Kubernetes API calls the operator makes (an edge: all I/O lives here).
 
-The official client is synchronous; calls run in worker threads and return plain dicts.
+The official client is synchronous; its calls run in worker threads and return plain
+dicts. The calls every poll loop makes (status patches, Deployment reads, scales) go
+through kube_http instead: asynchronous, on the event loop, with the same configuration.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from jobqueue_operator import spec
+from jobqueue_operator.kube_http import HttpError, KubeHttp
 
 FIELD_MANAGER = "jobqueue-operator"
 APPLY = "application/apply-patch+yaml"
@@ -66,6 +69,19 @@ class Kube:
         self._core = client.CoreV1Api(self._api)
         self._custom = client.CustomObjectsApi(self._api)
         self._coordination = client.CoordinationV1Api(self._api)
+        self._http = KubeHttp(self._api.configuration, REQUEST_TIMEOUT)
+
+    async def _request(
+        self, method: str, path: str, body: Any = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        try:
+            return await self._http.request(method, path, body, **kwargs)
+        except HttpError as exc:
+            if exc.status == 404:
+                raise NotFound(str(exc.reason)) from exc
+            if exc.status == 409:
+                raise Conflict(str(exc.reason)) from exc
+            raise
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -100,19 +116,20 @@ class Kube:
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._call(self._apps.read_namespaced_deployment, name, namespace)
+            return await self._request(
+                "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}"
+            )
         except NotFound:
             return None
 
     async def scale_deployment(self, namespace: str, name: str, replicas: int) -> str | None:
         """Set spec.replicas through the scale subresource; the new resourceVersion."""
-        scale = await self._call(
-            self._apps.patch_namespaced_deployment_scale,
-            name,
-            namespace,
+        scale = await self._request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
             {"spec": {"replicas": replicas}},
-            field_manager=FIELD_MANAGER,
-            _content_type=MERGE,
+            content_type=MERGE,
+            params={"fieldManager": FIELD_MANAGER},
         )
         version: str | None = scale.get("metadata", {}).get("resourceVersion")
         return version
@@ -171,15 +188,12 @@ class Kube:
         return await self._call(self._core.read_namespaced_secret, name, namespace)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        await self._call(
-            self._custom.patch_namespaced_custom_object_status,
-            spec.GROUP,
-            spec.VERSION,
-            namespace,
-            spec.PLURAL,
-            name,
+        path = f"/apis/{spec.GROUP}/{spec.VERSION}/namespaces/{namespace}/{spec.PLURAL}/{name}"
+        await self._request(
+            "PATCH",
+            path + "/status",
             {"status": status},
-            _content_type=MERGE,
+            content_type=MERGE,
         )
 
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -196,6 +210,11 @@ class Kube:
     ) -> dict[str, Any]:
         """An update carrying the resourceVersion read: Conflict when someone wrote first."""
         return await self._call(self._coordination.replace_namespaced_lease, name, namespace, body)
+
+    async def aclose(self) -> None:
+        """Close the asynchronous session (in the loop that used it), then the client."""
+        await self._http.close()
+        self.close()
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]

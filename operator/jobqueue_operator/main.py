@@ -96,7 +96,7 @@ async def run(config: Config) -> int:
     finally:
         holding.cancel()
         await elector.release()
-        kube.close()
+        await kube.aclose()
     return 0
 
 

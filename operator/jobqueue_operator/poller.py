@@ -105,6 +105,7 @@ class Poller:
         self.refusal: credentials.CredentialsRefused | None = None
         self.credentials_stale = False  # Redis refused them: read the Secrets again
         self.url_for: tuple[Any, str] | None = None  # (spec.redis, version) -> client URL
+        self.source_json: tuple[spec.JobQueueSpec, str] | None = None
         # What the last tick saw when its status matched the one written: a tick seeing the
         # same again skips the gauges and the status (see tick).
         self.quiet: tuple[Any, ...] | None = None
@@ -276,7 +277,7 @@ class Poller:
         url = self._connection_url(jq, creds)
         target = jq.scale_target_ref
         workload = target.name if target else resources.deployment_name(self.name)
-        key = (url, creds.password, queue, window, jq.source.model_dump_json(), workload)
+        key = (url, creds.password, queue, window, self._source_json(jq), workload)
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
@@ -294,6 +295,12 @@ class Poller:
             if isinstance(self.source, AnnouncesWork):
                 self.source.on_work(self.wake.set)
             self.source_key, self.queue = key, queue
+
+    def _source_json(self, jq: spec.JobQueueSpec) -> str:
+        """spec.source as JSON, made once per parsed spec (not per poll)."""
+        if self.source_json is None or self.source_json[0] is not jq:
+            self.source_json = (jq, jq.source.model_dump_json())
+        return self.source_json[1]
 
     def _connection_url(self, jq: spec.JobQueueSpec, creds: credentials.Credentials) -> str:
         """spec.redis.url with the user name and the operator's copies of the TLS files."""
@@ -483,6 +490,7 @@ class Poller:
         series = self._series()
         series.polls.inc()
         series.poll_lag.set(lag)
+        self.ctx.metrics.poll_lag_all.observe(lag)
         return series
 
     def _record_metrics(

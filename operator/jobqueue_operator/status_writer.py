@@ -144,7 +144,9 @@ class StatusWriter:
             self.written, self.written_at = written, now
         except Exception as exc:
             metrics.reconcile_errors.labels("status").inc()
-            self.logger.warning(f"status of {self.namespace}/{self.name} not written: {exc}")
+            self.logger.warning(
+                f"status of {self.namespace}/{self.name} not written: {exc or repr(exc)}"
+            )
         finally:
             self.writing = None
             metrics.reconcile_duration.labels("status").observe(time.monotonic() - started)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from jobqueue.errors import InvalidJob
@@ -39,6 +39,9 @@ class QueueUpkeep:
         self.schedule_status: list[dict[str, Any]] = []
         self.schedules_read_at = -STATUS_REFRESH_SECONDS
         self.bad_schedule: str | None = None
+        # Whether the source runs schedules, asked once per source: isinstance against a
+        # runtime-checkable Protocol costs microseconds, every poll.
+        self.runs_schedules: tuple[object, bool] | None = None
 
     def forget(self) -> None:
         """Store everything again at the next poll that reaches Redis."""
@@ -65,12 +68,24 @@ class QueueUpkeep:
     ) -> Observation:
         """Keep the queue's schedules in line with spec.schedules, fire the due ones (so a
         queue at zero replicas gets its jobs, and then workers), refresh their status."""
-        if not isinstance(source, RunsSchedules):
+        if self.runs_schedules is None or self.runs_schedules[0] is not source:
+            self.runs_schedules = (source, isinstance(source, RunsSchedules))
+        if not self.runs_schedules[1]:
             return seen
-        moved = await self._store_schedules(source, jq)
+        runner = cast(RunsSchedules, source)  # checked just above, once per source
+        if not jq.schedules and seen.schedules == 0:
+            # None wanted and none stored (the read counted them): nothing to store, remove
+            # or report, so no round trip of its own. Most JobQueues have no schedules; at
+            # 1,000 of them on one Redis these unbatched reads, all due on the first poll,
+            # held the pooled connections and kept failing (and retrying) under load.
+            self.applied_schedules = (runner, ())
+            self.schedule_status = []
+            self.schedules_read_at = time.monotonic()
+            return seen
+        moved = await self._store_schedules(runner, jq)
         if seen.schedule_due:
             try:
-                await source.fire_schedules()
+                await runner.fire_schedules()
             except SourceUnavailable as exc:
                 self.logger.warning(f"could not fire the due schedules: {exc}")
             else:
@@ -78,7 +93,7 @@ class QueueUpkeep:
                 seen = await observe_again() or seen  # the jobs just submitted count now
         if moved or time.monotonic() - self.schedules_read_at >= STATUS_REFRESH_SECONDS:
             try:
-                states = await source.schedule_states()
+                states = await runner.schedule_states()
             except SourceUnavailable:
                 return seen
             self.schedule_status = [status.schedule_entry(s) for s in states]

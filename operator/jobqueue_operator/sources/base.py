@@ -43,6 +43,8 @@ class Observation:
     lease_lapses_5m: int = 0
     # A schedule's tick has come (where the queue system has schedules).
     schedule_due: bool = False
+    # Schedules stored with the queue, where the read counts them (None: not known).
+    schedules: int | None = None
     # What this read could see (a foreign queue system keeps less than ours); the decision
     # switches off the rules whose inputs are missing (scaling/signals.py).
     observed: frozenset[Signal] = ALL_SIGNALS

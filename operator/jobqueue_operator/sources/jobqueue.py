@@ -190,6 +190,7 @@ class JobQueueSource:
         return Observation(
             metrics, workers, stats.taken_at, redis_problem=problem,
             lease_lapses_5m=stats.lapsed_5m, schedule_due=stats.next_schedule_in_seconds == 0,
+            schedules=stats.schedules,
         )  # fmt: skip
 
     async def sync_schedules(self, wanted: list[Schedule]) -> None:
