@@ -47,6 +47,18 @@ def is_transient(exc: ApiException) -> bool:
     return exc.status == 403 and "cannot find RESTMapping" in str(body or "")
 
 
+def refusal(exc: ApiException) -> Exception | None:
+    """What a refused call raises instead, whichever client made it: NotFound, Conflict,
+    Transient, or None for the refusal itself."""
+    if exc.status == 404:
+        return NotFound(str(exc.reason))
+    if exc.status == 409:
+        return Conflict(str(exc.reason))
+    if is_transient(exc):
+        return Transient(f"{exc.status} {exc.reason}: {exc.body!r}"[:500])
+    return None
+
+
 def load_config() -> None:
     """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
     try:
@@ -77,11 +89,9 @@ class Kube:
         try:
             return await self._http.request(method, path, body, **kwargs)
         except HttpError as exc:
-            if exc.status == 404:
-                raise NotFound(str(exc.reason)) from exc
-            if exc.status == 409:
-                raise Conflict(str(exc.reason)) from exc
-            raise
+            if (mapped := refusal(exc)) is None:
+                raise
+            raise mapped from exc
 
     async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         def run() -> dict[str, Any]:
@@ -90,13 +100,9 @@ class Kube:
                     fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
                 )
             except ApiException as exc:
-                if exc.status == 404:
-                    raise NotFound(str(exc.reason)) from exc
-                if exc.status == 409:
-                    raise Conflict(str(exc.reason)) from exc
-                if is_transient(exc):
-                    raise Transient(f"{exc.status} {exc.reason}: {exc.body!r}"[:500]) from exc
-                raise
+                if (mapped := refusal(exc)) is None:
+                    raise
+                raise mapped from exc
 
         return await asyncio.to_thread(run)
 
