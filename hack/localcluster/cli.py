@@ -16,6 +16,7 @@ from typing import Any
 from . import images as node_images
 from . import teardown
 from .controlplane import COMPONENTS
+from .node import SOCKET_PATH_MAX, NodePaths
 from .state import STATE_ENV, StateDir, cluster_processes, stop_supervisor, supervisor_pid, sweep
 
 HACK = Path(__file__).resolve().parents[1]
@@ -71,6 +72,14 @@ def up(
     ``images`` are the cached images (hack/localcluster/images.py) the node gets; the
     node's own pause and coredns always."""
     state = StateDir.at(state_dir)
+    deepest = len(str(NodePaths(state.root.resolve()).deepest_kubelet_socket).encode())
+    if deepest > SOCKET_PATH_MAX:
+        raise ClusterError(
+            f"the state directory {state.root} is too deep: the kubelet's sockets below it "
+            f"would take {deepest} bytes, more than a unix socket's path allows "
+            f"({SOCKET_PATH_MAX}); choose a directory at least {deepest - SOCKET_PATH_MAX} "
+            "characters shorter"
+        )
     if supervisor_pid(state) is not None:
         return _wait_ready(state, timeout)
     # a previous supervisor died without cleaning up: nothing of it may survive

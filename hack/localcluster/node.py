@@ -31,6 +31,7 @@ CLUSTER_DNS = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
 KUBELET_PORT = 10250
+SOCKET_PATH_MAX = 107  # bytes in a unix socket's path (sun_path is 108 with its NUL)
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,12 @@ class NodePaths:
     @property
     def kubelet_dir(self) -> Path:
         return self.root / "kubelet"
+
+    @property
+    def deepest_kubelet_socket(self) -> Path:
+        """The longest socket path the kubelet makes below its directory (its pod-resources
+        socket has a random 10-digit name); see SOCKET_PATH_MAX."""
+        return self.kubelet_dir / "pod-resources" / ("9" * 10)
 
     @property
     def kubelet_config(self) -> Path:

@@ -58,6 +58,23 @@ def wait_until(predicate: Any, timeout: float, message: str) -> None:
 
 
 @pytest.fixture
+def short_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A temporary directory whose path is short: the kubelet's sockets go below a cluster's
+    state directory, and a test's own tmp_path (named for the test, one level deeper under
+    pytest-xdist) is too long for them."""
+    return tmp_path_factory.mktemp("lc")
+
+
+def test_a_state_directory_too_deep_for_the_kubelets_sockets_is_refused_at_once(
+    tmp_path: Path,
+) -> None:
+    deep = tmp_path / ("d" * 60) / "cluster"
+    with pytest.raises(localcluster.ClusterError, match="too deep"):
+        localcluster.up(deep, images=IMAGES)
+    assert not deep.exists() or not any(deep.iterdir())  # nothing was started
+
+
+@pytest.fixture
 def owner() -> Iterator[subprocess.Popen[bytes]]:
     """A stand-in for the pytest process that owns a cluster."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
@@ -130,8 +147,8 @@ def leftovers(state: StateDir, info: dict[str, Any]) -> dict[str, Any]:
     return {what: there for what, there in found.items() if there}
 
 
-def test_no_process_survives_a_killed_supervisor(tmp_path: Path, owner: Any) -> None:
-    state = StateDir.at(tmp_path / "cluster")
+def test_no_process_survives_a_killed_supervisor(short_dir: Path, owner: Any) -> None:
+    state = StateDir.at(short_dir / "cluster")
     try:
         info = localcluster.up(state.root, owner_pid=owner.pid, images=IMAGES)
         start_pod(info)
@@ -153,9 +170,9 @@ def test_no_process_survives_a_killed_supervisor(tmp_path: Path, owner: Any) -> 
 
 
 def test_api_server_crash_is_survived_and_cluster_stops_when_its_owner_dies(
-    tmp_path: Path, owner: Any
+    short_dir: Path, owner: Any
 ) -> None:
-    state = StateDir.at(tmp_path / "cluster")
+    state = StateDir.at(short_dir / "cluster")
     try:
         info = localcluster.up(state.root, owner_pid=owner.pid, images=IMAGES)
         start_pod(info)
