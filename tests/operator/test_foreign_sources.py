@@ -201,7 +201,10 @@ async def test_celery_under_gevent_counts_each_task_once(
         seen.append((unfinished, m.backlog, m.active))
         await _sleep(0.2)
     assert all(backlog <= unfinished for unfinished, backlog, _ in seen), seen
-    assert max(backlog for _, backlog, _ in seen) == 4
+    # ...and counts all of it (the running, the prefetched and the listed tasks) at a read
+    # taken while at least three were left. (The first read may come after the first task
+    # ended on a loaded machine, so "4 at some read" would assume a timing.)
+    assert any(backlog == unfinished >= 3 for unfinished, backlog, _ in seen), seen
     assert any(active == 1 for _, _, active in seen)
     assert stop(worker) == 0
     await source.close()
