@@ -202,11 +202,7 @@ def with_cluster(attack: Attack, workdir: Path | None) -> dict[str, Any]:
         cluster = Cluster(base / "state", images=IMAGES)
         chaos = ChaosCluster(cluster)
         try:
-            for crd in sorted((REPO / "crds").glob("*.yaml")):
-                cluster.kubectl("apply", "-f", str(crd))
-            cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                            "crd/jobqueues.jobqueue.dev")  # fmt: skip
-            cluster.kubectl("create", "namespace", NAMESPACE)
+            cluster.install_crds(NAMESPACE)
             env = {**cluster.env, "WATCH_NAMESPACES": NAMESPACE, "LEASE_NAMESPACE": NAMESPACE,
                    "HEALTH_PORT": "0", "PYTHONUNBUFFERED": "1",
                    "WORKER_IMAGE": chaos.worker_image}  # fmt: skip

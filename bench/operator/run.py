@@ -91,6 +91,14 @@ class Cluster:
             raise RuntimeError(f"kubectl {' '.join(args[:3])} failed: {res.stderr.strip()[-300:]}")
         return res.stdout
 
+    def install_crds(self, namespace: str) -> None:
+        """The project's CRDs, established, and ``namespace`` to put JobQueues in."""
+        for crd in sorted((REPO / "crds").glob("*.yaml")):
+            self.kubectl("apply", "-f", str(crd))
+        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                     "crd/jobqueues.jobqueue.dev")  # fmt: skip
+        self.kubectl("create", "namespace", namespace)
+
     def close(self) -> None:
         self.api.close()
         self.lc.down(self.state_dir)
@@ -437,11 +445,7 @@ def run(
         print("operator: starting the local cluster", flush=True)
         cluster = Cluster(Path(tmp) / "state")
         try:
-            for crd in sorted((REPO / "crds").glob("*.yaml")):
-                cluster.kubectl("apply", "-f", str(crd))
-            cluster.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                            "crd/jobqueues.jobqueue.dev")  # fmt: skip
-            cluster.kubectl("create", "namespace", NAMESPACE)
+            cluster.install_crds(NAMESPACE)
             log = Path(tmp) / "operator.log"
             with operator_process(cluster, log, operator_source) as (proc, metrics_port):
                 try:

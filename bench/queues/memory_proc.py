@@ -34,6 +34,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench.queues.proc import exit_with_parent
+
 TRACE_ENV = "BENCH_MEMORY_TRACEMALLOC"
 
 
@@ -99,17 +101,6 @@ class Sampler:
                 lines.append(f"{stat.size_diff / 1024:+10.1f} KiB {stat.count_diff:+8d} blocks")
                 lines += [f"    {frame}" for frame in stat.traceback.format()]
             (self.directory / f"{self.role}-tracemalloc.txt").write_text("\n".join(lines) + "\n")
-
-
-def _exit_with_parent() -> None:
-    parent = os.getppid()
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def run_worker(args: argparse.Namespace) -> None:
@@ -186,7 +177,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=5000)
     parser.add_argument("--result-ttl", type=float, default=60.0)
     args = parser.parse_args()
-    _exit_with_parent()
+    exit_with_parent()
     if args.role == "worker":
         run_worker(args)
     else:

@@ -39,7 +39,7 @@ def _latency_payloads(n: int, gap: float) -> Iterator[dict[str, Any]]:
         yield {"k": "lat", "t": time.time()}
 
 
-def _exit_with_parent() -> None:
+def exit_with_parent() -> None:
     """A worker outlives nothing: if the harness dies, the worker goes too."""
     parent = os.getppid()
 
@@ -67,7 +67,7 @@ def main() -> None:
     system = importlib.import_module(MODULES[args.system])
 
     if args.role == "worker":
-        _exit_with_parent()
+        exit_with_parent()
         system.work(args.url, args.queue, args.concurrency)
         return
     if args.role == "latency":
