@@ -14,8 +14,16 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 pytest_plugins = [
     "fixtures_redis", "fixtures_topologies", "fixtures_kube", "foreign_env", "screenshot_report",
 ]  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `long` tests first (the sort is stable): pytest-xdist hands tests out in this
+    order, so they start at once instead of leaving one process running them at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)

@@ -155,6 +155,7 @@ def celery_command(queues: list[str], *flags: str) -> list[str]:
             "--loglevel", "INFO", *flags, "-n", "celery@$(POD_NAME)"]  # fmt: skip
 
 
+@pytest.mark.long
 def test_dify_celery_workers_scale_from_zero_and_back(
     operator: OperatorProcess, jobqueues: JobQueues, foreign: Foreign, redis_url: str
 ) -> None:

@@ -256,6 +256,7 @@ def test_redis_down_holds_replicas_then_resumes(
     jobqueues.wait(lambda: jobqueues.spec_replicas("flaky") == 4, 30, "scaling resumed")
 
 
+@pytest.mark.long
 def test_operator_killed_mid_burst_converges_without_duplicates(
     operator: OperatorProcess,
     jobqueues: JobQueues,

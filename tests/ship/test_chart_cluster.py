@@ -228,6 +228,7 @@ def saw_the_scale_up(browser: Any, dashboard: tuple[str, str], ns: str) -> None:
     assert browser.offsite == [] and browser.errors == []
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("scope", ["namespaced", "cluster-wide"])
 def test_helm_install_runs_the_operator_which_scales_a_jobqueue_and_uninstall_leaves_nothing(
     kube_cluster: Any, helm: Path, release: dict[str, str], redis_url: str, scope: str

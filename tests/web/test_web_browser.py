@@ -29,6 +29,7 @@ def state_of(url: str, tokens: Tokens, queue: str, job_id: str) -> str:
     return str(answer.json()["job"]["state"])
 
 
+@pytest.mark.long
 def test_retry_a_failed_job_and_cancel_a_queued_one_in_the_browser(
     redis_url: str, tokens: Tokens, tmp_path: Path
 ) -> None:

@@ -20,6 +20,7 @@ pytest_plugins = ["web_fixtures", "screenshot_report"]
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
 
 
+@pytest.mark.long
 def test_a_foreign_queue_is_shown_read_only_and_live(
     crd: Any, kube_namespace: str, redis_url: str, tokens: Tokens, tmp_path: Path
 ) -> None:

@@ -28,6 +28,7 @@ pytest_plugins = ["web_fixtures", "screenshot_report"]
 pytestmark = [pytest.mark.redis, pytest.mark.browser, pytest.mark.slow]
 
 
+@pytest.mark.long
 def test_the_live_view_shows_a_scale_up(
     crd: Any, kube_namespace: str, redis_url: str, tokens: Tokens, tmp_path: Path
 ) -> None:

@@ -43,6 +43,7 @@ def api_schema(dashboard_url: tuple[str, Tokens]) -> Any:
     return schemathesis.openapi.from_url(f"{url}/openapi.json").exclude(path="/api/v1/live")
 
 
+@pytest.mark.long
 def test_the_api_keeps_to_its_openapi_document(
     api_schema: Any, dashboard_url: tuple[str, Tokens]
 ) -> None:

@@ -108,6 +108,7 @@ def workers(redis_url: str, tmp_path: Path) -> Any:
     pool.close()
 
 
+@pytest.mark.long
 async def test_every_job_ends_once_under_corruption_stalls_and_kill_9(
     redis_url: str, workers: Workers
 ) -> None:
