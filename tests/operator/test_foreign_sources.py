@@ -310,7 +310,14 @@ async def test_rq_reads_change_nothing(
     worker = foreign.start(argv, foreign.env(), tmp_path / "rq.log")
     jobs = [{"fail": True}, {"seconds": 0}, {"seconds": 60}]
     foreign.rq_enqueue(redis_url, {"queue": "default", "jobs": jobs})
-    await read_until(source, lambda o: o.metrics.active == 1 and o.metrics.attempts_failed == 1)
+    # The 60 s job is the one in hand once the other two have ended (waiting for the failure
+    # alone also matched while the 0 s job was still taken, and then two stayed queued).
+    await read_until(
+        source,
+        lambda o: (
+            (o.metrics.active, o.metrics.attempts_failed, o.metrics.attempts_succeeded) == (1, 1, 1)
+        ),
+    )
     stop(worker, signal.SIGKILL)
     foreign.rq_enqueue(redis_url, {"queue": "default", "jobs": [{}, {"in_seconds": 600}]})
     r = redis.Redis.from_url(redis_url)
