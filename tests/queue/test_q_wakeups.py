@@ -95,12 +95,40 @@ async def test_submit_many_publishes_once_for_all_its_batches(
     assert await proto.redis.zcard(proto.keys.queued) == n
 
 
-async def test_delayed_submits_do_not_publish(proto: QueueProtocol, wakeups: Wakeups) -> None:
+async def test_a_delayed_submit_to_an_empty_queue_publishes_once(
+    proto: QueueProtocol, wakeups: Wakeups
+) -> None:
+    """An operator lets the loop of an empty queue at zero replicas sleep until woken
+    (operator/jobqueue_operator/idle.py): the first delayed job must wake it, so it polls
+    again and sees the job fall due. Later delayed jobs find one waiting and stay quiet."""
     await proto.submit(build_spec("job", delay=60), "later")
+    assert await wakeups.received() == ["q"]
     await proto.submit_many([build_spec("job", delay=5)] * 2, ["l1", "l2"])
     assert await wakeups.received() == []
     # delayed jobs alone leave the queue idle: the first ready job announces it
     await proto.submit_many([build_spec("job", delay=5), build_spec("job")], ["l3", "now"])
+    assert await wakeups.received() == ["q"]
+
+
+async def test_a_retry_that_makes_an_idle_queue_busy_publishes_its_name(
+    proto: QueueProtocol, wakeups: Wakeups
+) -> None:
+    """A dead job retried from the CLI or the dashboard is work for a queue at zero
+    replicas, as a submit is: one retry and a retry of all both announce it."""
+    for jid in ("a", "b"):
+        await proto.submit(build_spec("job", attempts=1), jid)
+        (job,) = await proto.take("w", 5, 30)
+        await proto.fail(job.id, job.token, "bad", retry_delay=None)
+    assert await wakeups.received() == ["q", "q"]
+    assert await proto.retry("a") == "ok"
+    assert await wakeups.received() == ["q"]
+    (job,) = await proto.take("w", 5, 30)
+    assert (await proto.retry_all()).retried == 1  # "a" is leased: the queue is busy
+    assert await wakeups.received() == []
+    await proto.complete("w", [(job.id, job.token, None)])
+    (job,) = await proto.take("w", 5, 30)
+    await proto.fail(job.id, job.token, "bad", retry_delay=None)
+    assert (await proto.retry_all()).retried == 1
     assert await wakeups.received() == ["q"]
 
 

@@ -1,10 +1,12 @@
---! keys: queued enqueued failed cancelled marker events dedup seq settings guard
+--! keys: queued enqueued active failed cancelled marker events dedup seq settings guard
 -- Run failed (or cancelled) jobs again with a fresh set of attempts (and lapses).
 -- ARGV[A..]: mode ('one' or 'all'), then the id (mode one) or offset, limit (mode all).
 -- Mode one returns 'ok', 'missing', the job's state when it is not failed or cancelled,
 -- 'dedup:<key>:<holder id>' when another unfinished job holds its dedup key now (two
 -- unfinished jobs never share a key), or 'malformed:<problem>'. Mode all retries dead-letter
 -- jobs from `offset` (oldest first), up to `limit`, and returns {retried, skipped, seen}.
+-- Like a submit, a retry that makes an idle queue busy publishes its name on 'jq:wakeups'.
+local was_idle = redis.call('EXISTS', K.queued, K.active) == 0
 
 -- The unfinished job (other than rec) that holds rec's dedup key, if any.
 local function dedup_holder(rec)
@@ -43,6 +45,7 @@ if ARGV[A] == 'one' then
   -- write phase
   revive(rec, rec.state)
   wake()
+  if was_idle then announce_work() end
   return 'ok'
 end
 
@@ -72,5 +75,8 @@ for _, step in ipairs(plan) do
     retried = retried + 1
   end
 end
-if retried > 0 then wake() end
+if retried > 0 then
+  wake()
+  if was_idle then announce_work() end
+end
 return { retried, skipped, #ids }

@@ -6,9 +6,11 @@
 -- requested holds its key no more: it will never complete.
 -- Every job is checked before anything is written: an id that exists already, or a payload
 -- over the queue's max_payload_bytes, fails the whole call with nothing written.
--- The first job made ready in a call checks whether the queue was idle (nothing queued or
--- leased: neither zset exists); if so the call publishes the queue name once on
--- 'jq:wakeups' (keys.WAKEUPS_CHANNEL), so a busy queue never pays for a PUBLISH.
+-- A call that finds the queue idle (nothing queued or leased: neither zset exists)
+-- publishes the queue name once on 'jq:wakeups' (keys.WAKEUPS_CHANNEL) when it makes a job
+-- ready, or when it delays one and nothing was delayed either (an operator lets the loop of
+-- an empty queue at zero replicas sleep until woken: it must learn of the job to come), so
+-- a busy queue never pays for a PUBLISH.
 local k = tonumber(ARGV[A])
 -- read phase
 local plan = {}
@@ -41,6 +43,7 @@ for i = 0, k - 1 do
   plan[i + 1] = holder or false
 end
 local was_idle = redis.call('EXISTS', K.queued, K.active) == 0
+local was_empty = was_idle and redis.call('EXISTS', K.delayed) == 0
 -- write phase
 local out = {}
 local woke, ready = false, false
@@ -62,5 +65,5 @@ for i = 0, k - 1 do
   end
 end
 if woke then wake() end
-if ready and was_idle then announce_work() end
+if (ready and was_idle) or (woke and was_empty) then announce_work() end
 return out
