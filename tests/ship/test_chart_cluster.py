@@ -213,9 +213,10 @@ def saw_the_scale_up(browser: Any, dashboard: tuple[str, str], ns: str) -> None:
     """The open page shows the operator's ScaledUp event and desired >= 2, and the API's
     replica history holds it too."""
     page, key = browser.page, f"{ns}/ship"
-    event = page.locator(f"[data-testid='scale-events-{key}'] li[data-reason=ScaledUp]").first
-    event.wait_for(timeout=60_000)
-    assert re.search(r"\d+ -> [2-9]", event.inner_text()), event.inner_text()
+    # The burst may reach the operator in two polls (0 -> 1, then 1 -> 2), and the page may
+    # list the first event before the second arrives: wait for the one that reaches >= 2.
+    events = page.locator(f"[data-testid='scale-events-{key}'] li[data-reason=ScaledUp]")
+    events.filter(has_text=re.compile(r"\d+ -> [2-9]")).first.wait_for(timeout=60_000)
     shows = """sel => /desired [2-9]/.test(document.querySelector(sel)?.textContent || "")"""
     page.wait_for_function(shows, arg=f"[data-testid='replicas-{key}']", timeout=60_000)
     assert page.evaluate("window.__notReloaded") is True, "the page reloaded"
