@@ -56,6 +56,9 @@ class Config:
     """LOG_FORMAT: text, or json (one object per line, for log pipelines)."""
     stall_seconds: float = 60.0
     """STALL_SECONDS: liveness fails when a poll loop has not ticked for this long."""
+    idle_poll_seconds: float = 30.0
+    """IDLE_POLL_SECONDS: how often the loop of an empty queue at zero replicas polls while
+    its queue announces new work (idle.py); 0 polls every queue at its interval."""
     worker_image: str = DEFAULT_WORKER_IMAGE
     """WORKER_IMAGE: the image of JobQueues that set no spec.worker.image (a private
     registry's copy of the bundled worker, say)."""
@@ -89,6 +92,7 @@ class Config:
             ),
             identity=f"{env.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}",
             stall_seconds=float(_int(env.get("STALL_SECONDS", "60"), "STALL_SECONDS")),
+            idle_poll_seconds=float(_int(env.get("IDLE_POLL_SECONDS", "30"), "IDLE_POLL_SECONDS")),
             worker_image=env.get("WORKER_IMAGE", "").strip() or DEFAULT_WORKER_IMAGE,
             secret_refresh_seconds=float(
                 _int(env.get("SECRET_REFRESH_SECONDS", "60"), "SECRET_REFRESH_SECONDS")

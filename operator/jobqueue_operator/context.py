@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from jobqueue_operator.config import Config
 from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.deployments import DeploymentCache
+from jobqueue_operator.idle import SleepingLoops
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
 from jobqueue_operator.sources.jobqueue import RedisPools
@@ -27,3 +28,5 @@ class OperatorContext:
     tls: TlsFiles = field(default_factory=TlsFiles)
     # (namespace, name) -> (last tick, allowed silence), read by the liveness probe
     heartbeats: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    # The poll loops between ticks; the idle ones sleep until woken (idle.py).
+    loops: SleepingLoops = field(default_factory=SleepingLoops)

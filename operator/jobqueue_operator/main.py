@@ -17,7 +17,7 @@ import sys
 import kopf
 from aiohttp import web
 from jobqueue.runtime.eventloop import loop_factory
-from prometheus_client import start_http_server
+from prometheus_client import disable_created_metrics, start_http_server
 
 from jobqueue_operator import handlers
 from jobqueue_operator.config import Config
@@ -60,6 +60,9 @@ def _exit_lost() -> None:
 
 async def run(config: Config) -> int:
     """Elect, then operate until SIGTERM/SIGINT; the exit code."""
+    # No `_created` sample beside each counter and histogram: nothing here reads them, and
+    # they were 2 of each JobQueue's 21 samples in every scrape (rendered holding the GIL).
+    disable_created_metrics()
     metrics = OperatorMetrics()
     if config.metrics_port:
         start_http_server(config.metrics_port, config.bind_address, registry=metrics.registry)

@@ -195,6 +195,12 @@ class OperatorMetrics:
             "1 while this replica holds the leader-election Lease and acts, else 0 (standby)",
             registry=r,
         )
+        self.idle_loops = Gauge(
+            p + "idle_loops",
+            "Poll loops of empty queues at zero replicas, polling every IDLE_POLL_SECONDS "
+            "until their queue announces work",
+            registry=r,
+        )
         self.wakeups = Counter(
             p + "wakeups", "Polls started early by a wake-up from the queue", registry=r
         )

@@ -33,6 +33,7 @@ from jobqueue_operator import (
     credentials,
     desired_state,
     events,
+    idle,
     redisurl,
     resources,
     spec,
@@ -126,6 +127,9 @@ class Poller:
         # also sets ``due``); the loop sleeps on it.
         self.wake = asyncio.Event()
         self.due = False
+        # Set by a tick that found the queue empty at zero replicas with wake-ups working:
+        # the loop then sleeps until woken or config.idle_poll_seconds (idle.py).
+        self.idle = False
 
     @property
     def key(self) -> tuple[str, str]:
@@ -150,13 +154,18 @@ class Poller:
                 lag = max(0.0, started - next_at)
                 jq = self._parse_spec()
                 interval = jq.scaling.poll_interval_seconds if jq else 5.0
-                silence = max(self.ctx.config.stall_seconds, 5 * interval)
-                self.ctx.heartbeats[self.key] = (started, silence)
+                self._beat(started, interval)
+                self.idle = False
                 if jq is not None:
                     await self._timed_tick(jq, lag)
+                if self.idle:
+                    interval = max(interval, self.ctx.config.idle_poll_seconds)
+                    self._beat(started, interval)
                 next_at = max(next_at + interval * phase, time.monotonic())
                 phase = 1.0
-                next_at = await self._sleep(next_at, started + WAKE_MIN_SECONDS, stopped)
+                next_at = await self._sleep_between_ticks(
+                    next_at, started + WAKE_MIN_SECONDS, stopped
+                )
         finally:
             stopping.cancel()
             self.status_writer.cancel()
@@ -164,6 +173,23 @@ class Poller:
             self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             if self.source is not None:
                 await self.source.close()
+
+    def _beat(self, started: float, interval: float) -> None:
+        """The heartbeat the liveness probe reads: a tick started, the next one is due
+        within the interval (a few missed ones are not a stall)."""
+        self.ctx.heartbeats[self.key] = (
+            started,
+            max(self.ctx.config.stall_seconds, 5 * interval),
+        )
+
+    async def _sleep_between_ticks(self, until: float, earliest: float, stopped: Waiter) -> float:
+        """``_sleep``, findable meanwhile by the handlers that see what may end it."""
+        loops, deployment = self.ctx.loops, resources.deployment_name(self.name)
+        loops.sleeping(self.namespace, self.name, deployment, self.wake.set, idle=self.idle)
+        try:
+            return await self._sleep(until, earliest, stopped)
+        finally:
+            loops.awake(self.namespace, self.name, deployment)
 
     async def _sleep(self, until: float, earliest: float, stopped: Waiter) -> float:
         """Sleep until ``until`` (rounded up to the poll grid) or a wake-up (not before
@@ -350,6 +376,15 @@ class Poller:
         current = deployment.replicas
         now = time.time()
         decision = self._decide(jq, observation, deployment, lag, now)
+        if self.ctx.config.idle_poll_seconds > 0:
+            self.idle = idle.quiet_at_zero(
+                observation,
+                decision,
+                deployment,
+                self._policy(jq),
+                announcing=isinstance(self.source, AnnouncesWork) and self.source.announcing,
+                schedules_in_spec=bool(jq.schedules),
+            )
         if decision.desired != current:
             if decision.desired < current and observation is not None:
                 await self._mark_pods(observation, resources.selector_string(self.name))

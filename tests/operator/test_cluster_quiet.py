@@ -26,8 +26,9 @@ def test_a_change_after_quiet_polls_reaches_the_status(
     time.sleep(3)  # a few idle polls (every 1 s): the loop is on its quiet path now
     assert (jobqueues.status("quiet").get("backlog") or {}).get("delayed") == 0
     with jobqueue.Queue.from_url(redis_url, "quiet") as queue:
-        # A delayed job: no wake-up, no scaling, only a figure of the status moves, which
-        # is written within STATUS_FIGURES_SECONDS (5 s), not at the 300 s refresh.
+        # A delayed job: it wakes the loop (the queue was empty) but scales nothing; only a
+        # figure of the status moves, which is written within STATUS_FIGURES_SECONDS (5 s),
+        # not at the 300 s refresh.
         queue.submit("sleep", {"seconds": 1}, delay=3600)
     jobqueues.wait(
         lambda: (jobqueues.status("quiet").get("backlog") or {}).get("delayed") == 1,

@@ -81,14 +81,17 @@ async def test_the_subscription_comes_back_after_the_connection_drops(redis_url:
     source.on_work(lambda: woken.append(1))
     listener = pools.wakeups(redis_url, None)
     await _until(lambda: listener.connected, "the subscription")
-    assert woken == [1]  # the catch-up once subscribed
+    assert woken == [1] and source.announcing  # the catch-up once subscribed
     async with aioredis.Redis.from_url(redis_url) as r:
         killed = await r.client_kill_filter(_type="pubsub")
         assert killed >= 1
         await _until(lambda: not listener.connected, "the drop to be noticed")
+        # A loop sleeping until woken must go back to its interval: the drop wakes it.
+        assert woken == [1, 1] and not source.announcing
         await _until(lambda: listener.connected, "the resubscription", within=20)
-        assert woken == [1, 1]  # wake-ups published in the gap are made up for
+        assert woken == [1, 1, 1]  # wake-ups published in the gap are made up for
+        assert source.announcing
         await r.publish(WAKEUPS_CHANNEL, name)
-    await _until(lambda: woken == [1, 1, 1], "a wake-up after reconnecting")
+    await _until(lambda: woken == [1, 1, 1, 1], "a wake-up after reconnecting")
     await source.close()
     await pools.close()

@@ -40,8 +40,26 @@ async def ensure_deployment(
     **_: Any,
 ) -> None:
     ctx = context_of(memo)
-    jq = parse_spec(spec)
     namespace = namespace or "default"
+    try:
+        await _ensure(ctx, body, spec, name, namespace, uid, meta, patch)
+    finally:
+        # Its poll loop reads the new spec (or sees the new Deployment) now, not at its next
+        # interval: a loop sleeping until woken (idle.py) might not poll for a while.
+        ctx.loops.jobqueue_changed(namespace, name)
+
+
+async def _ensure(
+    ctx: OperatorContext,
+    body: kopf.Body,
+    spec: kopf.Spec,
+    name: str,
+    namespace: str,
+    uid: str,
+    meta: kopf.Meta,
+    patch: kopf.Patch,
+) -> None:
+    jq = parse_spec(spec)
     started = time.monotonic()
     dep_name = resources.deployment_name(name)
     if jq.scale_target_ref is not None:

@@ -40,7 +40,8 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     metrics: OperatorMetrics = memo.metrics
     kube: Kube = memo.kube
     secrets = SecretCache(kube.read_secret, refresh_seconds=config.secret_refresh_seconds)
-    memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
+    ctx = memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
+    metrics.idle_loops.set_function(lambda: len(ctx.loops))
 
 
 @kopf.on.cleanup()

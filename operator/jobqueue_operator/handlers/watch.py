@@ -8,7 +8,7 @@ from typing import Any
 import kopf
 
 from jobqueue_operator import resources
-from jobqueue_operator.deployments import view_of
+from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.handlers.lifecycle import context_of
 
 
@@ -30,7 +30,17 @@ logging.getLogger("kopf.objects").addFilter(QuietSuccess())
 async def deployment_seen(event: kopf.RawEvent, body: kopf.Body, memo: Any, **_: Any) -> None:
     ctx = context_of(memo)
     namespace, name = body.metadata.namespace or "", body.metadata.name or ""
+    held = ctx.deployments.get(namespace, name)
     if event.get("type") == "DELETED":
         ctx.deployments.forget(namespace, name)
-    else:
-        ctx.deployments.put(namespace, name, view_of(dict(body)))
+        ctx.loops.deployment_changed(namespace, name)
+        return
+    view = view_of(dict(body))
+    ctx.deployments.put(namespace, name, view)
+    if held is None or _counts(held) != _counts(view):
+        # Scaled by hand, a pod started or died: an idle loop must look (idle.py).
+        ctx.loops.deployment_changed(namespace, name)
+
+
+def _counts(view: DeploymentView) -> tuple[int, int, int, str]:
+    return (view.replicas, view.status_replicas, view.ready, view.credentials_version)

@@ -106,3 +106,7 @@ class AnnouncesWork(Protocol):
     def on_work(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` (in the event loop; it must not block) whenever work appears on
         the idle queue, until the source is closed."""
+
+    @property
+    def announcing(self) -> bool:
+        """True while an announcement would reach ``callback`` (the subscription is up)."""

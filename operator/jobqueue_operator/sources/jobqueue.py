@@ -161,12 +161,18 @@ class JobQueueSource:
         self._redis = pools.pooled(url, password)
         self._closed = False
         self._unsubscribe: list[Callable[[], None]] = []
+        self._listener: WakeupListener | None = None
 
     def on_work(self, callback: Callable[[], None]) -> None:
         """Wake-ups for this queue (one shared subscription per Redis; see wakeups.py)."""
         if not self._closed:
-            listener = self._pools.wakeups(self._url, self._password)
+            listener = self._listener = self._pools.wakeups(self._url, self._password)
             self._unsubscribe.append(listener.add(self._queue, callback))
+
+    @property
+    def announcing(self) -> bool:
+        listener = self._listener
+        return listener is not None and listener.connected and not self._closed
 
     async def read(self) -> Observation:
         try:

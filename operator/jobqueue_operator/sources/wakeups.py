@@ -3,9 +3,10 @@
 A submit to an idle queue publishes the queue's name (see worker/jobqueue/protocol/README.md);
 every poll loop reading a queue on that Redis registers a callback for its queue name here.
 The subscription runs in its own task: when it drops it reconnects with a growing, jittered
-delay, and meanwhile the loops simply keep polling. Once the server confirms a
-subscription, every registered queue is woken once, so a wake-up lost in the gap costs
-no more than the reconnection.
+delay, and meanwhile the loops simply keep polling. Every registered queue is woken once
+when a working subscription drops (a loop sleeping until woken goes back to its interval)
+and once when the server confirms a new one, so a wake-up lost in the gap costs no more
+than the reconnection.
 
 Redis Cluster: the channel is a classic one, and a classic PUBLISH (the submit script's
 too) reaches the subscribers of every node, so the subscription may sit on any node and
@@ -92,18 +93,28 @@ class WakeupListener:
             except Exception:  # one bad callback must not end the subscription
                 logger.exception(f"wake-up callback for queue {queue!r} failed")
 
+    def _wake_all(self) -> None:
+        for queue in list(self._callbacks):
+            self._dispatch(queue, counted=False)
+
     async def _run(self) -> None:
         delay = RETRY_FIRST_SECONDS
         while True:
             try:
                 await self._listen()
             except Exception as exc:  # never end silently: the loops would lose wake-ups
-                if self.connected:  # it had worked: start the backoff over
+                was_connected = self.connected
+                self.connected = False
+                if was_connected:  # it had worked: start the backoff over
                     delay = RETRY_FIRST_SECONDS
                 logger.warning(
                     f"wake-up subscription lost ({type(exc).__name__}: {exc}); "
                     f"retrying in about {delay:.1f} s, polling meanwhile"
                 )
+                if was_connected:
+                    # Loops sleeping until woken (operator idle.py) go back to their
+                    # interval now, and see at once whether the Redis itself is gone.
+                    self._wake_all()
             finally:
                 self.connected = False
             await asyncio.sleep(delay * random.uniform(0.75, 1.25))
@@ -128,8 +139,7 @@ class WakeupListener:
             self.connected = self._subscribed_once = True
             # A wake-up published before the server took the SUBSCRIBE (at start, or while
             # reconnecting) is lost: every queue polls once now instead of at its interval.
-            for queue in list(self._callbacks):
-                self._dispatch(queue, counted=False)
+            self._wake_all()
             while True:
                 message = await pubsub.get_message(
                     ignore_subscribe_messages=True, timeout=LISTEN_SECONDS
