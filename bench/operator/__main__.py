@@ -35,7 +35,17 @@ def main(argv: list[str] | None = None) -> int:
         help="a folder with another jobqueue_operator package to run (e.g. `git archive "
         "<commit> operator`'s operator/), against the same cluster and images",
     )
+    parser.add_argument(
+        "--operator-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of the operator's environment (repeatable), e.g. IDLE_POLL_SECONDS=0",
+    )
     args = parser.parse_args(argv)
+    operator_env = dict(e.split("=", 1) for e in args.operator_env if "=" in e)
+    if len(operator_env) != len(args.operator_env):
+        parser.error("--operator-env takes NAME=VALUE")
     try:
         counts = [int(c) for c in args.counts.split(",") if c.strip()]
     except ValueError:
@@ -57,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         scale_only=True,
         profile_dir=args.profile,
         operator_source=args.operator_src,
+        operator_env=operator_env,
     )
     result["meta"] = {**meta, "seconds": round(time.monotonic() - started, 1)}
     result["label"] = label

@@ -106,10 +106,11 @@ class Cluster:
 
 @contextlib.contextmanager
 def operator_process(
-    cluster: Cluster, log: Path, source: Path | None = None
+    cluster: Cluster, log: Path, source: Path | None = None, extra_env: dict[str, str] | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """The operator as a process; ``source``: a folder holding another jobqueue_operator
-    package (an earlier commit's, say) to run instead of the installed one."""
+    package (an earlier commit's, say) to run instead of the installed one; ``extra_env``:
+    settings of its environment (IDLE_POLL_SECONDS=0, say)."""
     metrics_port = free_port()
     env = {
         **cluster.env,
@@ -119,6 +120,7 @@ def operator_process(
         "HEALTH_PORT": "0",
         "PYTHONUNBUFFERED": "1",
         "WORKER_IMAGE": cluster.info["images"]["worker"],
+        **(extra_env or {}),
     }
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
@@ -247,7 +249,19 @@ SETTLE_HOLD = 20.0  # the rate must hold this long
 SETTLE_CAP = 120.0  # give up waiting (the window is then measured anyway, and says so)
 
 
-def settle(metrics_port: int, due_per_s: float) -> tuple[float, bool]:
+POLL_SECONDS = 2.0  # the JobQueues' pollIntervalSeconds (the default)
+
+
+def polls_due(metrics_port: int, count: int, idle_poll_seconds: float) -> tuple[float, int]:
+    """Polls per second the operator owes ``count`` JobQueues now, and how many of its loops
+    are idle (jobqueue_operator_idle_loops: polled every IDLE_POLL_SECONDS, not every 2 s)."""
+    idle = int(sum(_series(metrics_port, "jobqueue_operator_idle_loops")))
+    if idle_poll_seconds <= 0:
+        return count / POLL_SECONDS, idle
+    return (count - idle) / POLL_SECONDS + idle / max(idle_poll_seconds, POLL_SECONDS), idle
+
+
+def settle(metrics_port: int, count: int, idle_poll_seconds: float) -> tuple[float, bool]:
     """Wait until the operator's poll rate is within 5 % of due for SETTLE_HOLD seconds
     (its start-up rush over), at most SETTLE_CAP. Returns (seconds waited, settled?)."""
     started = time.monotonic()
@@ -257,6 +271,7 @@ def settle(metrics_port: int, due_per_s: float) -> tuple[float, bool]:
         time.sleep(SETTLE_STEP)
         now, total = time.monotonic(), _total_polls(metrics_port)
         rate = (total - last) / (now - last_t)
+        due_per_s, _ = polls_due(metrics_port, count, idle_poll_seconds)
         held = held + (now - last_t) if rate >= 0.95 * due_per_s else 0.0
         last, last_t = total, now
         if held >= SETTLE_HOLD:
@@ -302,6 +317,7 @@ def scale(
     window: float,
     keep: bool = False,
     profile_to: Path | None = None,
+    idle_poll_seconds: float = 30.0,
 ) -> dict[str, Any]:
     """``count`` JobQueues for a window. JobQueues left by the row before (``keep``) are
     counted in: only the missing ones are applied. With ``keep`` they stay afterwards (the
@@ -332,8 +348,7 @@ def scale(
 
     _wait(all_deployments, 120 + count, f"{count} Deployments", max(2.0, count / 500))
     created = time.monotonic() - started
-    due = count / 2.0  # the default pollIntervalSeconds
-    settle_s, settled = settle(metrics_port, due)
+    settle_s, settled = settle(metrics_port, count, idle_poll_seconds)
     r = redis.Redis.from_url(redis_url)
     cmds0 = int(r.info("stats")["total_commands_processed"])
     polls0 = _labelled(metrics_port, "jobqueue_operator_polls_total")
@@ -356,6 +371,7 @@ def scale(
             lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
     _stop(spy)
     polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
+    due, idle = polls_due(metrics_port, count, idle_poll_seconds)
     writes = _status_writes(metrics_port) - writes0
     lag1 = _lag_buckets(metrics_port)
     elapsed = time.monotonic() - t0
@@ -385,6 +401,7 @@ def scale(
         "polls_per_s": polls / elapsed,
         "status_writes_per_s": writes / elapsed,
         "expected_polls_per_s": due,
+        "idle_loops": idle,
         "window": elapsed,
         "created_s": created,
         "settle_s": settle_s,
@@ -403,6 +420,8 @@ def scale(
             )
             + f"; {polled} of {count} queues polled in the window, median interval between polls "
             + (f"{elapsed / median:.1f} s" if median else "n/a (most queues not polled)")
+            + f"; {idle} of {count} loops idle at the end (IDLE_POLL_SECONDS "
+            + f"{idle_poll_seconds:g})"
         ),
     }
     if keep:
@@ -425,6 +444,7 @@ def run(
     scale_only: bool = False,
     profile_dir: Path | None = None,
     operator_source: Path | None = None,
+    operator_env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The section: reaction rows then scale rows (``scale_only``: the scale rows alone,
     each row growing from the one before when it is larger, nothing deleted at the end).
@@ -447,7 +467,9 @@ def run(
         try:
             cluster.install_crds(NAMESPACE)
             log = Path(tmp) / "operator.log"
-            with operator_process(cluster, log, operator_source) as (proc, metrics_port):
+            env = operator_env or {}
+            idle_poll = float(env.get("IDLE_POLL_SECONDS", "30"))
+            with operator_process(cluster, log, operator_source, env) as (proc, metrics_port):
                 try:
                     if not scale_only:
                         print("operator: reaction time", flush=True)
@@ -463,7 +485,7 @@ def run(
                         profile_to = profile_dir / f"operator-{count}.txt" if profile_dir else None
                         out["scale"].append(
                             scale(cluster, url, proc.pid, metrics_port, count, seconds, keep,
-                                  profile_to)
+                                  profile_to, idle_poll)
                         )  # fmt: skip
                 except (TimeoutError, RuntimeError) as exc:
                     tail = log.read_text(errors="replace")[-1500:]
