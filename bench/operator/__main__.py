@@ -42,6 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="a setting of the operator's environment (repeatable), e.g. IDLE_POLL_SECONDS=0",
     )
+    parser.add_argument(
+        "--tracemalloc",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="trace the operator's Python allocations (slows it: CPU figures are off) and "
+        "write where its memory is at the end of each row's window to DIR/memory-<count>.txt",
+    )
     args = parser.parse_args(argv)
     operator_env = dict(e.split("=", 1) for e in args.operator_env if "=" in e)
     if len(operator_env) != len(args.operator_env):
@@ -68,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         profile_dir=args.profile,
         operator_source=args.operator_src,
         operator_env=operator_env,
+        memory_dir=args.tracemalloc,
     )
     result["meta"] = {**meta, "seconds": round(time.monotonic() - started, 1)}
     result["label"] = label

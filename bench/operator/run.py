@@ -318,6 +318,7 @@ def scale(
     keep: bool = False,
     profile_to: Path | None = None,
     idle_poll_seconds: float = 30.0,
+    memory_to: tuple[Path, Path] | None = None,
 ) -> dict[str, Any]:
     """``count`` JobQueues for a window. JobQueues left by the row before (``keep``) are
     counted in: only the missing ones are applied. With ``keep`` they stay afterwards (the
@@ -370,6 +371,8 @@ def scale(
             scraped = time.monotonic()
             lags += _series(metrics_port, "jobqueue_operator_poll_lag_seconds")
     _stop(spy)
+    if memory_to is not None:
+        _dump_memory(pid, *memory_to)
     polls1 = _labelled(metrics_port, "jobqueue_operator_polls_total")
     due, idle = polls_due(metrics_port, count, idle_poll_seconds)
     writes = _status_writes(metrics_port) - writes0
@@ -445,6 +448,7 @@ def run(
     profile_dir: Path | None = None,
     operator_source: Path | None = None,
     operator_env: dict[str, str] | None = None,
+    memory_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The section: reaction rows then scale rows (``scale_only``: the scale rows alone,
     each row growing from the one before when it is larger, nothing deleted at the end).
@@ -467,7 +471,10 @@ def run(
         try:
             cluster.install_crds(NAMESPACE)
             log = Path(tmp) / "operator.log"
-            env = operator_env or {}
+            env = dict(operator_env or {})
+            dump = Path(tmp) / "allocations.txt"
+            if memory_dir is not None:
+                env.update(memtrace_env(dump))
             idle_poll = float(env.get("IDLE_POLL_SECONDS", "30"))
             with operator_process(cluster, log, operator_source, env) as (proc, metrics_port):
                 try:
@@ -485,7 +492,9 @@ def run(
                         profile_to = profile_dir / f"operator-{count}.txt" if profile_dir else None
                         out["scale"].append(
                             scale(cluster, url, proc.pid, metrics_port, count, seconds, keep,
-                                  profile_to, idle_poll)
+                                  profile_to, idle_poll,
+                                  (dump, memory_dir / f"memory-{count}.txt") if memory_dir
+                                  else None)
                         )  # fmt: skip
                 except (TimeoutError, RuntimeError) as exc:
                     tail = log.read_text(errors="replace")[-1500:]
@@ -495,6 +504,24 @@ def run(
         finally:
             cluster.close()
     return out
+
+
+MEMTRACE = Path(__file__).resolve().parent / "memtrace"  # a sitecustomize: see its docstring
+
+
+def memtrace_env(dump: Path) -> dict[str, str]:
+    """The operator's environment for tracing its allocations (memtrace/sitecustomize.py)."""
+    return {"PYTHONPATH": str(MEMTRACE), "JOBQUEUE_BENCH_TRACEMALLOC": str(dump)}
+
+
+def _dump_memory(pid: int, dump: Path, to: Path) -> None:
+    """Have the operator write its live allocations to ``dump`` (SIGUSR2); keep them as
+    ``to``."""
+    dump.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR2)
+    _wait(dump.exists, 300, "the operator's allocation dump", 1.0)
+    to.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(dump, to)
 
 
 def _py_spy(profile_to: Path | None, pid: int) -> subprocess.Popen[bytes] | None:
