@@ -95,8 +95,15 @@ class Cluster:
         """The project's CRDs, established, and ``namespace`` to put JobQueues in."""
         for crd in sorted((REPO / "crds").glob("*.yaml")):
             self.kubectl("apply", "-f", str(crd))
-        self.kubectl("wait", "--for=condition=Established", "--timeout=60s",
-                     "crd/jobqueues.jobqueue.dev")  # fmt: skip
+        # Not `kubectl wait --for=condition=Established`: it fails at once, instead of
+        # waiting, when asked before the CRD has any status conditions.
+        established = '{.status.conditions[?(@.type=="Established")].status}'
+        _wait(
+            lambda: self.kubectl(
+                "get", "crd/jobqueues.jobqueue.dev", "-o", f"jsonpath={established}"
+            ).strip() == "True",
+            60, "the JobQueue CRD established", 0.2,
+        )  # fmt: skip
         self.kubectl("create", "namespace", namespace)
 
     def close(self) -> None:
