@@ -523,8 +523,7 @@ class Poller:
 
     def _record_poll(self, lag: float) -> QueueSeries:
         series = self._series()
-        series.polls.inc()
-        series.poll_lag.set(lag)
+        series.polled(lag)
         self.ctx.metrics.poll_lag_all.observe(lag)
         return series
 
@@ -545,7 +544,7 @@ class Poller:
             self._policy(jq),
         )
         if observation is not None:
-            series.lease_lapses.set(observation.lease_lapses_5m)
+            series.lease_lapses = observation.lease_lapses_5m
         self.gauges_set = True
 
     async def _report(

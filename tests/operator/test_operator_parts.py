@@ -97,9 +97,10 @@ def test_config_from_env_and_bad_values() -> None:
 
 def test_metrics_are_prefixed_and_forgotten() -> None:
     m = OperatorMetrics()
-    m.desired.labels("ns", "jq", "q").set(3)
-    m.backlog.labels("ns", "jq", "q", "queued").set(7)
-    m.decisions.labels("ns", "jq", "q", "up", "Backlog").inc()
+    series = m.series("ns", "jq", "q")
+    series.desired = 3
+    series.backlog = (7, 0, 0, 0)
+    series.decided("up", "Backlog")
     text = generate_latest(m.registry).decode()
     assert 'jobqueue_operator_desired_replicas{jobqueue="jq",namespace="ns",queue="q"} 3.0' in text
     assert "jobqueue_operator_scale_decisions_total" in text
