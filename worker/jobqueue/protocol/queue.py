@@ -30,7 +30,7 @@ from jobqueue.connection import MAX_BLOCK_SECONDS
 from jobqueue.errors import InvalidJob, MalformedJob
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
 from jobqueue.protocol import replicated
-from jobqueue.protocol.keys import QUEUES_KEY, QueueKeys
+from jobqueue.protocol.keys import FIXED_KEY_NAMES, QUEUES_KEY, QueueKeys
 from jobqueue.protocol.replies import (
     CancelResult,
     CompleteResult,
@@ -42,7 +42,7 @@ from jobqueue.protocol.replies import (
     decode_leased,
     decode_snapshot,
 )
-from jobqueue.protocol.scripts import SCRIPT_NAMES, script_info, script_sha, script_source
+from jobqueue.protocol.scripts import script_info, script_sha, script_source
 
 __all__ = ["AnyRedis", "QueueProtocol", "known_queues"]
 
@@ -105,10 +105,11 @@ class QueueProtocol:
         # that wrote it), so a failover promoting one of them keeps it.
         self.wait_replicas = wait_replicas
         self.wait_timeout_ms = wait_timeout_ms
-        # Each script's declared fixed keys, resolved for this queue once.
-        self._keys = {
-            name: [self.keys.key(k) for k in script_info(name).fixed_keys] for name in SCRIPT_NAMES
-        }
+        # Each script's declared fixed keys, resolved for this queue on its first call, from
+        # one string per key: the operator holds a protocol per JobQueue and calls few of
+        # the scripts (resolving all of them up front cost 11 KB per queue).
+        self._fixed = dict(zip(FIXED_KEY_NAMES, self.keys.fixed, strict=True))
+        self._keys: dict[str, list[str]] = {}
         self._registered = False
         self.max_block = _max_block(redis)
 
@@ -119,7 +120,9 @@ class QueueProtocol:
         return "" if self.clock is None else str(int(self.clock() * 1000))
 
     def _evalsha_args(self, name: str, *args: Any, call_keys: Sequence[str] = ()) -> list[Any]:
-        keys = self._keys[name]
+        keys = self._keys.get(name)
+        if keys is None:
+            keys = self._keys[name] = [self._fixed[k] for k in script_info(name).fixed_keys]
         return [
             script_sha(name),
             len(keys) + len(call_keys),
