@@ -230,7 +230,7 @@ def _labelled(metrics_port: int, name: str) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=30).text
     out = {}
     for line in text.splitlines():
-        if line.startswith(name + "{"):
+        if line.startswith((name + "{", name + " ")):
             labels, value = line.rsplit(" ", 1)
             out[labels] = float(value)
     return out
