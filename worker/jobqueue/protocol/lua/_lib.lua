@@ -157,10 +157,12 @@ end
 
 -- The few fields a completion needs (no other field is read or checked: a job completed by
 -- the worker holding its lease is complete, whatever else its record says).
+-- (`error` is read only to know whether there is one to clear: a first attempt has none.)
 local function read_lease(id)
-  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel')
+  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel', 'error')
   if not f[1] and not f[2] then return nil end
-  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1' }
+  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1',
+    has_error = f[5] ~= false }
 end
 
 -- The lease check of every report: the job is active and `token` is its current token.
@@ -172,23 +174,38 @@ end
 
 -- Put a job among the ready ones with its priority; keeps `qscore` so a released job can
 -- return to its old place.
+-- index_ready returns the qscore for the caller to write with the record's other fields.
+local function index_ready(id, priority, ready_ms)
+  local score = fmt(priority * PRIO_SHIFT + redis.call('INCR', K.seq))
+  redis.call('ZADD', K.queued, score, id)
+  redis.call('ZADD', K.enqueued, fmt(ready_ms), id)
+  return score
+end
 local function make_ready(rec, ready_ms)
-  local score = rec.priority * PRIO_SHIFT + redis.call('INCR', K.seq)
-  redis.call('ZADD', K.queued, fmt(score), rec.id)
-  redis.call('ZADD', K.enqueued, fmt(ready_ms), rec.id)
-  redis.call('HSET', JOB .. rec.id, 'state', 'queued', 'qscore', fmt(score), 'ready_at', fmt(ready_ms))
+  local score = index_ready(rec.id, rec.priority, ready_ms)
+  redis.call('HSET', JOB .. rec.id, 'state', 'queued', 'qscore', score, 'ready_at', fmt(ready_ms))
 end
 
 -- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
 -- Runs once per state per script call, so a batch may leave the index over its limit by at
 -- most the batch size until the next finish. A record that cannot be deleted now (a slot
 -- being migrated) keeps its index entry and goes next time: pcall, so it never aborts the
--- script after its real work is done.
+-- script after its real work is done. The records go in one DEL per 500 (a DEL is refused
+-- or done as a whole); only a refused one is retried key by key, so what can go goes.
 local TRIMMED = {}
 local function drop_finished(zkey, ids)
   local dropped = {}
-  for i = 1, #ids do
-    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then dropped[#dropped + 1] = ids[i] end
+  for i = 1, #ids, 500 do
+    local last = math.min(i + 499, #ids)
+    local keys = {}
+    for j = i, last do keys[#keys + 1] = JOB .. ids[j] end
+    if type(redis.pcall('DEL', unpack(keys))) == 'number' then
+      for j = i, last do dropped[#dropped + 1] = ids[j] end
+    else
+      for j = i, last do
+        if type(redis.pcall('DEL', keys[j - i + 1])) == 'number' then dropped[#dropped + 1] = ids[j] end
+      end
+    end
   end
   batched('ZREM', zkey, dropped, 500)
 end
@@ -196,19 +213,29 @@ local function trim(state)
   if TRIMMED[state] then return end
   TRIMMED[state] = true
   local zkey = K[state]
-  local excess = redis.call('ZCARD', zkey) - S['keep_' .. state]
-  if excess > 0 then drop_finished(zkey, redis.call('ZRANGE', zkey, 0, math.min(excess, 1000) - 1)) end
-  drop_finished(zkey, redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - LIFETIME_MS, 'LIMIT', 0, 100))
+  local n = math.min(math.max(redis.call('ZCARD', zkey) - S['keep_' .. state], 0), 1000)
+  -- the n oldest go by count; the one after them (the oldest kept) tells whether any is past
+  -- its lifetime, so the age trim costs nothing while none is
+  local oldest = redis.call('ZRANGE', zkey, 0, n, 'WITHSCORES')
+  local by_count = {}
+  for i = 1, math.min(#oldest, 2 * n), 2 do by_count[#by_count + 1] = oldest[i] end
+  drop_finished(zkey, by_count)
+  local kept = tonumber(oldest[2 * n + 2])
+  if kept and kept <= NOW - LIFETIME_MS then
+    drop_finished(zkey, redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - LIFETIME_MS, 'LIMIT', 0, 100))
+  end
 end
 
 -- Record a finished job (completed / failed / cancelled); the caller removed it from its
 -- previous index. `error_text` replaces the job's error (nil keeps it); `result` is the
 -- result JSON of a completed job (which also clears an earlier attempt's error).
-local function finish(rec, state, error_text, result)
+-- finish_record writes the record only: the caller adds it to the state's index, emits its
+-- event and trims (finish does all of it for one job; complete.lua for a batch at once).
+local function finish_record(rec, state, error_text, result)
   local jk = JOB .. rec.id
   if result then
     redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'result', result, 'progress', 100)
-    redis.call('HDEL', jk, 'error')
+    if rec.has_error ~= false then redis.call('HDEL', jk, 'error') end
   elseif error_text then
     redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'error', error_text)
   else
@@ -219,6 +246,9 @@ local function finish(rec, state, error_text, result)
   if rec.dedup_key ~= '' and redis.call('HGET', K.dedup, rec.dedup_key) == rec.id then
     redis.call('HDEL', K.dedup, rec.dedup_key)
   end
+end
+local function finish(rec, state, error_text, result)
+  finish_record(rec, state, error_text, result)
   redis.call('ZADD', K[state], NOW, rec.id)
   emit(rec.id, state)
   trim(state)
@@ -228,25 +258,26 @@ local function dead_letter(rec)
   finish(rec, 'failed', 'MalformedJobRecord: ' .. rec.problem)
 end
 
--- Write a new job: its record, and the delayed or ready index. `job` holds the submit fields
--- (id, name, payload, priority, delay_ms, max_attempts, backoff, timeout, dedup_key); the
--- caller checked the id is free. Returns true when the job is ready now.
+-- Write a new job: its record (one HSET, its state fields included), and the delayed or ready
+-- index. `job` holds the submit fields (id, name, payload, priority, delay_ms, max_attempts,
+-- backoff, timeout, dedup_key); the caller checked the id is free. Returns true when the job
+-- is ready now.
 local function create_job(job)
-  local jk = JOB .. job.id
   if job.dedup_key ~= '' then redis.call('HSET', K.dedup, job.dedup_key, job.id) end
-  redis.call('HSET', jk, 'id', job.id, 'name', job.name, 'payload', job.payload, 'priority',
-    job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff', job.backoff,
-    'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW, 'token', 0,
-    'progress', 0)
+  local state_fields
   if job.delay_ms > 0 then
-    redis.call('HSET', jk, 'state', 'delayed', 'run_at', NOW + job.delay_ms)
     redis.call('ZADD', K.delayed, NOW + job.delay_ms, job.id)
-    emit(job.id, 'delayed')
-    return false
+    state_fields = { 'state', 'delayed', 'run_at', NOW + job.delay_ms }
+  else
+    state_fields = { 'state', 'queued', 'qscore', index_ready(job.id, job.priority, NOW),
+      'ready_at', fmt(NOW) }
   end
-  make_ready({ id = job.id, priority = job.priority }, NOW)
-  emit(job.id, 'queued')
-  return true
+  redis.call('HSET', JOB .. job.id, 'id', job.id, 'name', job.name, 'payload', job.payload,
+    'priority', job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff',
+    job.backoff, 'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW,
+    'token', 0, 'progress', 0, unpack(state_fields))
+  emit(job.id, state_fields[2])
+  return state_fields[2] == 'queued'
 end
 
 -- Tell operators an idle queue has work (classic PUBLISH on 'jq:wakeups', keys.WAKEUPS_CHANNEL).
@@ -345,8 +376,10 @@ end
 local function take(out, worker, n, lease_ms)
   if n <= 0 then return end
   sweep(100)
-  -- read phase
-  local ids = redis.call('ZRANGE', K.queued, 0, n - 1)
+  -- read phase: one id past the n taken tells whether work is left behind (no ZCARD later)
+  local ids = redis.call('ZRANGE', K.queued, 0, n)
+  local left_behind = #ids > n
+  if left_behind then ids[n + 1] = nil end
   local recs = {}
   for i = 1, #ids do recs[i] = read_job(ids[i], 'queued', true) or { id = ids[i], gone = true } end
   if #ids == 0 then return end
@@ -374,7 +407,7 @@ local function take(out, worker, n, lease_ms)
     end
   end
   batched('ZADD', K.active, leases, 1000)
-  if redis.call('ZCARD', K.queued) > 0 then wake() end
+  if left_behind then wake() end
 end
 
 -- Remember which jobs a take call leased, under the caller's request id, for as long as the
