@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 from jobqueue.models import JobState, QueueSettings, build_spec
-from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol, wait_for_any
+from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol, event_job_ids, wait_for_any
 from jobqueue.protocol.queue import LeasedJob
 from qhelpers import FakeClock, ProtoFactory
 
@@ -300,12 +300,32 @@ async def test_a_record_the_trim_may_not_delete_keeps_its_index_entry_and_the_re
 
 async def test_event_stream_is_bounded(make_proto: ProtoFactory) -> None:
     proto = make_proto(events_maxlen=100)
-    specs = [build_spec("job") for _ in range(1000)]
-    await proto.submit_many(specs, [f"b{i}" for i in range(1000)])
+    for i in range(1000):  # one by one: one entry each
+        await proto.submit(build_spec("job"), f"b{i}")
     length = await proto.redis.xlen(proto.keys.events)
     assert 100 <= length < 1000  # MAXLEN ~ trims in whole macro nodes
     last = await proto.redis.xrevrange(proto.keys.events, count=1)
     assert last[0][1] == {"job": "b999", "event": "queued"}
+
+
+async def test_the_jobs_of_one_call_share_one_event_entry(proto: QueueProtocol) -> None:
+    specs = [build_spec("job") for _ in range(3)]
+    await proto.submit_many([*specs, build_spec("job", delay=60)], ["a", "b", "c", "d"])
+    jobs = await proto.take("w", 3, 30)
+    await proto.complete("w", [(j.id, j.token, None) for j in jobs[:2]], take_next=0)
+    entries = [fields for _, fields in await proto.redis.xrange(proto.keys.events)]
+    assert entries == [
+        {"jobs": "a\nb\nc", "event": "queued"},
+        {"job": "d", "event": "delayed"},
+        {"jobs": "a\nb\nc", "event": "active"},
+        {"jobs": "a\nb", "event": "completed"},
+    ]
+    assert [event_job_ids(e) for e in entries] == [
+        ["a", "b", "c"],
+        ["d"],
+        ["a", "b", "c"],
+        ["a", "b"],
+    ]
 
 
 async def test_events_record_state_changes(proto: QueueProtocol) -> None:

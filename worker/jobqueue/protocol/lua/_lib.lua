@@ -56,6 +56,18 @@ local function emit(id, event, data)
   end
 end
 
+-- One event for the jobs of a batch (one XADD per call instead of one per job): a single job
+-- gets the one-job entry (job, event); several share one entry whose `jobs` field lists
+-- their ids joined by newlines (ids hold none). Readers: replies.event_job_ids.
+local function emit_all(ids, event)
+  if #ids == 1 then
+    emit(ids[1], event)
+  elseif #ids > 1 and S.events_maxlen > 0 then
+    redis.call('XADD', K.events, 'MAXLEN', '~', S.events_maxlen, '*', 'jobs',
+      table.concat(ids, '\n'), 'event', event)
+  end
+end
+
 -- Wake one idle worker (BZPOPMIN on the marker); a hint, never the source of truth.
 local function wake()
   redis.call('ZADD', K.marker, 0, '1')
@@ -260,9 +272,10 @@ end
 
 -- Write a new job: its record (one HSET, its state fields included), and the delayed or ready
 -- index. `job` holds the submit fields (id, name, payload, priority, delay_ms, max_attempts,
--- backoff, timeout, dedup_key); the caller checked the id is free. Returns true when the job
--- is ready now.
-local function create_job(job)
+-- backoff, timeout, dedup_key); the caller checked the id is free. Its event (`queued` or
+-- `delayed`) is emitted, or, given `events` (event -> ids), added there for the caller to
+-- emit for the whole call (emit_all). Returns true when the job is ready now.
+local function create_job(job, events)
   if job.dedup_key ~= '' then redis.call('HSET', K.dedup, job.dedup_key, job.id) end
   local state_fields
   if job.delay_ms > 0 then
@@ -276,8 +289,14 @@ local function create_job(job)
     'priority', job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff',
     job.backoff, 'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW,
     'token', 0, 'progress', 0, unpack(state_fields))
-  emit(job.id, state_fields[2])
-  return state_fields[2] == 'queued'
+  local event = state_fields[2]
+  if events then
+    events[event] = events[event] or {}
+    table.insert(events[event], job.id)
+  else
+    emit(job.id, event)
+  end
+  return event == 'queued'
 end
 
 -- Tell operators an idle queue has work (classic PUBLISH on 'jq:wakeups', keys.WAKEUPS_CHANNEL).
@@ -387,7 +406,7 @@ local function take(out, worker, n, lease_ms)
   batched('ZREM', K.queued, ids, 500)
   batched('ZREM', K.enqueued, ids, 500)
   local until_ms = NOW + lease_ms
-  local leases = {}
+  local leases, leased = {}, {}
   for _, rec in ipairs(recs) do
     if rec.gone then
       -- a hash deleted behind the queue's back: its index entries are gone now
@@ -403,10 +422,11 @@ local function take(out, worker, n, lease_ms)
       leases[#leases + 1] = until_ms
       leases[#leases + 1] = rec.id
       append_leased(out, rec, token, attempt)
-      emit(rec.id, 'active')
+      leased[#leased + 1] = rec.id
     end
   end
   batched('ZADD', K.active, leases, 1000)
+  emit_all(leased, 'active')
   if left_behind then wake() end
 end
 

@@ -23,18 +23,17 @@ for i = 1, #triples, 3 do
     out[#out + 1] = 'stale'
   end
 end
--- write phase: the records and their events one by one; their index entries and trim once
--- per call
+-- write phase: the records one by one; their index entries, event and trim once per call
 local finished, scored = {}, {}
 for _, item in ipairs(todo) do
   finished[#finished + 1] = item.rec.id
   scored[#scored + 1] = NOW
   scored[#scored + 1] = item.rec.id
   finish_record(item.rec, 'completed', nil, item.result)
-  emit(item.rec.id, 'completed')
 end
 batched('ZREM', K.active, finished, 500)
 batched('ZADD', K.completed, scored, 1000)
+emit_all(finished, 'completed')
 if #finished > 0 then trim('completed') end
 count_outcome('s', #todo)
 local jobs = {}
