@@ -2,7 +2,11 @@
 --   the shebang ('#!lua', with 'flags=no-writes' for read-only scripts), a generated prologue
 --   (K: the queue's keys by name, from KEYS in the order of the script's '--! keys:' header;
 --   SETTING_NAMES / DEFAULTS: the stored queue settings and their defaults, from
---   jobqueue.models.QueueSettings), this file, then the script's own body.
+--   jobqueue.models.QueueSettings), this file, then the script's own body. Of this file, the
+--   part after the '--- definitions' line goes in only as far as the script uses it (each
+--   top-level `local` with the comment above it, when its name appears in the body or in
+--   another definition the script uses): Redis runs a script's whole text on every call, and
+--   each definition made costs the call time (lualib.py).
 --
 -- Keys: every fixed key a script touches is declared in KEYS, so Redis checks ACLs, cluster
 -- routing and slot migration before the script runs. Job hashes ('{jq:<queue>}:job:<id>') are
@@ -41,6 +45,8 @@ if rawget(K, 'settings') then
   for i, name in ipairs(SETTING_NAMES) do S[name] = tonumber(raw[i]) or DEFAULTS[name] end
   LIFETIME_MS = math.floor(math.min(S.result_ttl, S.keep_age) * 1000)
 end
+
+--- definitions: scripts.py (lualib.py) puts in each script only those it uses -------------
 
 -- Integers as exact decimal strings (tostring would use %.14g).
 local function fmt(n) return string.format('%.0f', n) end
