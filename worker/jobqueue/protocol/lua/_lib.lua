@@ -205,8 +205,10 @@ local function make_ready(rec, ready_ms)
 end
 
 -- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
--- Runs once per state per script call, so a batch may leave the index over its limit by at
--- most the batch size until the next finish. A record that cannot be deleted now (a slot
+-- Runs once per state per script call: after the first job of that state finished (a batch
+-- may leave the index over its limit by at most the batch size until the next finish), or,
+-- in complete.lua, after the whole batch was indexed (a keep below the batch size then drops
+-- some of the batch's own records at once, as the next finish would have). A record that cannot be deleted now (a slot
 -- being migrated) keeps its index entry and goes next time: pcall, so it never aborts the
 -- script after its real work is done. The records go in one DEL per 500 (a DEL is refused
 -- or done as a whole); only a refused one is retried key by key, so what can go goes.
