@@ -179,6 +179,7 @@ def _worker(url: str, n: int, seconds: float) -> dict[str, Any]:
         out["redis"] = stats_delta(before, commandstats(r), n)
         if raw.exists():
             out["py_spy_percent_of_wall"] = _categories(raw.read_text(), int(seconds))
+            (REPO / "bench" / "out").mkdir(parents=True, exist_ok=True)
             shutil.copy(raw, REPO / "bench" / "out" / "profile-worker-stacks.txt")
     finally:
         proc.kill()

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 import redis.asyncio as aioredis
-from jobqueue.models import JobState, build_spec
-from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol, wait_for_any
+from jobqueue.models import JobState, QueueSettings, build_spec
+from jobqueue.protocol import CancelResult, LeaseStatus, QueueProtocol, event_job_ids, wait_for_any
 from jobqueue.protocol.queue import LeasedJob
 from qhelpers import FakeClock, ProtoFactory
 
@@ -248,14 +248,84 @@ async def test_retention_is_bounded_by_age(make_proto: ProtoFactory, clock: Fake
     assert await proto.get_fields(old) == {}
 
 
+async def test_retention_by_count_and_age_in_one_call(
+    make_proto: ProtoFactory, clock: FakeClock
+) -> None:
+    proto = make_proto(keep_completed=2, keep_age=60)
+    old = [await submit(proto) for _ in range(3)]
+    for job in await proto.take("w", 3, 30):
+        await proto.complete("w", [(job.id, job.token, None)])
+    clock.advance(61)
+    new = await submit(proto)
+    job = await take_one(proto)
+    await proto.complete("w", [(job.id, job.token, None)])  # 2 go by count, the 3rd by age
+    assert await proto.redis.zrange(proto.keys.key("completed"), 0, -1) == [new]
+    assert [await proto.get_fields(jid) for jid in old] == [{}, {}, {}]
+
+
+async def test_a_record_the_trim_may_not_delete_keeps_its_index_entry_and_the_rest_go(
+    make_proto: ProtoFactory, rclient: aioredis.Redis, redis_url: str, clock: FakeClock
+) -> None:
+    """The trim deletes records in one DEL; when Redis refuses it (here an ACL that does not
+    cover one record, as a slot being migrated would), each record goes on its own and the
+    refused one keeps its index entry for a later trim."""
+    proto = make_proto(keep_completed=5)
+    for jid in ("x1", "k1", "k2"):
+        await proto.submit(build_spec("job"), jid)
+    for job in await proto.take("w", 2, 30):
+        await proto.complete("w", [(job.id, job.token, None)])
+        clock.advance(1)  # completed oldest first: x1, k1, then k2
+    [k2] = await proto.take("w", 1, 30)
+    await proto.configure(QueueSettings(keep_completed=1))  # x1 and k1 are one trim's excess
+    # every key of queue q except the job records whose id does not start with k
+    await rclient.acl_setuser(
+        "trimmer", enabled=True, passwords=["+pw"], commands=["+@all"],
+        keys=["{jq:q}:[^j]*", "{jq:q}:job:k*"], channels=["*"],
+    )  # fmt: skip
+    limited = aioredis.Redis.from_url(
+        redis_url, username="trimmer", password="pw", decode_responses=True
+    )
+    try:
+        as_trimmer = QueueProtocol(limited, "q", clock=proto.clock)
+        assert (await as_trimmer.complete("w", [(k2.id, k2.token, None)])).statuses == [
+            LeaseStatus.OK
+        ]
+    finally:
+        await limited.aclose()
+        await rclient.acl_deluser("trimmer")
+    assert await proto.redis.zrange(proto.keys.key("completed"), 0, -1) == ["x1", "k2"]
+    assert await proto.get_fields("k1") == {}
+    assert await proto.get_fields("x1") != {}
+
+
 async def test_event_stream_is_bounded(make_proto: ProtoFactory) -> None:
     proto = make_proto(events_maxlen=100)
-    specs = [build_spec("job") for _ in range(1000)]
-    await proto.submit_many(specs, [f"b{i}" for i in range(1000)])
+    for i in range(1000):  # one by one: one entry each
+        await proto.submit(build_spec("job"), f"b{i}")
     length = await proto.redis.xlen(proto.keys.events)
     assert 100 <= length < 1000  # MAXLEN ~ trims in whole macro nodes
     last = await proto.redis.xrevrange(proto.keys.events, count=1)
     assert last[0][1] == {"job": "b999", "event": "queued"}
+
+
+async def test_the_jobs_of_one_call_share_one_event_entry(proto: QueueProtocol) -> None:
+    specs = [build_spec("job") for _ in range(3)]
+    await proto.submit_many([*specs, build_spec("job", delay=60)], ["a", "b", "c", "d"])
+    jobs = await proto.take("w", 3, 30)
+    await proto.complete("w", [(j.id, j.token, None) for j in jobs[:2]], take_next=0)
+    entries = [fields for _, fields in await proto.redis.xrange(proto.keys.events)]
+    assert entries == [
+        {"jobs": "a\nb\nc", "event": "queued"},
+        {"job": "d", "event": "delayed"},
+        {"jobs": "a\nb\nc", "event": "active"},
+        {"jobs": "a\nb", "event": "completed"},
+    ]
+    assert [event_job_ids(e) for e in entries] == [
+        ["a", "b", "c"],
+        ["d"],
+        ["a", "b", "c"],
+        ["a", "b"],
+    ]
 
 
 async def test_events_record_state_changes(proto: QueueProtocol) -> None:

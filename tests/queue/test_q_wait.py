@@ -59,3 +59,27 @@ async def test_wait_returns_on_a_queue_without_events(rclient: aioredis.Redis) -
     [job] = await q.protocol.take("w", 1, 30)
     await q.protocol.complete("w", [(jid, job.token, 7)], lease_seconds=30)
     assert (await waiter).result == 7
+
+
+async def test_wait_returns_on_the_finish_entry_a_batch_of_jobs_shares(
+    rclient: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No re-read of the job for a minute: only the stream entry can end this wait in time.
+    monkeypatch.setattr("jobqueue.client._WAIT_RECHECK_FIRST", 60.0)
+    q = AsyncQueue("q", redis=rclient)
+    ids = await q.submit_many([{"name": "work"}, {"name": "work"}])
+    jobs = await q.protocol.take("w", 2, 30)
+    real_read = q.protocol.read_events
+    reading = asyncio.Event()
+
+    async def read(after: str, block: float, count: int = 1000) -> Any:
+        reading.set()
+        return await real_read(after, block, count)
+
+    q.protocol.read_events = read  # type: ignore[method-assign]
+    waiter = asyncio.create_task(q.wait(ids[1], timeout=30))
+    await reading.wait()  # past its snapshot: the job's finish comes by the stream
+    await q.protocol.complete("w", [(j.id, j.token, j.id) for j in jobs], lease_seconds=30)
+    entries = await rclient.xrange(q.protocol.keys.events)
+    assert entries[-1][1] == {"jobs": "\n".join(ids), "event": "completed"}
+    assert (await waiter).result == ids[1]

@@ -288,12 +288,25 @@ async def test_timeline_says_when_the_event_stream_no_longer_holds_the_start(web
     queue = AsyncQueue("work", web.redis_url)
     await queue.configure(events_maxlen=10)
     job_id = await submit(web, {"name": "echo"})
-    await queue.submit_many([{"name": "echo"} for _ in range(300)])
+    for _ in range(300):  # one by one: an entry each (a submit_many call writes one)
+        await queue.submit("echo", {})
     detail = (await web.http.get(f"{Q}/jobs/{job_id}", headers=web.tokens.as_reader)).json()
     assert detail["timeline_complete"] is False
     assert [e["event"] for e in detail["timeline"]] == ["created"]
     assert detail["job"]["state"] == JobState.QUEUED.value
     await queue.close()
+
+
+async def test_the_timeline_reads_the_entry_a_batch_of_jobs_shares(web: Web) -> None:
+    queue = AsyncQueue("work", web.redis_url)
+    first, _ = await queue.submit_many([{"name": "echo"}, {"name": "echo"}])
+    await queue.close()
+    detail = (await web.http.get(f"{Q}/jobs/{first}", headers=web.tokens.as_reader)).json()
+    assert [(e["event"], e["source"]) for e in detail["timeline"]] == [
+        ("created", "record"),
+        ("queued", "events"),
+    ]
+    assert detail["timeline_complete"] is True
 
 
 async def test_a_submit_event_stamped_later_than_the_creation_still_makes_a_whole_timeline(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from jobqueue.models import Job
-from jobqueue.protocol import QueueProtocol
+from jobqueue.protocol import QueueProtocol, event_job_ids
 
 from jobqueue_web.schemas import TimelineEntry
 
@@ -66,7 +66,7 @@ async def job_timeline(
     read, oldest = await pipe.execute()
     entries: list[TimelineEntry] = []
     for stream_id, fields in read:
-        if fields.get("job") == job.id:
+        if job.id in event_job_ids(fields):
             entries.append(
                 TimelineEntry(
                     at=_moment(stream_id),

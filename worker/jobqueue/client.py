@@ -33,7 +33,14 @@ from jobqueue.errors import (
     ScheduleNotFound,
 )
 from jobqueue.models import FINISHED_STATES, Job, JobSpec, JobState, QueueSettings, build_spec
-from jobqueue.protocol import AnyRedis, CancelResult, QueueProtocol, RetryAllResult, known_queues
+from jobqueue.protocol import (
+    AnyRedis,
+    CancelResult,
+    QueueProtocol,
+    RetryAllResult,
+    event_job_ids,
+    known_queues,
+)
 from jobqueue.protocol.scheduling import (
     DueReport,
     ScheduleState,
@@ -268,7 +275,7 @@ class AsyncQueue:
             if events:
                 last_id = events[-1][0]
                 ours = any(
-                    ev.get("job") == job_id and ev.get("event") in FINISHED_STATES
+                    ev.get("event") in FINISHED_STATES and job_id in event_job_ids(ev)
                     for _, ev in events
                 )
                 if not ours and loop.time() < next_check:

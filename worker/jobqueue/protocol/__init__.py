@@ -11,6 +11,7 @@ from jobqueue.protocol.replies import (
     LeaseStatus,
     RetryAllResult,
     StatsSnapshot,
+    event_job_ids,
 )
 from jobqueue.protocol.waiting import cancel_requests, wait_for_any, wait_then_take, wake_worker
 
@@ -28,6 +29,7 @@ __all__ = [
     "RetryAllResult",
     "StatsSnapshot",
     "cancel_requests",
+    "event_job_ids",
     "known_queues",
     "stats_of_many",
     "validate_queue_name",

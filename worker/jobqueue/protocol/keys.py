@@ -18,7 +18,7 @@ failed        zset    the dead letter: attempts exhausted, by finish ms (trimmed
 cancelled     zset    cancelled jobs by finish ms (trimmed)
 marker        zset    a single member idle workers block on with BZPOPMIN (wake-up hint)
 wake:<worker> zset    one worker's own wake-up (set when it stops while blocked); short-lived
-events        stream  state changes (job, event[, data]), MAXLEN ~ bounded
+events        stream  state changes (job, event[, data]; or jobs, event), MAXLEN ~ bounded
 dedup         hash    dedup key -> id of the unfinished job that holds it
 seq           string  FIFO sequence counter within a priority
 outcomes      hash    attempt outcomes per 5 s bucket: ``s:<bucket>`` / ``f:<bucket>``

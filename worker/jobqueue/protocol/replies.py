@@ -23,9 +23,18 @@ __all__ = [
     "StatsSnapshot",
     "decode_leased",
     "decode_snapshot",
+    "event_job_ids",
 ]
 
 TAKE_FIELDS = 9
+
+
+def event_job_ids(fields: dict[str, str]) -> list[str]:
+    """The jobs an event-stream entry is about: one (``job``), or the jobs of one script
+    call (``jobs``: ids joined by newlines), written as one entry to save an XADD per job."""
+    if "job" in fields:
+        return [fields["job"]]
+    return fields["jobs"].split("\n") if fields.get("jobs") else []
 
 
 class LeaseStatus(StrEnum):

@@ -10,7 +10,8 @@ per-call key the caller supplies after them (``journal``: a take's request journ
 header this module builds the full source: the shebang (so Redis 7 checks OOM and cross-slot
 access before a writing script starts, and may run a no-writes one on a replica), a prologue
 that names the keys (``K.queued`` is ``KEYS[1]``...) and carries the stored settings' names
-and defaults (from ``QueueSettings``: one source), the library, then the body.
+and defaults (from ``QueueSettings``: one source), the library (its definitions only as far
+as the script uses them: ``lualib.py``), then the body.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib import resources
 
 from jobqueue.models import QueueSettings
 from jobqueue.protocol.keys import FIXED_KEY_NAMES
+from jobqueue.protocol.lualib import library_for
 
 __all__ = ["SCRIPT_NAMES", "ScriptInfo", "script_info", "script_sha", "script_source"]
 
@@ -118,7 +120,8 @@ def _prologue(info: ScriptInfo) -> str:
 def script_source(name: str) -> str:
     """Full source of a script: shebang and prologue, the shared library, the script's body."""
     info = script_info(name)
-    return _prologue(info) + "\n" + _read("_lib") + "\n" + _read(name)
+    body = _read(name)
+    return _prologue(info) + "\n" + library_for(_read("_lib"), body) + "\n" + body
 
 
 @cache

@@ -2,7 +2,11 @@
 --   the shebang ('#!lua', with 'flags=no-writes' for read-only scripts), a generated prologue
 --   (K: the queue's keys by name, from KEYS in the order of the script's '--! keys:' header;
 --   SETTING_NAMES / DEFAULTS: the stored queue settings and their defaults, from
---   jobqueue.models.QueueSettings), this file, then the script's own body.
+--   jobqueue.models.QueueSettings), this file, then the script's own body. Of this file, the
+--   part after the '--- definitions' line goes in only as far as the script uses it (each
+--   top-level `local` with the comment above it, when its name appears in the body or in
+--   another definition the script uses): Redis runs a script's whole text on every call, and
+--   each definition made costs the call time (lualib.py).
 --
 -- Keys: every fixed key a script touches is declared in KEYS, so Redis checks ACLs, cluster
 -- routing and slot migration before the script runs. Job hashes ('{jq:<queue>}:job:<id>') are
@@ -42,6 +46,8 @@ if rawget(K, 'settings') then
   LIFETIME_MS = math.floor(math.min(S.result_ttl, S.keep_age) * 1000)
 end
 
+--- definitions: scripts.py (lualib.py) puts in each script only those it uses -------------
+
 -- Integers as exact decimal strings (tostring would use %.14g).
 local function fmt(n) return string.format('%.0f', n) end
 
@@ -53,6 +59,18 @@ local function emit(id, event, data)
     else
       redis.call('XADD', K.events, 'MAXLEN', '~', S.events_maxlen, '*', 'job', id, 'event', event)
     end
+  end
+end
+
+-- One event for the jobs of a batch (one XADD per call instead of one per job): a single job
+-- gets the one-job entry (job, event); several share one entry whose `jobs` field lists
+-- their ids joined by newlines (ids hold none). Readers: replies.event_job_ids.
+local function emit_all(ids, event)
+  if #ids == 1 then
+    emit(ids[1], event)
+  elseif #ids > 1 and S.events_maxlen > 0 then
+    redis.call('XADD', K.events, 'MAXLEN', '~', S.events_maxlen, '*', 'jobs',
+      table.concat(ids, '\n'), 'event', event)
   end
 end
 
@@ -157,10 +175,12 @@ end
 
 -- The few fields a completion needs (no other field is read or checked: a job completed by
 -- the worker holding its lease is complete, whatever else its record says).
+-- (`error` is read only to know whether there is one to clear: a first attempt has none.)
 local function read_lease(id)
-  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel')
+  local f = redis.call('HMGET', JOB .. id, 'state', 'token', 'dedup_key', 'cancel', 'error')
   if not f[1] and not f[2] then return nil end
-  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1' }
+  return { id = id, state = f[1], token = tonumber(f[2]), dedup_key = f[3] or '', cancel = f[4] == '1',
+    has_error = f[5] ~= false }
 end
 
 -- The lease check of every report: the job is active and `token` is its current token.
@@ -172,23 +192,40 @@ end
 
 -- Put a job among the ready ones with its priority; keeps `qscore` so a released job can
 -- return to its old place.
+-- index_ready returns the qscore for the caller to write with the record's other fields.
+local function index_ready(id, priority, ready_ms)
+  local score = fmt(priority * PRIO_SHIFT + redis.call('INCR', K.seq))
+  redis.call('ZADD', K.queued, score, id)
+  redis.call('ZADD', K.enqueued, fmt(ready_ms), id)
+  return score
+end
 local function make_ready(rec, ready_ms)
-  local score = rec.priority * PRIO_SHIFT + redis.call('INCR', K.seq)
-  redis.call('ZADD', K.queued, fmt(score), rec.id)
-  redis.call('ZADD', K.enqueued, fmt(ready_ms), rec.id)
-  redis.call('HSET', JOB .. rec.id, 'state', 'queued', 'qscore', fmt(score), 'ready_at', fmt(ready_ms))
+  local score = index_ready(rec.id, rec.priority, ready_ms)
+  redis.call('HSET', JOB .. rec.id, 'state', 'queued', 'qscore', score, 'ready_at', fmt(ready_ms))
 end
 
 -- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
--- Runs once per state per script call, so a batch may leave the index over its limit by at
--- most the batch size until the next finish. A record that cannot be deleted now (a slot
+-- Runs once per state per script call: after the first job of that state finished (a batch
+-- may leave the index over its limit by at most the batch size until the next finish), or,
+-- in complete.lua, after the whole batch was indexed (a keep below the batch size then drops
+-- some of the batch's own records at once, as the next finish would have). A record that cannot be deleted now (a slot
 -- being migrated) keeps its index entry and goes next time: pcall, so it never aborts the
--- script after its real work is done.
+-- script after its real work is done. The records go in one DEL per 500 (a DEL is refused
+-- or done as a whole); only a refused one is retried key by key, so what can go goes.
 local TRIMMED = {}
 local function drop_finished(zkey, ids)
   local dropped = {}
-  for i = 1, #ids do
-    if type(redis.pcall('DEL', JOB .. ids[i])) == 'number' then dropped[#dropped + 1] = ids[i] end
+  for i = 1, #ids, 500 do
+    local last = math.min(i + 499, #ids)
+    local keys = {}
+    for j = i, last do keys[#keys + 1] = JOB .. ids[j] end
+    if type(redis.pcall('DEL', unpack(keys))) == 'number' then
+      for j = i, last do dropped[#dropped + 1] = ids[j] end
+    else
+      for j = i, last do
+        if type(redis.pcall('DEL', keys[j - i + 1])) == 'number' then dropped[#dropped + 1] = ids[j] end
+      end
+    end
   end
   batched('ZREM', zkey, dropped, 500)
 end
@@ -196,19 +233,29 @@ local function trim(state)
   if TRIMMED[state] then return end
   TRIMMED[state] = true
   local zkey = K[state]
-  local excess = redis.call('ZCARD', zkey) - S['keep_' .. state]
-  if excess > 0 then drop_finished(zkey, redis.call('ZRANGE', zkey, 0, math.min(excess, 1000) - 1)) end
-  drop_finished(zkey, redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - LIFETIME_MS, 'LIMIT', 0, 100))
+  local n = math.min(math.max(redis.call('ZCARD', zkey) - S['keep_' .. state], 0), 1000)
+  -- the n oldest go by count; the one after them (the oldest kept) tells whether any is past
+  -- its lifetime, so the age trim costs nothing while none is
+  local oldest = redis.call('ZRANGE', zkey, 0, n, 'WITHSCORES')
+  local by_count = {}
+  for i = 1, math.min(#oldest, 2 * n), 2 do by_count[#by_count + 1] = oldest[i] end
+  drop_finished(zkey, by_count)
+  local kept = tonumber(oldest[2 * n + 2])
+  if kept and kept <= NOW - LIFETIME_MS then
+    drop_finished(zkey, redis.call('ZRANGEBYSCORE', zkey, '-inf', NOW - LIFETIME_MS, 'LIMIT', 0, 100))
+  end
 end
 
 -- Record a finished job (completed / failed / cancelled); the caller removed it from its
 -- previous index. `error_text` replaces the job's error (nil keeps it); `result` is the
 -- result JSON of a completed job (which also clears an earlier attempt's error).
-local function finish(rec, state, error_text, result)
+-- finish_record writes the record only: the caller adds it to the state's index, emits its
+-- event and trims (finish does all of it for one job; complete.lua for a batch at once).
+local function finish_record(rec, state, error_text, result)
   local jk = JOB .. rec.id
   if result then
     redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'result', result, 'progress', 100)
-    redis.call('HDEL', jk, 'error')
+    if rec.has_error ~= false then redis.call('HDEL', jk, 'error') end
   elseif error_text then
     redis.call('HSET', jk, 'state', state, 'finished_at', NOW, 'error', error_text)
   else
@@ -219,6 +266,9 @@ local function finish(rec, state, error_text, result)
   if rec.dedup_key ~= '' and redis.call('HGET', K.dedup, rec.dedup_key) == rec.id then
     redis.call('HDEL', K.dedup, rec.dedup_key)
   end
+end
+local function finish(rec, state, error_text, result)
+  finish_record(rec, state, error_text, result)
   redis.call('ZADD', K[state], NOW, rec.id)
   emit(rec.id, state)
   trim(state)
@@ -228,25 +278,33 @@ local function dead_letter(rec)
   finish(rec, 'failed', 'MalformedJobRecord: ' .. rec.problem)
 end
 
--- Write a new job: its record, and the delayed or ready index. `job` holds the submit fields
--- (id, name, payload, priority, delay_ms, max_attempts, backoff, timeout, dedup_key); the
--- caller checked the id is free. Returns true when the job is ready now.
-local function create_job(job)
-  local jk = JOB .. job.id
+-- Write a new job: its record (one HSET, its state fields included), and the delayed or ready
+-- index. `job` holds the submit fields (id, name, payload, priority, delay_ms, max_attempts,
+-- backoff, timeout, dedup_key); the caller checked the id is free. Its event (`queued` or
+-- `delayed`) is emitted, or, given `events` (event -> ids), added there for the caller to
+-- emit for the whole call (emit_all). Returns true when the job is ready now.
+local function create_job(job, events)
   if job.dedup_key ~= '' then redis.call('HSET', K.dedup, job.dedup_key, job.id) end
-  redis.call('HSET', jk, 'id', job.id, 'name', job.name, 'payload', job.payload, 'priority',
-    job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff', job.backoff,
-    'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW, 'token', 0,
-    'progress', 0)
+  local state_fields
   if job.delay_ms > 0 then
-    redis.call('HSET', jk, 'state', 'delayed', 'run_at', NOW + job.delay_ms)
     redis.call('ZADD', K.delayed, NOW + job.delay_ms, job.id)
-    emit(job.id, 'delayed')
-    return false
+    state_fields = { 'state', 'delayed', 'run_at', NOW + job.delay_ms }
+  else
+    state_fields = { 'state', 'queued', 'qscore', index_ready(job.id, job.priority, NOW),
+      'ready_at', fmt(NOW) }
   end
-  make_ready({ id = job.id, priority = job.priority }, NOW)
-  emit(job.id, 'queued')
-  return true
+  redis.call('HSET', JOB .. job.id, 'id', job.id, 'name', job.name, 'payload', job.payload,
+    'priority', job.priority, 'attempts', 0, 'max_attempts', job.max_attempts, 'backoff',
+    job.backoff, 'timeout', job.timeout, 'dedup_key', job.dedup_key, 'created_at', NOW,
+    'token', 0, 'progress', 0, unpack(state_fields))
+  local event = state_fields[2]
+  if events then
+    events[event] = events[event] or {}
+    table.insert(events[event], job.id)
+  else
+    emit(job.id, event)
+  end
+  return event == 'queued'
 end
 
 -- Tell operators an idle queue has work (classic PUBLISH on 'jq:wakeups', keys.WAKEUPS_CHANNEL).
@@ -345,8 +403,10 @@ end
 local function take(out, worker, n, lease_ms)
   if n <= 0 then return end
   sweep(100)
-  -- read phase
-  local ids = redis.call('ZRANGE', K.queued, 0, n - 1)
+  -- read phase: one id past the n taken tells whether work is left behind (no ZCARD later)
+  local ids = redis.call('ZRANGE', K.queued, 0, n)
+  local left_behind = #ids > n
+  if left_behind then ids[n + 1] = nil end
   local recs = {}
   for i = 1, #ids do recs[i] = read_job(ids[i], 'queued', true) or { id = ids[i], gone = true } end
   if #ids == 0 then return end
@@ -354,7 +414,7 @@ local function take(out, worker, n, lease_ms)
   batched('ZREM', K.queued, ids, 500)
   batched('ZREM', K.enqueued, ids, 500)
   local until_ms = NOW + lease_ms
-  local leases = {}
+  local leases, leased = {}, {}
   for _, rec in ipairs(recs) do
     if rec.gone then
       -- a hash deleted behind the queue's back: its index entries are gone now
@@ -370,11 +430,12 @@ local function take(out, worker, n, lease_ms)
       leases[#leases + 1] = until_ms
       leases[#leases + 1] = rec.id
       append_leased(out, rec, token, attempt)
-      emit(rec.id, 'active')
+      leased[#leased + 1] = rec.id
     end
   end
   batched('ZADD', K.active, leases, 1000)
-  if redis.call('ZCARD', K.queued) > 0 then wake() end
+  emit_all(leased, 'active')
+  if left_behind then wake() end
 end
 
 -- Remember which jobs a take call leased, under the caller's request id, for as long as the

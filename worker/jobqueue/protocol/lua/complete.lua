@@ -23,13 +23,18 @@ for i = 1, #triples, 3 do
     out[#out + 1] = 'stale'
   end
 end
--- write phase
-local finished = {}
+-- write phase: the records one by one; their index entries, event and trim once per call
+local finished, scored = {}, {}
 for _, item in ipairs(todo) do
   finished[#finished + 1] = item.rec.id
-  finish(item.rec, 'completed', nil, item.result)
+  scored[#scored + 1] = NOW
+  scored[#scored + 1] = item.rec.id
+  finish_record(item.rec, 'completed', nil, item.result)
 end
 batched('ZREM', K.active, finished, 500)
+batched('ZADD', K.completed, scored, 1000)
+emit_all(finished, 'completed')
+if #finished > 0 then trim('completed') end
 count_outcome('s', #todo)
 local jobs = {}
 take(jobs, worker, take_n, lease_ms)

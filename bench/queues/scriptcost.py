@@ -1,0 +1,137 @@
+"""Redis's work per job, old scripts against this checkout's, interleaved call by call.
+
+    python -m bench.queues.scriptcost OLD_LUA_DIR [--jobs 30000] [--batch 10]
+
+OLD_LUA_DIR holds an older checkout's worker/jobqueue/protocol/lua (e.g. `git archive <commit>
+worker | tar -x -C /tmp/before`). Its scripts (built with this checkout's prologue, which the
+headers drive) and this checkout's run on two queues of one redis-server on loopback, calls
+alternating one by one so both see the same machine load: one-job submits, then complete of
+`batch` jobs with take_next=`batch` (journaled), as a worker at concurrency `batch` sends
+them. Reports, per side: Redis commands per submit and per processed job (INFO commandstats:
+the EVALSHA and the commands run inside it; in a pass of its own per side, since commandstats
+cannot tell the two queues apart) and the median round trip of each call (the difference is
+Redis's extra work: the client and loopback are the same for both).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+from jobqueue.protocol.keys import QueueKeys
+from jobqueue.protocol.scripts import _prologue, script_info, script_source
+
+from bench.redisserver import redis_server
+
+SIDES = ("before", "after")
+SCRIPTS = ("submit", "take", "complete")
+
+
+def _source(old_lua: Path, side: str, name: str) -> str:
+    if side == "after":
+        return script_source(name)
+    old = (old_lua / "_lib.lua").read_text() + "\n" + (old_lua / f"{name}.lua").read_text()
+    return _prologue(script_info(name)) + "\n" + old
+
+
+class Side:
+    """One side's scripts on its own queue."""
+
+    def __init__(self, r: redis.Redis, old_lua: Path, side: str) -> None:
+        self.r = r
+        self.keys = QueueKeys(f"cost-{side}")
+        self.sha = {n: str(r.script_load(_source(old_lua, side, n))) for n in SCRIPTS}
+
+    def call(self, name: str, *args: Any, request_id: str = "") -> Any:
+        keys = [self.keys.key(k) for k in script_info(name).fixed_keys]
+        if request_id:
+            keys.append(self.keys.journal(request_id))
+        return self.r.evalsha(self.sha[name], len(keys), *keys, self.keys.job_prefix, "", *args)
+
+    def submit(self, job_id: str) -> None:
+        self.call(
+            "submit", 1, job_id, "bench_job", '{"k":"noop"}', 5, 0, 3, "exponential:1", "", ""
+        )
+
+    def take(self, n: int) -> list[Any]:
+        rid = uuid.uuid4().hex
+        return list(json.loads(self.call("take", "w", n, 30000, rid, request_id=rid)))
+
+    def complete_and_take(self, held: list[Any], n: int) -> list[Any]:
+        triples: list[str] = []
+        for i in range(0, len(held), 9):
+            triples += [held[i], str(held[i + 1]), "null"]
+        rid = uuid.uuid4().hex
+        reply = self.call("complete", "w", n, 30000, rid, json.dumps(triples), request_id=rid)
+        return list(json.loads(reply[-1]))
+
+
+def _calls(r: redis.Redis) -> int:
+    stats = r.info("commandstats")
+    return sum(v["calls"] for k, v in stats.items() if k not in ("cmdstat_info",))
+
+
+def _commands(side: Side, jobs: int, batch: int) -> dict[str, float]:
+    """Commands per submit and per processed job, this side alone. keep_completed is 500 so
+    that most completions also trim the index, as on a queue in its steady state."""
+    side.r.flushall()
+    side.r.hset(side.keys.key("settings"), "keep_completed", 500)
+    before = _calls(side.r)
+    for i in range(jobs):
+        side.submit(f"c{i}")
+    per_submit = (_calls(side.r) - before) / jobs
+    before = _calls(side.r)
+    held, done = side.take(batch), 0
+    while held:
+        done += len(held) // 9
+        held = side.complete_and_take(held, batch)
+    return {"submit": per_submit, "processed_job": (_calls(side.r) - before) / done}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.queues.scriptcost")
+    parser.add_argument("old_lua", type=Path)
+    parser.add_argument("--jobs", type=int, default=30000)
+    parser.add_argument("--batch", type=int, default=10)
+    args = parser.parse_args()
+    with redis_server() as url:
+        r = redis.Redis.from_url(url, decode_responses=True)
+        sides = {s: Side(r, args.old_lua, s) for s in SIDES}
+        commands = {s: _commands(sides[s], 2000, args.batch) for s in SIDES}
+        r.flushall()
+        sides = {s: Side(r, args.old_lua, s) for s in SIDES}
+        times: dict[str, dict[str, list[float]]] = {s: {"submit": [], "call": []} for s in SIDES}
+        load_start = os.getloadavg()
+        for i in range(args.jobs):
+            for s in SIDES:
+                start = time.perf_counter()
+                sides[s].submit(f"j{i}")
+                times[s]["submit"].append(time.perf_counter() - start)
+        held = {s: sides[s].take(args.batch) for s in SIDES}
+        while all(held.values()):
+            for s in SIDES:
+                start = time.perf_counter()
+                held[s] = sides[s].complete_and_take(held[s], args.batch)
+                times[s]["call"].append(time.perf_counter() - start)
+        result = {
+            "load_average": [load_start, os.getloadavg()],
+            "batch": args.batch,
+            "commands": commands,
+            "median_round_trip_us": {
+                s: {k: round(1e6 * statistics.median(v), 1) for k, v in times[s].items()}
+                for s in SIDES
+            },
+            "calls": {s: {k: len(v) for k, v in times[s].items()} for s in SIDES},
+        }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
