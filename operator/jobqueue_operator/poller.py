@@ -99,6 +99,7 @@ class Poller:
         self.last_scale_time: str | None = saved.get("lastScaleTime")
         self.last_scale_reason: str | None = saved.get("lastScaleReason")
         self.source: QueueSource | None = None
+        self.announcer: AnnouncesWork | None = None  # the source, when it announces work
         self.source_key: tuple[Any, ...] | None = None
         # The credentials of the last successful resolve; None while a Secret is refused
         # (then no worker Deployment is made or changed: see credentials.py).
@@ -318,8 +319,10 @@ class Poller:
                 window_seconds=window,
                 worker_prefix=f"{workload}-",
             )
-            if isinstance(self.source, AnnouncesWork):
-                self.source.on_work(self.wake.set)
+            # Asked once per source: a runtime Protocol's isinstance is slow for every poll.
+            self.announcer = self.source if isinstance(self.source, AnnouncesWork) else None
+            if self.announcer is not None:
+                self.announcer.on_work(self.wake.set)
             self.source_key, self.queue = key, queue
 
     def _source_json(self, jq: spec.JobQueueSpec) -> str:
@@ -382,7 +385,7 @@ class Poller:
                 decision,
                 deployment,
                 self._policy(jq),
-                announcing=isinstance(self.source, AnnouncesWork) and self.source.announcing,
+                announcing=self.announcer is not None and self.announcer.announcing,
                 schedules_in_spec=bool(jq.schedules),
             )
         if decision.desired != current:
