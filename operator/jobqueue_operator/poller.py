@@ -37,16 +37,14 @@ from jobqueue_operator import (
     redisurl,
     resources,
     spec,
-    status,
     targets,
     workers,
 )
-from jobqueue_operator.conditions import rfc3339
 from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
-from jobqueue_operator.metrics import QueueSeries
 from jobqueue_operator.pod_costs import mark_busy_pods
+from jobqueue_operator.poll_report import PollReport
 from jobqueue_operator.scaling import Decision, Policy, Replicas, decide, signals
 from jobqueue_operator.sources import (
     AnnouncesWork,
@@ -56,7 +54,6 @@ from jobqueue_operator.sources import (
     SourceUnavailable,
 )
 from jobqueue_operator.sources.factory import open_source
-from jobqueue_operator.status_writer import StatusWriter
 from jobqueue_operator.upkeep import QueueUpkeep
 
 # A loop woken by its queue polls at once, but never more often than this: a queue that
@@ -94,10 +91,8 @@ class Poller:
         self.uid: str = body.metadata.uid or ""
         saved = dict(body.status)
         self.state = desired_state.state_from_status(saved)
-        self.status_writer = StatusWriter(ctx, body, logger)
+        self.report = PollReport(ctx, body, logger)
         self.upkeep = QueueUpkeep(body, logger)
-        self.last_scale_time: str | None = saved.get("lastScaleTime")
-        self.last_scale_reason: str | None = saved.get("lastScaleReason")
         self.source: QueueSource | None = None
         self.announcer: AnnouncesWork | None = None  # the source, when it announces work
         self.source_key: tuple[Any, ...] | None = None
@@ -108,12 +103,6 @@ class Poller:
         self.credentials_stale = False  # Redis refused them: read the Secrets again
         self.url_for: tuple[Any, str] | None = None  # (spec.redis, version) -> client URL
         self.source_json: tuple[spec.JobQueueSpec, str] | None = None
-        # What the last tick saw when its status matched the one written: a tick seeing the
-        # same again skips the gauges and the status (see tick).
-        self.quiet: tuple[Any, ...] | None = None
-        self.queue = self.name
-        self.series: QueueSeries | None = None  # bound per (namespace, name, queue)
-        self.gauges_set = False  # by a full tick since the series were (re)bound
         self.bad_spec: str | None = None
         # The spec is parsed again only when metadata.generation moves (kopf keeps the
         # daemon's body up to date).
@@ -139,7 +128,7 @@ class Poller:
     @property
     def writing(self) -> asyncio.Task[None] | None:
         """The status write in flight, if any."""
-        return self.status_writer.writing
+        return self.report.writing
 
     async def run(self, stopped: Waiter) -> None:
         """Loop until kopf stops the daemon (deletion, operator exit)."""
@@ -169,9 +158,8 @@ class Poller:
                 )
         finally:
             stopping.cancel()
-            self.status_writer.cancel()
+            self.report.close()
             self.ctx.heartbeats.pop(self.key, None)
-            self.ctx.metrics.forget(self.namespace, self.name, self.queue)
             if self.source is not None:
                 await self.source.close()
 
@@ -308,8 +296,7 @@ class Poller:
         if key != self.source_key:
             if self.source is not None:
                 await self.source.close()
-            self.ctx.metrics.forget(self.namespace, self.name, self.queue)
-            self.series = None
+            self.report.reads(queue)
             self.source = open_source(
                 self.ctx.pools,
                 url,
@@ -323,7 +310,7 @@ class Poller:
             self.announcer = self.source if isinstance(self.source, AnnouncesWork) else None
             if self.announcer is not None:
                 self.announcer.on_work(self.wake.set)
-            self.source_key, self.queue = key, queue
+            self.source_key = key
 
     def _source_json(self, jq: spec.JobQueueSpec) -> str:
         """spec.source as JSON, made once per parsed spec (not per poll)."""
@@ -366,7 +353,7 @@ class Poller:
         deployment = await self._deployment(dep_name)
         if deployment is None:
             if creds is None:  # refused credentials: no worker gets them; the status says why
-                self._report_refused(error, time.time())
+                self.report.refused(self.refusal, error, time.time())
                 return
             if not self.body.status.get("deployment"):
                 return  # a new JobQueue: the create handler makes the Deployment (and says so)
@@ -397,7 +384,7 @@ class Poller:
                 self.ctx.deployments.forget(self.namespace, dep_name)  # recreated next tick
                 raise
             self.ctx.deployments.scaled(self.namespace, dep_name, decision.desired, version)
-            self._announce_scale(current, decision, now)
+            self.report.scaled(current, decision, now)
         await self._finish(jq, observation, error, decision, deployment, now)
 
     def _decide(
@@ -420,7 +407,7 @@ class Poller:
         direction = (
             "up" if decision.desired > current else "down" if decision.desired < current else "none"
         )
-        self._record_poll(lag).decided(direction, decision.reason.value)
+        self.report.polled(lag).decided(direction, decision.reason.value)
         return decision
 
     async def _scaled_target(
@@ -433,7 +420,7 @@ class Poller:
         now = time.time()
         if body is None:
             self.target = None
-            self._report_missing_target(f"{ref.kind}/{ref.name}", now)
+            self.report.missing_target(f"{ref.kind}/{ref.name}", now)
             return
         target = self.target = targets.target_of(ref.kind, body)
         current = target.view.replicas
@@ -444,7 +431,7 @@ class Poller:
             if decision.desired < current and observation is not None and ref.kind == "Deployment":
                 await self._mark_pods(observation, target.selector)
             await self.ctx.kube.scale_workload(ref.kind, self.namespace, ref.name, decision.desired)
-            self._announce_scale(current, decision, now)
+            self.report.scaled(current, decision, now)
         await self._finish(jq, observation, error, decision, target.view, now)
 
     async def _finish(
@@ -456,35 +443,18 @@ class Poller:
         deployment: DeploymentView,
         now: float,
     ) -> None:
-        """Gauges, conditions and status of one poll, unless nothing moved since the last."""
-        seen = (
-            (observation.metrics, observation.workers) if observation else None,
+        await self.report.finish(
+            jq,
+            self._policy(jq),
+            observation,
             error,
-            observation.observed if observation else None,
-            observation.notes if observation else None,
-            decision.desired,
-            decision.reason,
-            decision.message,
-            decision.limited,
-            decision.failure_gate_tripped,
-            decision.state.recovering,
-            tuple(r for _, r in decision.state.recommendations),
+            decision,
             deployment,
-            self._generation(),
-            self.last_scale_time,
-            tuple(tuple(sorted(e.items())) for e in self.upkeep.schedule_status),
+            now,
+            refusal=self.refusal,
+            target=self.target if jq.scale_target_ref is not None else None,
+            schedule_status=self.upkeep.schedule_status,
         )
-        if (
-            seen == self.quiet
-            and self.gauges_set  # not after the source changed: its gauges are gone
-            and self.status_writer.writing is None
-            and not self.status_writer.refresh_due(now)
-        ):
-            # Nothing moved since a status that needed no write (an idle queue, mostly):
-            # the gauges, conditions and status would come out the same.
-            return
-        self._record_metrics(jq, observation, decision, deployment.replicas, deployment.ready)
-        self.quiet = await self._report(jq, observation, error, decision, deployment, now, seen)
 
     async def _mark_pods(self, observation: Observation, selector: str) -> None:
         await mark_busy_pods(self.ctx.kube, self.namespace, selector, observation, self.logger)
@@ -507,122 +477,6 @@ class Poller:
         view = view_of(body)
         cache.put(self.namespace, dep_name, view)
         return view
-
-    def _announce_scale(self, current: int, decision: Decision, now: float) -> None:
-        direction = "up" if decision.desired > current else "down"
-        self.last_scale_time, self.last_scale_reason = rfc3339(now), decision.reason.value
-        self._series().scaled(direction, decision.reason.value)
-        events.normal(
-            self.body,
-            "ScaledUp" if direction == "up" else "ScaledDown",
-            f"{current} -> {decision.desired} ({decision.reason.value}): {decision.message}",
-        )
-
-    def _series(self) -> QueueSeries:
-        if self.series is None:
-            self.series = self.ctx.metrics.series(self.namespace, self.name, self.queue)
-            self.gauges_set = False
-        return self.series
-
-    def _record_poll(self, lag: float) -> QueueSeries:
-        series = self._series()
-        series.polled(lag)
-        self.ctx.metrics.poll_lag_all.observe(lag)
-        return series
-
-    def _record_metrics(
-        self,
-        jq: spec.JobQueueSpec,
-        observation: Observation | None,
-        decision: Decision,
-        current: int,
-        ready: int,
-    ) -> None:
-        series = self._series()
-        series.record(
-            observation.metrics if observation is not None else None,
-            decision,
-            current,
-            ready,
-            self._policy(jq),
-        )
-        if observation is not None:
-            series.lease_lapses = observation.lease_lapses_5m
-        self.gauges_set = True
-
-    async def _report(
-        self,
-        jq: spec.JobQueueSpec,
-        observation: Observation | None,
-        error: str,
-        decision: Decision,
-        deployment: DeploymentView,
-        now: float,
-        seen: tuple[Any, ...],
-    ) -> tuple[Any, ...] | None:
-        """Post condition events, start a status write when one is due; returns ``seen``
-        when the status matches the one written (nothing pending), else None."""
-        generation = self._generation()
-        metrics = observation.metrics if observation is not None else None
-        wanted = status.wanted_conditions(
-            metrics,
-            error,
-            self.queue,
-            decision,
-            deployment.ready,
-            self._policy(jq).failure_action,
-            unread_reason=self.refusal.reason if self.refusal else "ReadFailed",
-            redis_problem=observation.redis_problem if observation is not None else None,
-            observed=observation.observed if observation is not None else None,
-            notes=observation.notes if observation is not None else (),
-        )
-        self.status_writer.update(wanted, generation, now)
-        fields = status.status_fields(
-            self.name,
-            jq.queue_name(self.name),
-            deployment,
-            decision,
-            self.state,
-            metrics,
-            observation.live_workers if observation is not None else None,
-            target=self.target if jq.scale_target_ref is not None else None,
-            observed=observation.observed if observation is not None else None,
-        )
-        fields.update(
-            {
-                "lastScaleTime": self.last_scale_time,
-                "lastScaleReason": self.last_scale_reason,
-                "observedGeneration": generation,
-                "conditions": self.status_writer.conditions,
-                "schedules": self.upkeep.schedule_status,
-            }
-        )
-        writer = self.status_writer
-        comparable = writer.comparable(fields, [r for _, r in self.state.recommendations])
-        if writer.due(comparable, now):
-            writer.write(fields, comparable, now)
-            return None
-        return seen if writer.matches_written(comparable) else None
-
-    def _report_refused(self, error: str, now: float) -> None:
-        """Conditions and status of a JobQueue whose credentials are refused before it has
-        a worker Deployment."""
-        reason = self.refusal.reason if self.refusal else ""
-        wanted: list[status.Wanted] = [
-            (spec.ConditionType.REDIS_REACHABLE, "False", reason, error),
-            (spec.ConditionType.READY, "False", "CredentialsRefused", error),
-        ]
-        self.status_writer.write_conditions(wanted, self._generation(), now)
-
-    def _report_missing_target(self, ref: str, now: float) -> None:
-        """Ready=False while spec.scaleTargetRef's workload does not exist."""
-        message = f"{ref} not found in namespace {self.namespace}"
-        wanted: list[status.Wanted] = [
-            (spec.ConditionType.READY, "False", "ScaleTargetNotFound", message)
-        ]
-        self.status_writer.write_conditions(
-            wanted, self._generation(), now, extra={"scaleTarget": ref}
-        )
 
 
 def _loop_time(monotonic: float) -> float:
