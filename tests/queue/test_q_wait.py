@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from fixtures_redis import RedisProcess, free_port
 from jobqueue.client import AsyncQueue
 from jobqueue.models import JobState
 
@@ -83,3 +85,31 @@ async def test_wait_returns_on_the_finish_entry_a_batch_of_jobs_shares(
     entries = await rclient.xrange(q.protocol.keys.events)
     assert entries[-1][1] == {"jobs": "\n".join(ids), "event": "completed"}
     assert (await waiter).result == ids[1]
+
+
+@pytest.mark.timeout(120)
+async def test_wait_rides_out_redis_gone_for_longer_than_the_clients_own_retries(
+    tmp_path: Path,
+) -> None:
+    """A Sentinel failover closes clients' connections, and a restart refuses them for a
+    while: redis-py's own retries (10, at most a few seconds) give up, wait() did too and
+    raised ConnectionError. Its reads change nothing, so it now reads again until its
+    timeout. Redis here is down for 12 s, well past redis-py's retries."""
+    port = free_port()
+    aof = ("--appendonly", "yes", "--appendfsync", "always")  # the job outlives the kill
+    server = RedisProcess(tmp_path / "redis", port=port, extra=aof).start()
+    try:
+        q = AsyncQueue.from_url(server.url, "q")
+        jid = await q.submit("work")
+        waiter = asyncio.create_task(q.wait(jid, timeout=90))
+        await asyncio.sleep(0.5)  # the waiter is blocked in XREAD (not required: any read)
+        server.kill()
+        await asyncio.sleep(12)  # the outage; had the waiter given up, awaiting it raises
+        server.start()
+        async with AsyncQueue.from_url(server.url, "q") as other:
+            [job] = await other.protocol.take("w", 1, 30)
+            await other.protocol.complete("w", [(jid, job.token, "done")], lease_seconds=30)
+        assert (await asyncio.wait_for(waiter, 60)).state is JobState.COMPLETED
+        await q.close()
+    finally:
+        server.stop()

@@ -15,8 +15,9 @@ import builtins
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from datetime import timedelta
+from functools import partial
 from typing import Any, Self, TypeVar
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -70,6 +71,12 @@ T = TypeVar("T")
 # then less and less often.
 _WAIT_RECHECK_FIRST = 0.05
 _WAIT_RECHECK_MAX = 2.0
+# wait() reads again while Redis is unreachable (a restart, a Sentinel failover, whose
+# sentinels also close the clients of the promoted server): its reads change nothing, so
+# reading again is always safe. Without a timeout it gives up after this long unreachable.
+_WAIT_OUTAGE_MAX = 60.0
+_WAIT_REREAD_FIRST = 0.1
+_WAIT_REREAD_MAX = 2.0
 
 
 async def list_queues(redis: AnyRedis) -> list[str]:
@@ -252,12 +259,14 @@ class AsyncQueue:
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:  # noqa: ASYNC109
         """Wait until the job is finished (completed, failed or cancelled) and return it.
         Uses the queue's event stream (XREAD BLOCK), not polling. Raises TimeoutError after
-        ``timeout`` seconds, JobNotFound if the job does not exist (or expires meanwhile)."""
+        ``timeout`` seconds, JobNotFound if the job does not exist (or expires meanwhile).
+        While Redis cannot be reached (a restart, a failover) it reads again until the
+        timeout, or for 60 s without one, then raises redis-py's ConnectionError."""
         if job_id in self._inline_jobs:
             return self._inline_jobs[job_id]
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        last_id, fields = await self.protocol.snapshot(job_id)
+        last_id, fields = await _through_outages(partial(self.protocol.snapshot, job_id), deadline)
         recheck = _WAIT_RECHECK_FIRST
         next_check = loop.time() + recheck
         while True:
@@ -271,7 +280,11 @@ class AsyncQueue:
                 if deadline <= now:
                     raise TimeoutError(f"job {job_id} did not finish within {timeout} s")
                 block = min(block, deadline - now)
-            events = await self.protocol.read_events(last_id, block) if block > 0 else []
+            events = (
+                await _through_outages(partial(self.protocol.read_events, last_id, block), deadline)
+                if block > 0
+                else []
+            )
             if events:
                 last_id = events[-1][0]
                 ours = any(
@@ -282,7 +295,7 @@ class AsyncQueue:
                     continue
             # Our finish event, or time to look again: the event may be gone (trimmed) or
             # never written (a queue without events).
-            fields = await self.protocol.get_fields(job_id)
+            fields = await _through_outages(partial(self.protocol.get_fields, job_id), deadline)
             recheck = min(recheck * 2, _WAIT_RECHECK_MAX)
             next_check = loop.time() + recheck
 
@@ -521,3 +534,23 @@ class Queue:
 
     def cleanup(self, older_than: float | timedelta, state: JobState | str | None = None) -> int:
         return self._runner.run(self._aq.cleanup(older_than, state))
+
+
+async def _through_outages(read: Callable[[], Awaitable[T]], deadline: float | None) -> T:
+    """``read()``, read again while Redis cannot be reached, until ``deadline`` (or
+    _WAIT_OUTAGE_MAX of failures without one); then the last error is raised."""
+    loop = asyncio.get_running_loop()
+    delay, failing_since = _WAIT_REREAD_FIRST, None
+    while True:
+        try:
+            return await read()
+        except (RedisConnectionError, RedisTimeoutError):
+            now = loop.time()
+            failing_since = now if failing_since is None else failing_since
+            give_up = failing_since + _WAIT_OUTAGE_MAX
+            if deadline is not None:
+                give_up = min(give_up, deadline)
+            if now + delay >= give_up:
+                raise
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, _WAIT_REREAD_MAX)
