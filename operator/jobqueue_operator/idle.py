@@ -50,8 +50,7 @@ def quiet_at_zero(
         and policy.min_replicas == 0
         and queue.pending == 0
         and queue.samples == 0  # no attempts in the failure window: the ratio is settled
-        and not observation.workers
-        and not observation.live_workers
+        and not observation.live_workers  # announcing sources count their workers
         and observation.schedules == 0
         and not observation.schedule_due
         and decision.desired == 0

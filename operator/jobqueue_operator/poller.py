@@ -44,7 +44,7 @@ from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.deployments import DeploymentView, view_of
 from jobqueue_operator.kube import NotFound
 from jobqueue_operator.pod_costs import mark_busy_pods
-from jobqueue_operator.poll_report import PollReport
+from jobqueue_operator.poll_report import PollReport, generation_of
 from jobqueue_operator.scaling import Decision, Policy, Replicas, decide, signals
 from jobqueue_operator.sources import (
     AnnouncesWork,
@@ -88,6 +88,7 @@ class Poller:
         self.ctx, self.body, self.logger = ctx, body, logger
         self.name: str = body.metadata.name or ""
         self.namespace: str = body.metadata.namespace or ""
+        self.deployment_name = resources.deployment_name(self.name)  # the worker Deployment
         self.uid: str = body.metadata.uid or ""
         saved = dict(body.status)
         self.state = desired_state.state_from_status(saved)
@@ -173,12 +174,14 @@ class Poller:
 
     async def _sleep_between_ticks(self, until: float, earliest: float, stopped: Waiter) -> float:
         """``_sleep``, findable meanwhile by the handlers that see what may end it."""
-        loops, deployment = self.ctx.loops, resources.deployment_name(self.name)
-        loops.sleeping(self.namespace, self.name, deployment, self.wake.set, idle=self.idle)
+        loops = self.ctx.loops
+        loops.sleeping(
+            self.namespace, self.name, self.deployment_name, self.wake.set, idle=self.idle
+        )
         try:
             return await self._sleep(until, earliest, stopped)
         finally:
-            loops.awake(self.namespace, self.name, deployment)
+            loops.awake(self.namespace, self.name, self.deployment_name)
 
     async def _sleep(self, until: float, earliest: float, stopped: Waiter) -> float:
         """Sleep until ``until`` (rounded up to the poll grid) or a wake-up (not before
@@ -206,12 +209,8 @@ class Poller:
         self.due = True
         self.wake.set()
 
-    def _generation(self) -> Any:
-        # body["metadata"] is the raw dict: about 3x cheaper than kopf's body.metadata view.
-        return self.body["metadata"].get("generation")
-
     def _parse_spec(self) -> spec.JobQueueSpec | None:
-        generation = self._generation()
+        generation = generation_of(self.body)
         if generation is not None and self.parsed is not None and self.parsed[0] == generation:
             return self.parsed[1]
         jq = self._validate_spec()
@@ -291,7 +290,7 @@ class Poller:
         window = jq.scaling.failure_rate.window_seconds
         url = self._connection_url(jq, creds)
         target = jq.scale_target_ref
-        workload = target.name if target else resources.deployment_name(self.name)
+        workload = target.name if target else self.deployment_name
         key = (url, creds.password, queue, window, self._source_json(jq), workload)
         if key != self.source_key:
             if self.source is not None:
@@ -345,7 +344,7 @@ class Poller:
             observation = await self.upkeep.run_schedules(
                 self.source, jq, observation, functools.partial(self._observe_again, jq)
             )
-        dep_name = resources.deployment_name(self.name)
+        dep_name = self.deployment_name
         creds = self.credentials
         if jq.scale_target_ref is not None:
             await self._scaled_target(jq, observation, error, lag)
