@@ -55,6 +55,21 @@ def ensure_venv(venv: Path = VENV, requirements: Path = REQUIREMENTS) -> tuple[P
     return python, "ok"
 
 
+OPERATOR_VENV = BENCH_DIR / "out" / "venvs" / "operator"
+
+
+def ensure_operator_venv() -> tuple[Path | None, str]:
+    """The operator as its image installs it: this checkout with the ``operator`` extra
+    alone (editable, so the sources run as they are), without the dashboard's official
+    Kubernetes client, which kopf would import if it were installed (kube_login.py)."""
+    requirements = OPERATOR_VENV.parent / "operator-requirements.txt"
+    requirements.parent.mkdir(parents=True, exist_ok=True)
+    text = f"-e {BENCH_DIR.parent}[operator]\n"
+    if not requirements.exists() or requirements.read_text() != text:
+        requirements.write_text(text)
+    return ensure_venv(OPERATOR_VENV, requirements)
+
+
 def ensure_system_venv(requirements: str) -> tuple[Path | None, str]:
     """The virtualenv of one system, from bench/requirements/<requirements>.txt."""
     return ensure_venv(SYSTEM_VENVS / requirements, SYSTEM_REQUIREMENTS / f"{requirements}.txt")

@@ -27,6 +27,7 @@ import httpx
 import redis
 
 from bench.redisserver import free_port, redis_server
+from bench.venv import ensure_operator_venv
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION, PLURAL = "jobqueue.dev", "v1alpha1", "jobqueues"
@@ -131,9 +132,12 @@ def operator_process(
     }
     if source is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
+    python, message = ensure_operator_venv()
+    if python is None:
+        raise RuntimeError(message)
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobqueue_operator.main"],
+            [str(python), "-m", "jobqueue_operator.main"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

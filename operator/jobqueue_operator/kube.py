@@ -1,20 +1,17 @@
 """The few Kubernetes API calls the operator makes (an edge: all I/O lives here).
 
-The official client is synchronous; its calls run in worker threads and return plain
-dicts. The calls every poll loop makes (status patches, Deployment reads, scales) go
-through kube_http instead: asynchronous, on the event loop, with the same configuration.
+Every call is a plain REST request on the event loop (kube_http.py), with the credentials
+of kube_login.py; the official client is neither needed nor imported.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+import kopf
 
-from jobqueue_operator import spec
+from jobqueue_operator import kube_login, spec
 from jobqueue_operator.kube_http import HttpError, KubeHttp
 
 FIELD_MANAGER = "jobqueue-operator"
@@ -40,16 +37,15 @@ class Transient(Exception):
     30 s, so a JobQueue created right after `kubectl apply` of the CRD meets this)."""
 
 
-def is_transient(exc: ApiException) -> bool:
-    if exc.status == 429 or (exc.status or 0) >= 500:
+def is_transient(exc: HttpError) -> bool:
+    if exc.status == 429 or exc.status >= 500:
         return True
-    body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
-    return exc.status == 403 and "cannot find RESTMapping" in str(body or "")
+    return exc.status == 403 and "cannot find RESTMapping" in exc.body
 
 
-def refusal(exc: ApiException) -> Exception | None:
-    """What a refused call raises instead, whichever client made it: NotFound, Conflict,
-    Transient, or None for the refusal itself."""
+def refusal(exc: HttpError) -> Exception | None:
+    """What a refused call raises instead: NotFound, Conflict, Transient, or None for the
+    refusal itself."""
     if exc.status == 404:
         return NotFound(str(exc.reason))
     if exc.status == 409:
@@ -59,29 +55,11 @@ def refusal(exc: ApiException) -> Exception | None:
     return None
 
 
-def load_config() -> None:
-    """In-cluster credentials when running in a pod, else the kubeconfig ($KUBECONFIG)."""
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
-
-
-def _json(response: Any) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(response.data)
-    return data
-
-
 class Kube:
-    """Thin async facade over the official client."""
+    """The operator's API calls, as coroutines returning plain dicts."""
 
-    def __init__(self, api_client: client.ApiClient | None = None) -> None:
-        self._api = api_client or client.ApiClient()
-        self._apps = client.AppsV1Api(self._api)
-        self._core = client.CoreV1Api(self._api)
-        self._custom = client.CustomObjectsApi(self._api)
-        self._coordination = client.CoordinationV1Api(self._api)
-        self._http = KubeHttp(self._api.configuration, REQUEST_TIMEOUT)
+    def __init__(self, login: Callable[[], kopf.ConnectionInfo] = kube_login.connection) -> None:
+        self._http = KubeHttp(login, REQUEST_TIMEOUT)
 
     async def _request(
         self, method: str, path: str, body: Any = None, **kwargs: Any
@@ -93,31 +71,16 @@ class Kube:
                 raise
             raise mapped from exc
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        def run() -> dict[str, Any]:
-            try:
-                return _json(
-                    fn(*args, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
-                )
-            except ApiException as exc:
-                if (mapped := refusal(exc)) is None:
-                    raise
-                raise mapped from exc
-
-        return await asyncio.to_thread(run)
-
     async def apply_deployment(self, body: dict[str, Any]) -> dict[str, Any]:
         """Server-side apply (creates or updates; the name is deterministic). A
         metadata.resourceVersion in ``body`` is a precondition (Conflict when it moved)."""
         meta = body["metadata"]
-        return await self._call(
-            self._apps.patch_namespaced_deployment,
-            meta["name"],
-            meta["namespace"],
+        return await self._request(
+            "PATCH",
+            f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}",
             body,
-            field_manager=FIELD_MANAGER,
-            force=True,
-            _content_type=APPLY,
+            content_type=APPLY,
+            params={"fieldManager": FIELD_MANAGER, "force": "true"},
         )
 
     async def read_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -130,9 +93,23 @@ class Kube:
 
     async def scale_deployment(self, namespace: str, name: str, replicas: int) -> str | None:
         """Set spec.replicas through the scale subresource; the new resourceVersion."""
+        return await self.scale_workload("Deployment", namespace, name, replicas)
+
+    async def read_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Deployment or StatefulSet (spec.scaleTargetRef), None when it does not exist."""
+        try:
+            return await self._request("GET", _workload_path(kind, namespace, name))
+        except NotFound:
+            return None
+
+    async def scale_workload(
+        self, kind: str, namespace: str, name: str, replicas: int
+    ) -> str | None:
+        """Set spec.replicas of a Deployment or StatefulSet through its scale subresource;
+        the new resourceVersion."""
         scale = await self._request(
             "PATCH",
-            f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/scale",
+            _workload_path(kind, namespace, name) + "/scale",
             {"spec": {"replicas": replicas}},
             content_type=MERGE,
             params={"fieldManager": FIELD_MANAGER},
@@ -140,40 +117,10 @@ class Kube:
         version: str | None = scale.get("metadata", {}).get("resourceVersion")
         return version
 
-    async def read_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        """A Deployment or StatefulSet (spec.scaleTargetRef), None when it does not exist."""
-        read = {
-            "Deployment": self._apps.read_namespaced_deployment,
-            "StatefulSet": self._apps.read_namespaced_stateful_set,
-        }[kind]
-        try:
-            return await self._call(read, name, namespace)
-        except NotFound:
-            return None
-
-    async def scale_workload(
-        self, kind: str, namespace: str, name: str, replicas: int
-    ) -> str | None:
-        """Set spec.replicas of a Deployment or StatefulSet through its scale subresource."""
-        patch = {
-            "Deployment": self._apps.patch_namespaced_deployment_scale,
-            "StatefulSet": self._apps.patch_namespaced_stateful_set_scale,
-        }[kind]
-        scale = await self._call(
-            patch,
-            name,
-            namespace,
-            {"spec": {"replicas": replicas}},
-            field_manager=FIELD_MANAGER,
-            _content_type=MERGE,
-        )
-        version: str | None = scale.get("metadata", {}).get("resourceVersion")
-        return version
-
     async def pod_deletion_costs(self, namespace: str, selector: str) -> dict[str, str | None]:
         """Live (not terminating) pods of a selector and their deletion-cost annotation."""
-        listing = await self._call(
-            self._core.list_namespaced_pod, namespace, label_selector=selector
+        listing = await self._request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods", params={"labelSelector": selector}
         )
         out: dict[str, str | None] = {}
         for pod in listing.get("items", []):
@@ -185,13 +132,13 @@ class Kube:
         return out
 
     async def patch_pod(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
-        await self._call(
-            self._core.patch_namespaced_pod, name, namespace, patch, _content_type=MERGE
+        await self._request(
+            "PATCH", f"/api/v1/namespaces/{namespace}/pods/{name}", patch, content_type=MERGE
         )
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, Any]:
         """A Secret as a dict (the caller checks that it opted in: credentials.py)."""
-        return await self._call(self._core.read_namespaced_secret, name, namespace)
+        return await self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         path = f"/apis/{spec.GROUP}/{spec.VERSION}/namespaces/{namespace}/{spec.PLURAL}/{name}"
@@ -204,23 +151,31 @@ class Kube:
 
     async def read_lease(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._call(self._coordination.read_namespaced_lease, name, namespace)
+            return await self._request("GET", _lease_path(namespace, name))
         except NotFound:
             return None
 
     async def create_lease(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
-        return await self._call(self._coordination.create_namespaced_lease, namespace, body)
+        return await self._request("POST", _lease_path(namespace), body)
 
     async def replace_lease(
         self, namespace: str, name: str, body: dict[str, Any]
     ) -> dict[str, Any]:
         """An update carrying the resourceVersion read: Conflict when someone wrote first."""
-        return await self._call(self._coordination.replace_namespaced_lease, name, namespace, body)
+        return await self._request("PUT", _lease_path(namespace, name), body)
 
     async def aclose(self) -> None:
-        """Close the asynchronous session (in the loop that used it), then the client."""
+        """Close the session, in the loop that used it."""
         await self._http.close()
-        self.close()
 
-    def close(self) -> None:
-        self._api.close()  # type: ignore[no-untyped-call]
+
+_WORKLOADS = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+
+
+def _workload_path(kind: str, namespace: str, name: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/{_WORKLOADS[kind]}/{name}"
+
+
+def _lease_path(namespace: str, name: str = "") -> str:
+    path = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases"
+    return f"{path}/{name}" if name else path

@@ -1,32 +1,31 @@
-"""Asynchronous requests to the API server for the operator's frequent calls (status
-patches, Deployment reads, scales), made with the official client's configuration: its
-host, TLS files and bearer token (refreshed through the client's own hook, as the
-in-cluster token and exec credentials are).
+"""Asynchronous requests to the API server: every call the operator makes itself (status
+patches, Deployment reads and applies, scales, Leases, Secrets, pods), on the event loop.
 
-Why not the official client in a worker thread: at 1,000 JobQueues each status write cost
-the operator about 8 ms of CPU, most of it the synchronous client (request validation,
-serialisation, urllib3, a thread hand-off) rather than the request; aiohttp, which kopf
-already runs on, does the same request on the event loop for a fraction of that.
+Why not the official client: at 1,000 JobQueues each status write cost the operator about
+8 ms of CPU through it (request validation, serialisation, urllib3, a thread hand-off),
+and importing it cost about 45 MB (kube_login.py); aiohttp, which kopf already runs on,
+does the same request for a fraction of both.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import ssl
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
+import kopf
+
+from jobqueue_operator import kube_login
 
 
-class HttpError(ApiException):
-    """A refused request, as the official client raises it (status, reason, body)."""
+class HttpError(Exception):
+    """A refused request: the HTTP status, its reason phrase and the response body."""
 
     def __init__(self, status: int, reason: str, body: str) -> None:
-        super().__init__(status=status, reason=reason)
-        self.body = body
+        super().__init__(f"{status} {reason}")
+        self.status, self.reason, self.body = status, reason, body
 
 
 # Requests in flight at once; the rest wait their turn before their timeout starts. 1,000
@@ -36,43 +35,29 @@ MAX_IN_FLIGHT = 8
 
 
 class KubeHttp:
-    """One aiohttp session to the API server (made on first use, in the running loop)."""
+    """One aiohttp session to the API server (made on first use, in the running loop).
+
+    ``login`` gives the server and credentials; it is called again when the API server
+    answers 401, as kopf does, so a rotated ServiceAccount token is picked up."""
 
     def __init__(
         self,
-        configuration: client.Configuration,
+        login: Callable[[], kopf.ConnectionInfo],
         timeout: float,
         max_in_flight: int = MAX_IN_FLIGHT,
     ) -> None:
-        self._config = configuration
+        self._login = login
         self._timeout = timeout
         self._max_in_flight = max_in_flight
         self._session: aiohttp.ClientSession | None = None
+        self._server = ""
         self._turns: asyncio.Semaphore | None = None
-        self._ssl: ssl.SSLContext | bool = self._ssl_context()
 
-    def _ssl_context(self) -> ssl.SSLContext | bool:
-        config = self._config
-        if not config.host.startswith("https"):
-            return False
-        context = ssl.create_default_context(cafile=config.ssl_ca_cert or None)
-        if config.cert_file:
-            context.load_cert_chain(config.cert_file, config.key_file or None)
-        if not config.verify_ssl:
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
-    def _headers(self, content_type: str | None) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        # auth_settings() calls the client's refresh hook: a rotated token is picked up.
-        auth: dict[str, Any]
-        for auth in self._config.auth_settings().values():  # type: ignore[assignment]
-            if auth["in"] == "header" and auth["value"]:
-                headers[auth["key"]] = auth["value"]
-        return headers
+    def _open(self) -> aiohttp.ClientSession:
+        info = self._login()
+        self._server = info.server.rstrip("/")
+        self._session = kube_login.session(info, self._max_in_flight)
+        return self._session
 
     async def request(
         self,
@@ -85,31 +70,38 @@ class KubeHttp:
     ) -> dict[str, Any]:
         """The response's JSON; HttpError for a status of 400 or more, TimeoutError when
         the request took longer than the timeout (its wait for a turn not counted)."""
-        if self._session is None or self._turns is None:
-            connector = aiohttp.TCPConnector(limit=self._max_in_flight)
-            self._session = aiohttp.ClientSession(connector=connector)
+        if self._turns is None:
             self._turns = asyncio.Semaphore(self._max_in_flight)
+        data = None if body is None else json.dumps(body)
+        headers = {"Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = content_type or "application/json"
         async with self._turns, asyncio.timeout(self._timeout):
-            return await self._send(self._session, method, path, body, content_type, params)
+            session = self._session or self._open()
+            try:
+                return await self._send(session, method, path, data, headers, params)
+            except HttpError as exc:
+                if exc.status != 401:
+                    raise
+            # Credentials refused: log in again, once. Requests that met the same refusal
+            # meanwhile find the new session already made.
+            if self._session is session:
+                self._session = None
+                await session.close()
+            session = self._session or self._open()
+            return await self._send(session, method, path, data, headers, params)
 
     async def _send(
         self,
         session: aiohttp.ClientSession,
         method: str,
         path: str,
-        body: Any,
-        content_type: str | None,
+        data: str | None,
+        headers: dict[str, str],
         params: dict[str, str] | None,
     ) -> dict[str, Any]:
-        data = None if body is None else json.dumps(body)
         async with session.request(
-            method,
-            self._config.host.rstrip("/") + path,
-            data=data,
-            params=params,
-            headers=self._headers(content_type),
-            ssl=self._ssl,
-            server_hostname=self._config.tls_server_name or None,
+            method, self._server + path, data=data, params=params, headers=headers
         ) as response:
             text = await response.text()
             if response.status >= 400:
@@ -119,5 +111,5 @@ class KubeHttp:
 
     async def close(self) -> None:
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            session, self._session = self._session, None
+            await session.close()

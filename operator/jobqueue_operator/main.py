@@ -21,7 +21,7 @@ from prometheus_client import disable_created_metrics, start_http_server
 
 from jobqueue_operator import handlers
 from jobqueue_operator.config import Config
-from jobqueue_operator.kube import Kube, load_config
+from jobqueue_operator.kube import Kube
 from jobqueue_operator.leader import LeaderElector
 from jobqueue_operator.metrics import OperatorMetrics
 
@@ -66,10 +66,12 @@ async def run(config: Config) -> int:
     metrics = OperatorMetrics()
     if config.metrics_port:
         start_http_server(config.metrics_port, config.bind_address, registry=metrics.registry)
-    load_config()
     kube = Kube()
+    # The Lease has a session of its own: its renewals never queue behind a burst of
+    # status writes (kube_http lets 8 requests through at a time).
+    lease_kube = Kube()
     elector = LeaderElector(
-        kube, config.lease_namespace, config.lease_name, config.identity,
+        lease_kube, config.lease_namespace, config.lease_name, config.identity,
         on_change=lambda leading: metrics.leader.set(1 if leading else 0),
     )  # fmt: skip
     stopping = asyncio.Event()
@@ -84,7 +86,7 @@ async def run(config: Config) -> int:
         await standby.cleanup()
     if not acquiring.done():  # stopped while standing by
         acquiring.cancel()
-        kube.close()
+        await lease_kube.aclose()
         return 0
     stop_waiter.cancel()
     holding = asyncio.ensure_future(elector.hold(on_lost=_exit_lost))
@@ -99,6 +101,7 @@ async def run(config: Config) -> int:
     finally:
         holding.cancel()
         await elector.release()
+        await lease_kube.aclose()
         await kube.aclose()
     return 0
 

@@ -12,20 +12,25 @@ change, deletion). The API server's audit log then shows what it asked for:
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import jobqueue
+import kopf
 import pytest
 import redis
 import yaml
-from jobqueue_operator import resources, spec
+from jobqueue_operator import kube_login, resources, spec
 from jobqueue_operator.kube import Kube
+from jobqueue_operator.kube_http import HttpError
 from kubernetes import client, config
 from kubernetes.client import ApiException
 from operator_helpers import (
@@ -135,6 +140,16 @@ def chart_rbac(jq_crds: Any, kube_namespace: str, tmp_path: Path) -> Iterator[di
 
 def api_as(kubeconfig: Path) -> client.ApiClient:
     return config.new_client_from_config(config_file=str(kubeconfig))
+
+
+def login_as(kubeconfig: Path) -> Callable[[], kopf.ConnectionInfo]:
+    """The operator's login (kube_login: kopf's kubeconfig reader) with that kubeconfig."""
+
+    def login() -> kopf.ConnectionInfo:
+        with mock.patch.dict(os.environ, {"KUBECONFIG": str(kubeconfig)}):
+            return kube_login.connection()
+
+    return login
 
 
 def test_every_granted_verb_is_used_and_the_rest_is_refused(
@@ -261,21 +276,23 @@ def test_every_granted_verb_is_used_and_the_rest_is_refused(
              "subjects": [{"kind": "ServiceAccount", "name": narrowed, "namespace": ns}]},
         ]))  # fmt: skip
         path = token_kubeconfig(cluster, narrowed, ns, tmp_path / f"{narrowed}.kubeconfig")
-        kube = Kube(api_as(path))
 
-        def refused(kube: Kube = kube) -> bool:
-            import asyncio
+        def refused(path: Path = path) -> bool:
+            async def apply() -> bool:
+                kube = Kube(login_as(path))  # the operator's own client, as that account
+                try:
+                    await kube.apply_deployment(body)
+                except HttpError as exc:
+                    assert exc.status == 403, exc.body
+                    return True
+                finally:
+                    await kube.aclose()
+                return False
 
-            try:
-                asyncio.run(kube.apply_deployment(body))
-            except ApiException as exc:
-                assert exc.status == 403, exc.body
-                return True
-            return False
+            return asyncio.run(apply())
 
         # RBAC changes take a moment to reach the authorizer's cache.
         assert jobqueues.wait(refused, 30, f"the apply refused without {missing}")
-        kube.close()
 
     # Requests outside the grants, as the chart's ServiceAccount: each is refused.
     api = api_as(chart_rbac["kubeconfig"])

@@ -192,7 +192,7 @@ def test_operator_pod_is_hardened_and_probed(render: Render) -> None:
     (deployment,) = find(render(), "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     (container,) = pod["containers"]
-    assert container["command"] == ["jobqueue-operator"]
+    assert container["command"] == ["/opt/jobqueue-operator/bin/jobqueue-operator"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     sc = container["securityContext"]

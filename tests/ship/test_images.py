@@ -55,7 +55,7 @@ def test_entrypoints_are_the_console_scripts() -> None:
     worker = dict(instructions(DOCKERFILES["worker"].read_text()))
     operator = dict(instructions(DOCKERFILES["operator"].read_text()))
     assert worker["ENTRYPOINT"] == '["jobq", "worker"]'
-    assert operator["ENTRYPOINT"] == '["jobqueue-operator"]'
+    assert operator["ENTRYPOINT"] == '["/opt/jobqueue-operator/bin/jobqueue-operator"]'
     assert {"jobq", "jobqueue-operator"} <= set(SCRIPTS)
 
 
