@@ -51,6 +51,8 @@ async def test_invalid_submit_writes_nothing(aq: AsyncQueue, rclient: aioredis.R
         await aq.submit("job", "x" * (1024 * 1024 + 1))
     with pytest.raises(InvalidJob, match=r"jobs\[1\]\.priority"):
         await aq.submit_many([{"name": "a"}, {"name": "b", "priority": 99}])
+    with pytest.raises(InvalidJob, match=r"jobs\[1\]\.payload"):
+        await aq.submit_many([{"name": "a"}, {"name": "b", "payload": "x" * (1024 * 1024 + 1)}])
     assert await rclient.dbsize() == 0
 
 

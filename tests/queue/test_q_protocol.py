@@ -570,3 +570,13 @@ async def test_scripts_reload_after_the_server_forgets_them(proto: QueueProtocol
     await proto.redis.script_flush()
     await proto.submit_many([build_spec("job")], ["after-flush"])
     assert await proto.redis.zcard(proto.keys.queued) == 3
+
+
+def test_the_payload_limit_counts_the_bytes_written() -> None:
+    """Non-ASCII text is written escaped (\\u00e9: 6 bytes), and the limit counts those."""
+    from jobqueue.errors import InvalidJob
+
+    spec = build_spec("job", "é" * 10)  # '"' + 10 x '\u00e9' + '"' = 62 bytes
+    assert len(spec.encoded_payload(62).encode()) == 62
+    with pytest.raises(InvalidJob, match="62 bytes is over the limit of 61"):
+        spec.encoded_payload(61)

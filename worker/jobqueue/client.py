@@ -219,6 +219,7 @@ class AsyncQueue:
         submit options with ``name`` (and ``payload``). All are validated first: one invalid
         job raises InvalidJob (its message names the index) and nothing is written."""
         specs: list[JobSpec] = []
+        payloads: list[str] = []  # encoded once: checked here, written as they are
         for index, item in enumerate(jobs):
             try:
                 if isinstance(item, JobSpec):
@@ -229,11 +230,11 @@ class AsyncQueue:
                     if not isinstance(name, str):
                         raise InvalidJob("name", "missing or not a string")
                     spec = build_spec(name, options.pop("payload", None), **options)
-                spec.encoded_payload(self.protocol.limits.max_payload_bytes)
+                payloads.append(spec.encoded_payload(self.protocol.limits.max_payload_bytes))
             except InvalidJob as exc:
                 raise InvalidJob(f"jobs[{index}].{exc.field}", exc.problem) from None
             specs.append(spec)
-        results = await self.protocol.submit_many(specs, [new_job_id() for _ in specs])
+        results = await self.protocol.submit_many(specs, [new_job_id() for _ in specs], payloads)
         return [jid for jid, _ in results]
 
     # --- reading -------------------------------------------------------------------------

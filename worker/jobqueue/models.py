@@ -177,7 +177,7 @@ class JobSpec(BaseModel):
             text = json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
             raise InvalidJob("payload", f"not JSON-serialisable: {exc}") from None
-        size = len(text.encode())
+        size = len(text)  # json.dumps escapes non-ASCII (ensure_ascii): one byte a character
         if size > max_bytes:
             raise InvalidJob("payload", f"{size} bytes is over the limit of {max_bytes} bytes")
         return text

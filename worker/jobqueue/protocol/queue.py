@@ -176,11 +176,13 @@ class QueueProtocol:
 
     # --- submitting ----------------------------------------------------------------------
 
-    def _submit_args(self, job_id: str, spec: JobSpec) -> list[Any]:
+    def _submit_args(self, job_id: str, spec: JobSpec, payload: str | None = None) -> list[Any]:
+        """The submit script's arguments; ``payload``: the spec's payload already encoded
+        (and checked against the limit) by the caller."""
         return [
             job_id,
             spec.name,
-            spec.encoded_payload(self.limits.max_payload_bytes),
+            spec.encoded_payload(self.limits.max_payload_bytes) if payload is None else payload,
             spec.priority,
             round(spec.delay * 1000),
             spec.attempts,
@@ -204,13 +206,22 @@ class QueueProtocol:
         return jid, bool(created)
 
     async def submit_many(
-        self, specs: Sequence[JobSpec], job_ids: Sequence[str]
+        self,
+        specs: Sequence[JobSpec],
+        job_ids: Sequence[str],
+        payloads: Sequence[str] | None = None,
     ) -> list[tuple[str, bool]]:
         """Submit many jobs: several per script call, the calls pipelined. Every spec is
-        validated and encoded before anything is written; each batch is atomic."""
-        if len(specs) != len(job_ids):
-            raise ValueError("specs and job_ids differ in length")
-        all_args = [self._submit_args(jid, spec) for jid, spec in zip(job_ids, specs, strict=True)]
+        validated and encoded before anything is written; each batch is atomic.
+        ``payloads``: the specs' payloads as ``encoded_payload`` gave them, when the caller
+        has them already."""
+        if len(specs) != len(job_ids) or (payloads is not None and len(payloads) != len(specs)):
+            raise ValueError("specs, job_ids and payloads differ in length")
+        encoded = payloads if payloads is not None else [None] * len(specs)
+        all_args = [
+            self._submit_args(jid, spec, payload)
+            for jid, spec, payload in zip(job_ids, specs, encoded, strict=True)
+        ]
         batches: list[list[Any]] = []
         batch: list[Any] = []
         size = 0
