@@ -11,6 +11,7 @@ from jobqueue_operator.deployments import DeploymentCache
 from jobqueue_operator.idle import SleepingLoops
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
+from jobqueue_operator.poll_loops import PollLoops
 from jobqueue_operator.sources.jobqueue import RedisPools
 from jobqueue_operator.tls import TlsFiles
 
@@ -23,6 +24,8 @@ class OperatorContext:
     kube: Kube
     metrics: OperatorMetrics
     secrets: SecretCache
+    # The running poll loops; made by the startup handler (None in unit tests of one loop).
+    poll_loops: PollLoops | None = None
     pools: RedisPools = field(default_factory=RedisPools)
     deployments: DeploymentCache = field(default_factory=DeploymentCache)
     tls: TlsFiles = field(default_factory=TlsFiles)

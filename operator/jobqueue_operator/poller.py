@@ -1,6 +1,6 @@
 """The per-JobQueue poll loop: observe -> decide -> mark pods -> scale -> status and events.
 
-Run by a kopf daemon (one per JobQueue, only in the active operator replica). Scaling
+Run by poll_loops.py (one per JobQueue, only in the active operator replica). Scaling
 state is seeded from the JobQueue status and written back, so a restart loses nothing.
 
 Cost per poll is kept to one Redis script call, pipelined with the other loops' reads
@@ -69,11 +69,11 @@ VERIFY_SECONDS = 300.0
 
 
 class Waiter(Protocol):
-    """kopf's DaemonStopped flag, as far as the loop uses it."""
+    """The loop's stop flag (poll_loops.Stop)."""
 
     def __bool__(self) -> bool: ...
 
-    def wait(self, timeout: float | None = None) -> Any: ...
+    def wait(self) -> Any: ...
 
 
 class Poller:
@@ -106,7 +106,7 @@ class Poller:
         self.source_json: tuple[spec.JobQueueSpec, str] | None = None
         self.bad_spec: str | None = None
         # The spec is parsed again only when metadata.generation moves (kopf keeps the
-        # daemon's body up to date).
+        # loop's body up to date: poll_loops.py).
         self.parsed: tuple[Any, spec.JobQueueSpec | None] | None = None
         self.policy: tuple[spec.JobQueueSpec, Policy] | None = None
         # The policy as the last read's signals leave it (rules without inputs off).
@@ -132,7 +132,7 @@ class Poller:
         return self.report.writing
 
     async def run(self, stopped: Waiter) -> None:
-        """Loop until kopf stops the daemon (deletion, operator exit)."""
+        """Loop until stopped (deletion, operator exit: poll_loops.py)."""
         next_at = time.monotonic()
         # The first poll runs at once; the rest at a random phase of the interval, so loops
         # started together (an operator restart resumes all of them) don't poll in bursts.
@@ -490,3 +490,13 @@ class Poller:
 def _loop_time(monotonic: float) -> float:
     """A time.monotonic() moment on the event loop's clock."""
     return asyncio.get_running_loop().time() + (monotonic - time.monotonic())
+
+
+async def run_poller(
+    ctx: OperatorContext,
+    body: kopf.Body,
+    stopped: Waiter,
+    logger: logging.Logger | logging.LoggerAdapter[Any],
+) -> None:
+    """One JobQueue's poll loop, until ``stopped`` (what poll_loops.PollLoops runs)."""
+    await Poller(ctx, body, logger).run(stopped)

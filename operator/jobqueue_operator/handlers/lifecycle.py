@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -12,6 +13,8 @@ from jobqueue_operator.context import OperatorContext
 from jobqueue_operator.credentials import SecretCache
 from jobqueue_operator.kube import Kube
 from jobqueue_operator.metrics import OperatorMetrics
+from jobqueue_operator.poll_loops import PollLoops
+from jobqueue_operator.poller import run_poller
 
 
 def context_of(memo: Any) -> OperatorContext:
@@ -40,11 +43,19 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     metrics: OperatorMetrics = memo.metrics
     kube: Kube = memo.kube
     secrets = SecretCache(kube.read_secret, refresh_seconds=config.secret_refresh_seconds)
-    ctx = memo.ctx = OperatorContext(config=config, kube=kube, metrics=metrics, secrets=secrets)
+    ctx = memo.ctx = OperatorContext(
+        config=config,
+        kube=kube,
+        metrics=metrics,
+        secrets=secrets,
+    )
+    ctx.poll_loops = PollLoops(functools.partial(run_poller, ctx), settings)
     metrics.idle_loops.set_function(lambda: len(ctx.loops))
 
 
 @kopf.on.cleanup()
 async def close(memo: kopf.Memo, **_: Any) -> None:
     ctx = context_of(memo)
+    if ctx.poll_loops is not None:
+        await ctx.poll_loops.close()
     await ctx.pools.close()
