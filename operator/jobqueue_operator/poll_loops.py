@@ -100,7 +100,7 @@ class PollLoops:
         loop = self._loops.get(uid)
         if loop is None:
             loop = self._loops[uid] = _Loop(slim(raw, with_status=True))
-            loop.task = asyncio.create_task(self._keep_running(uid, loop))
+            loop.task = asyncio.create_task(self._keep_running(loop))
             return
         fresh = slim(raw, with_status=not loop.started)
         loop.raw["metadata"] = fresh["metadata"]
@@ -125,7 +125,9 @@ class PollLoops:
         tasks = [t for t in (self.stop(uid) for uid in list(self._loops)) if t is not None]
         await _finish(tasks)
 
-    async def _keep_running(self, uid: str, loop: _Loop) -> None:
+    async def _keep_running(self, loop: _Loop) -> None:
+        """Run the loop until its stop flag is set (``stop`` removes it from the registry
+        first, so nothing is left to drop here)."""
         body = kopf.Body(cast(kopf.RawBody, loop.raw))
         logger = kopf.ObjectLogger(body=body, settings=self._settings)
         delay = RESTART_SECONDS
@@ -146,9 +148,6 @@ class PollLoops:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(loop.stop.wait(), delay)
             delay = min(delay * 2, RESTART_CAP_SECONDS)
-        # Loaded once the loop is gone: drop the entry unless a new loop took the uid.
-        if self._loops.get(uid) is loop:
-            del self._loops[uid]
 
 
 async def _finish(tasks: list[asyncio.Task[None]]) -> None:
