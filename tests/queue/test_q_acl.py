@@ -122,6 +122,25 @@ async def test_a_queues_users_cannot_touch_another_queues_keys(acl_users: str) -
         assert (await beta.get(beta_job)).state.value == "queued"
 
 
+async def test_a_producer_made_before_incrby_submits_one_by_one_and_a_bulk_is_refused_whole(
+    redis_url: str,
+) -> None:
+    # What `docs/redis.md` promises a user whose ACL predates the bulk submit's INCRBY.
+    old_rules = [r for r in acl_rules(Role.PRODUCER, ["gamma"]) if r != "+incrby"]
+    assert len(old_rules) == len(acl_rules(Role.PRODUCER, ["gamma"])) - 1
+    with redis.Redis.from_url(redis_url) as admin:
+        admin.execute_command("ACL", "SETUSER", "old", "reset", "on", ">pw-old", *old_rules)
+        try:
+            async with AsyncQueue("gamma", as_user(redis_url, "old")) as q:
+                await q.submit("debug.echo", 1)
+                await q.submit_many([{"name": "debug.echo", "payload": 2}])
+                with pytest.raises(ResponseError, match="can't run this command"):
+                    await q.submit_many([{"name": "debug.echo", "payload": i} for i in range(3)])
+                assert await q.redis.zcard(QueueKeys("gamma").queued) == 2
+        finally:
+            admin.execute_command("ACL", "DELUSER", "old")
+
+
 async def test_the_operator_reads_every_queue_and_writes_only_settings(acl_users: str) -> None:
     for name in ("alpha", "beta"):
         async with AsyncQueue(name, as_user(acl_users, f"producer-{name[0]}")) as q:

@@ -156,6 +156,11 @@ def test_hiredis_packing_sends_what_redis_py_would_and_refuses_the_same_inputs()
         ("EVALSHA", "a" * 40, 2, "{jq:q}:queued", "{jq:q}:job:", "", 1, '{"é":"☃"}', 0.1, 2**70),
         ("SCRIPT LOAD", "return 1"),
         ("SET", b"k", b"\x00\xff", "PX", 5),
+        ("SET", "k", bytearray(b"\x01"), "GET"),  # the serializer's path: hiredis refuses it
+        ("SET", "k", memoryview(b"\x02")),
+        (b"CLIENT SETNAME", "x"),
+        ("CONFIG\tGET", "maxmemory"),  # any whitespace splits a command name
+        ("HSET", "k", "f", -1.5e-7, "g", float("inf")),
     ]:
         assert b"".join(ours.pack_command(*args)) == b"".join(theirs.pack_command(*args))
     for bad in (None, True):

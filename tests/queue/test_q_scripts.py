@@ -48,7 +48,7 @@ def test_a_library_without_the_definitions_mark_is_refused() -> None:
 
 def test_submit_leaves_out_the_definitions_of_taking_and_finishing() -> None:
     submit = defined(script_source("submit"))
-    assert "create_job" in submit and "announce_work" in submit
+    assert "create_jobs" in submit and "announce_work" in submit
     assert not {"take", "finish", "trim", "read_job", "plan_sweep"} & set(submit)
     complete = defined(script_source("complete"))
     assert {"read_lease", "finish_record", "trim", "drop_finished", "take", "journal"} <= set(

@@ -55,7 +55,7 @@ _SCRIPTING = ("evalsha", "script|load")
 # Every command the Lua scripts call (tests/queue/test_q_acl.py checks this against them).
 SCRIPT_COMMANDS = (
     "del", "exists", "get", "hdel", "hexists", "hget", "hgetall", "hincrby", "hkeys", "hlen",
-    "hmget", "hset", "incr", "persist", "pexpire", "publish", "set", "time", "xadd",
+    "hmget", "hset", "incr", "incrby", "persist", "pexpire", "publish", "set", "time", "xadd",
     "xrevrange", "zadd", "zcard", "zcount", "zrange", "zrangebyscore", "zrem", "zscore",
 )  # fmt: skip
 # Sent by the clients outside scripts (jobqueue.protocol.queue, .waiting, jobqueue.client).

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
@@ -86,6 +87,17 @@ async def list_queues(redis: AnyRedis) -> list[str]:
 
 def new_job_id() -> str:
     return uuid.uuid4().hex
+
+
+def new_job_ids(n: int) -> list[str]:
+    """``n`` ids as ``new_job_id`` makes them (random UUID version 4, in hex), from one read of
+    the system's random source: a bulk submit spent more on UUID objects than on the rest of
+    its client code but JSON."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = bytes((b & 0x0F) | 0x40 for b in raw[6::16])  # version 4
+    raw[8::16] = bytes((b & 0x3F) | 0x80 for b in raw[8::16])  # RFC 4122 variant
+    text = raw.hex()
+    return [text[i : i + 32] for i in range(0, 32 * n, 32)]
 
 
 def parse_state(state: JobState | str) -> JobState:
@@ -234,7 +246,7 @@ class AsyncQueue:
             except InvalidJob as exc:
                 raise InvalidJob(f"jobs[{index}].{exc.field}", exc.problem) from None
             specs.append(spec)
-        results = await self.protocol.submit_many(specs, [new_job_id() for _ in specs], payloads)
+        results = await self.protocol.submit_many(specs, new_job_ids(len(specs)), payloads)
         return [jid for jid, _ in results]
 
     # --- reading -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -92,9 +93,11 @@ def _num(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(value)
 
 
+@functools.lru_cache(maxsize=256)
 def backoff_text(value: str) -> str:
     """``value`` if it parses as a backoff; pydantic's ValueError naming the problem if not
-    (for the models that carry a backoff as text)."""
+    (for the models that carry a backoff as text). Cached: every submit checks one, mostly
+    the same few texts (a refusal raises, and is not cached)."""
     try:
         parse_backoff(value)
     except InvalidJob as exc:
@@ -139,6 +142,10 @@ def parse_backoff(text: str) -> Backoff:
 # --- submit options ------------------------------------------------------------------------
 
 
+# What json.dumps(payload, separators=(",", ":"), allow_nan=False) builds on every call.
+_PAYLOAD_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 class JobSpec(BaseModel):
     """Everything needed to submit one job; validated before anything is written."""
 
@@ -174,7 +181,7 @@ class JobSpec(BaseModel):
     def encoded_payload(self, max_bytes: int = MAX_PAYLOAD_BYTES) -> str:
         """The payload as compact JSON; raises InvalidJob if it is not JSON or too large."""
         try:
-            text = json.dumps(self.payload, separators=(",", ":"), allow_nan=False)
+            text = _PAYLOAD_ENCODER.encode(self.payload)
         except (TypeError, ValueError) as exc:
             raise InvalidJob("payload", f"not JSON-serialisable: {exc}") from None
         size = len(text)  # json.dumps escapes non-ASCII (ensure_ascii): one byte a character

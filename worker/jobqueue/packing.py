@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import hiredis
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
 from redis.asyncio.connection import UnixDomainSocketConnection as UnixConnection
 from redis.connection import HiredisRespSerializer
@@ -24,6 +25,17 @@ _SERIALIZER = HiredisRespSerializer()
 
 class _HiredisPacking:
     def pack_command(self, *args: Any) -> list[bytes]:
+        # The serializer first copies every argument through a generator (to turn bytearray
+        # and memoryview into bytes): 4 us of a bulk submit's 27 per job. A one-word command
+        # name of str, int, float and bytes arguments (all this package sends) goes straight
+        # to hiredis, which packs them as the serializer would; anything else (a bytearray,
+        # None or a bool, which the serializer refuses with DataError) takes its path.
+        first = args[0]
+        if type(first) is str and first.isalpha():
+            try:
+                return [hiredis.pack_command(args)]
+            except TypeError:
+                pass
         packed: list[bytes] = _SERIALIZER.pack(*args)
         return packed
 

@@ -65,7 +65,7 @@ if unfinished and policy == 'Replace' then
     redis.call('PUBLISH', cancel_channel, last.id)
   end
 end
-if create_job(job) and was_idle then announce_work() end
+if create_jobs({ job }) > 0 and was_idle then announce_work() end
 wake()
 runs.last_tick = tonumber(tick)
 runs.last_job_id = job.id

@@ -45,9 +45,7 @@ end
 local was_idle = redis.call('EXISTS', K.queued, K.active) == 0
 local was_empty = was_idle and redis.call('EXISTS', K.delayed) == 0
 -- write phase
-local out = {}
-local woke, ready = false, false
-local events = {}  -- one event entry per state for the call's jobs
+local out, new_jobs = {}, {}
 for i = 0, k - 1 do
   local b = A + 1 + 9 * i
   local id = ARGV[b]
@@ -55,18 +53,16 @@ for i = 0, k - 1 do
     out[#out + 1] = plan[i + 1]
     out[#out + 1] = 0
   else
-    local is_ready = create_job({ id = id, name = ARGV[b + 1], payload = ARGV[b + 2],
+    new_jobs[#new_jobs + 1] = { id = id, name = ARGV[b + 1], payload = ARGV[b + 2],
       priority = tonumber(ARGV[b + 3]), delay_ms = tonumber(ARGV[b + 4]),
       max_attempts = ARGV[b + 5], backoff = ARGV[b + 6], timeout = ARGV[b + 7],
-      dedup_key = ARGV[b + 8] }, events)
-    ready = ready or is_ready
-    woke = true
+      dedup_key = ARGV[b + 8] }
     out[#out + 1] = id
     out[#out + 1] = 1
   end
 end
-if events.queued then emit_all(events.queued, 'queued') end
-if events.delayed then emit_all(events.delayed, 'delayed') end
+local woke = #new_jobs > 0
+local ready = woke and create_jobs(new_jobs) > 0
 if woke then wake() end
 if (ready and was_idle) or (woke and was_empty) then announce_work() end
 return out

@@ -1,0 +1,81 @@
+"""Bulk submit against a real redis-server: what it writes, in what order, at what cost."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import redis.asyncio as aioredis
+from jobqueue.client import new_job_id, new_job_ids
+from jobqueue.models import build_spec
+from jobqueue.protocol import QueueProtocol
+from qhelpers import FakeClock
+
+pytestmark = pytest.mark.redis
+
+
+async def _commands(r: aioredis.Redis) -> dict[str, int]:
+    stats = await r.info("commandstats")
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+async def test_a_bulk_submit_costs_redis_two_commands_per_job(proto: QueueProtocol) -> None:
+    # Inside the script: EXISTS (the id is free) and the record's HSET per job; the sequence
+    # numbers and both ready indexes once per call. Redis's per-command cost dominated a
+    # bulk submit when each job also ran INCR and two ZADDs.
+    n = 400
+    specs = [build_spec("job", {"i": i}) for i in range(n)]
+    ids = [f"bulk{i:04d}" for i in range(n)]
+    await proto.submit_many(specs[:1], ["warm"])  # the queue's registration and script load
+    await proto.redis.config_resetstat()
+    await proto.submit_many(specs, ids)
+    calls = _commands_per_job(await _commands(proto.redis), n)
+    assert calls["per_job"] <= 2.05, calls
+
+
+def _commands_per_job(calls: dict[str, int], n: int) -> dict[str, float]:
+    inside = sum(v for k, v in calls.items() if k not in ("evalsha", "config|resetstat", "info"))
+    return {"per_job": inside / n, **{k: v / n for k, v in calls.items()}}
+
+
+async def test_a_bulk_submit_keeps_submit_order_within_a_priority(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    # Priorities and delays mixed in one call: the ready jobs of one priority are taken in the
+    # order submitted, after what was queued before, and before what comes next.
+    await proto.submit(build_spec("before", priority=5), "b0")
+    plan = [("p5-a", 5, 0.0), ("p1-a", 1, 0.0), ("later", 5, 60.0), ("p5-b", 5, 0.0),
+            ("p1-b", 1, 0.0), ("p5-c", 5, 0.0)]  # fmt: skip
+    specs = [build_spec(name, priority=prio, delay=delay) for name, prio, delay in plan]
+    await proto.submit_many(specs, [f"m{i}" for i in range(len(specs))])
+    await proto.submit(build_spec("after-p1", priority=1), "a0")
+    jobs = await proto.take("w", 100, 300)
+    assert [j.name for j in jobs] == ["p1-a", "p1-b", "after-p1", "before", "p5-a", "p5-b", "p5-c"]
+    clock.advance(61)
+    assert [j.name for j in await proto.take("w", 100, 300)] == ["later"]
+
+
+async def test_a_bulk_submit_indexes_every_job_with_its_ready_time(
+    proto: QueueProtocol, clock: FakeClock
+) -> None:
+    specs = [build_spec("now", 1), build_spec("soon", 2, delay=5), build_spec("now2", 3)]
+    await proto.submit_many(specs, ["n1", "d1", "n2"])
+    now_ms = int(clock.now * 1000)
+    assert await proto.redis.zrange(proto.keys.key("enqueued"), 0, -1, withscores=True) == [
+        ("n1", now_ms),
+        ("n2", now_ms),
+    ]
+    assert await proto.redis.zrange(proto.keys.delayed, 0, -1, withscores=True) == [
+        ("d1", now_ms + 5000)
+    ]
+    fields = await proto.get_fields("n2")
+    assert (fields["state"], fields["ready_at"]) == ("queued", str(now_ms))
+    assert (await proto.get_fields("d1"))["run_at"] == str(now_ms + 5000)
+
+
+def test_bulk_ids_are_random_uuid4_in_hex_like_single_ones() -> None:
+    ids = new_job_ids(2000)
+    assert len(set(ids)) == 2000 and new_job_ids(0) == []
+    for job_id in [*ids, new_job_id()]:
+        parsed = uuid.UUID(hex=job_id)
+        assert (parsed.hex, parsed.version, parsed.variant) == (job_id, 4, uuid.RFC_4122)
