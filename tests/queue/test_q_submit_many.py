@@ -14,7 +14,7 @@ from qhelpers import FakeClock
 pytestmark = pytest.mark.redis
 
 
-async def _commands(r: aioredis.Redis) -> dict[str, int]:
+async def _commands(r: aioredis.Redis | aioredis.RedisCluster) -> dict[str, int]:
     stats = await r.info("commandstats")
     return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
 
