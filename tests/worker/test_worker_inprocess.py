@@ -15,6 +15,7 @@ from jobqueue.protocol.keys import QueueKeys
 from jobqueue.registry import Registry
 from jobqueue.runtime.context import JobContext, SyncJobContext
 from jobqueue.runtime.failures import JobCancelled, PermanentJobError
+from jobqueue.runtime.redis_backend import RedisBackend
 from jobqueue.stats import read_stats
 from worker_waits import wait_for_state, wait_until
 
@@ -269,6 +270,41 @@ async def test_idle_worker_picks_up_a_new_job(queue: AsyncQueue, start_worker: S
     assert not running.task.done()
     job = await queue.wait(await queue.submit("echo.async", "hi"), timeout=20)
     assert job.state is JobState.COMPLETED
+
+
+async def test_a_woken_worker_starts_its_job_before_it_asks_for_more(
+    queue: AsyncQueue, start_worker: StartWorker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The take that follows a wake-up must not delay the job it brought: the handler starts
+    # first (enqueue-to-start latency), then the worker looks for more.
+    events: list[str] = []
+    take, wait_and_take = RedisBackend.take, RedisBackend.wait_and_take
+
+    async def spying_take(self: RedisBackend, *args: Any) -> Any:
+        events.append("take")
+        return await take(self, *args)
+
+    async def spying_wait(self: RedisBackend, *args: Any) -> Any:
+        jobs = await wait_and_take(self, *args)
+        events.append("woken" if jobs else "wait ended")
+        return jobs
+
+    monkeypatch.setattr(RedisBackend, "take", spying_take)
+    monkeypatch.setattr(RedisBackend, "wait_and_take", spying_wait)
+    registry = Registry()
+
+    @registry_task(registry, "mark")
+    async def mark(ctx: JobContext, payload: Any) -> None:
+        events.append("handler")
+
+    async def looked() -> bool:
+        return "take" in events  # its first look found nothing: it waits for work
+
+    await start_worker(registry)
+    await wait_until(looked)
+    await queue.wait(await queue.submit("mark"), timeout=20)
+    woken = events.index("woken")
+    assert events[woken + 1 : woken + 3] == ["handler", "take"], events
 
 
 async def test_worker_registers_heartbeats_and_unregisters(

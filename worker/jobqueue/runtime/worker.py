@@ -219,6 +219,7 @@ class Worker:
             self.metrics.fetches.labels("jobs" if jobs else "empty").inc()
             if jobs:
                 self._start_slots(jobs)
+                await asyncio.sleep(0)  # handlers first, then the next take (as below)
                 continue
             if self.settings.burst and not self._slots and not await self._retries_waiting():
                 log.info("burst mode: queues are empty, nothing in hand, no retry waiting")
@@ -238,6 +239,10 @@ class Worker:
             if woken:
                 self.metrics.fetches.labels("jobs").inc()
                 self._start_slots(woken)  # hands jobs back if a stop came meanwhile
+                # Let the slots start their handlers before this loop sends its next take:
+                # otherwise a job that woke an idle worker waits for that take's send (the
+                # enqueue-to-start latency; bench/README.md, "Where latency goes").
+                await asyncio.sleep(0)
 
     async def _retries_waiting(self) -> bool:
         """Burst mode: do retries of jobs this worker failed still wait in the queues?"""
