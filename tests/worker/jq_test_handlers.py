@@ -1,11 +1,13 @@
 """Handlers for worker-process tests (imported with ``--handlers jq_test_handlers``).
 
 ``test.whoami`` sleeps (seconds chosen per worker name, so one worker can be slow and the
-next fast) and returns the name of the worker that ran it; ``test.block_sync`` is a thread
-handler that sleeps without noticing cancellation; ``test.stubborn`` writes its process id to
-a file and then blocks, ignoring everything; ``test.report`` reports progress and returns
-what it saw of its context; ``test.permanent`` raises PermanentJobError; ``test.tally``
-appends each run to a file (failover tests count runs per job with it).
+next fast) and returns the name of the worker that ran it (with ``mark_start``, it and
+``test.block_sync`` first set progress 1: the handler is running, not only leased);
+``test.block_sync`` is a thread handler that sleeps without noticing cancellation;
+``test.stubborn`` writes its process id to a file and then blocks, ignoring everything;
+``test.report`` reports progress and returns what it saw of its context; ``test.permanent``
+raises PermanentJobError; ``test.tally`` appends each run to a file (failover tests count
+runs per job with it).
 """
 
 from __future__ import annotations
@@ -33,12 +35,16 @@ def _seconds(payload: Any) -> float:
 
 @task("test.whoami")
 async def whoami(ctx: JobContext, payload: Any) -> dict[str, Any]:
+    if (payload or {}).get("mark_start"):
+        await ctx.progress(1, "started")  # tests wait for this: the handler runs
     await asyncio.sleep(_seconds(payload))
     return {"worker": _worker_name(), "attempt": ctx.attempt}
 
 
 @task("test.block_sync")
 def block_sync(ctx: SyncJobContext, payload: Any) -> dict[str, Any]:
+    if (payload or {}).get("mark_start"):
+        ctx.progress(1, "started")
     time.sleep(_seconds(payload))
     return {"worker": _worker_name(), "attempt": ctx.attempt}
 

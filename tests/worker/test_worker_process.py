@@ -130,11 +130,22 @@ async def test_paused_worker_late_completion_is_refused_by_the_fencing_token(
     assert job.result == {"worker": "b", "attempt": 1}  # a's late result was not recorded
 
 
+async def handlers_started(queue: AsyncQueue, ids: list[str]) -> None:
+    """Wait until each job's handler runs (``mark_start``), not only until it is leased: a
+    job leased as the stop signal lands is handed back unstarted, as it should be."""
+
+    async def started() -> bool:
+        jobs = [await queue.get(job_id) for job_id in ids]
+        return all(job.progress >= 1 for job in jobs)
+
+    await wait_until(started, within=60)
+
+
 async def test_sigterm_lets_jobs_in_hand_finish(queue: AsyncQueue, spawn: Spawn) -> None:
-    ids = [await queue.submit("test.whoami", {"sleep": {"a": 1.0}}) for _ in range(2)]
+    job = {"sleep": {"a": 1.0}, "mark_start": True}
+    ids = [await queue.submit("test.whoami", job) for _ in range(2)]
     a = spawn("a", "--concurrency", "2", "--shutdown-timeout", "60")
-    for job_id in ids:
-        await wait_for_state(queue, job_id, JobState.ACTIVE, within=60)
+    await handlers_started(queue, ids)
     a.proc.send_signal(signal.SIGTERM)
     assert a.wait() == 0
     for job_id in ids:
@@ -147,14 +158,13 @@ async def test_sigterm_lets_jobs_in_hand_finish(queue: AsyncQueue, spawn: Spawn)
 async def test_sigterm_after_the_timeout_hands_jobs_back_at_once(
     queue: AsyncQueue, spawn: Spawn
 ) -> None:
-    slow = {"sleep": {"a": 600}}
+    slow = {"sleep": {"a": 600}, "mark_start": True}
     ids = [
         await queue.submit("test.whoami", slow),
         await queue.submit("test.block_sync", slow),  # a thread that cannot be interrupted
     ]
     a = spawn("a", "--concurrency", "2", "--shutdown-timeout", "0.5", "--lease", "60")
-    for job_id in ids:
-        await wait_for_state(queue, job_id, JobState.ACTIVE, within=60)
+    await handlers_started(queue, ids)
     a.proc.send_signal(signal.SIGTERM)
     assert a.wait(timeout=30) == 0
     assert "handing 2 job(s) back" in a.log()
