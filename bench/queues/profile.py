@@ -1,12 +1,15 @@
-"""Where the time per job goes: our client's submit one by one, and one worker at concurrency 10.
+"""Where the time per job goes: our client's submit one by one and in bulk, and one worker at
+concurrency 10.
 
-    python -m bench.queues.profile [--jobs 20000] [--seconds 5] [--out bench/out/profile.json]
+    python -m bench.queues.profile [--jobs 20000] [--bulk-jobs 40000] [--seconds 5]
+        [--out bench/out/profile.json]
 
 Runs in the project's virtualenv against its own redis-server on loopback. For the client it
 times ``AsyncQueue.submit`` one by one, then the same EVALSHA calls sent straight through
 redis-py (the submit minus our client code), then EVALSHA of ``return 1`` (the round-trip
 floor: redis-py, event loop, loopback, Redis), and reads Redis's own time per call from INFO
-commandstats; a cProfile pass splits our client code by module. For the worker it fills the
+commandstats; a cProfile pass splits our client code by module. For bulk submits it splits
+each job's time between our process's CPU and Redis's. For the worker it fills the
 queue, starts ``jobq worker`` at concurrency 10 (the benchmark's adapter) and samples it with
 py-spy (when installed; idle time included) while it drains, and counts Redis commands and
 Redis CPU per job from INFO commandstats (commands run inside scripts are counted there too).
@@ -132,6 +135,33 @@ async def _client(url: str, n: int) -> dict[str, Any]:
     return out
 
 
+async def _bulk(url: str, n: int, chunk: int = 1000) -> dict[str, Any]:
+    """``AsyncQueue.submit_many`` in chunks, as the benchmark's bulk row sends them: per job,
+    the wall time, our process's CPU (client code, redis-py, the event loop) and Redis's
+    (INFO cpu), and the commands Redis ran (those inside the submit script included)."""
+    import jobqueue
+
+    r = redis.Redis.from_url(url)
+    payloads = [{"k": "noop", "i": i} for i in range(n)]
+    async with jobqueue.AsyncQueue.from_url(url, "bulk") as q:
+        for _ in range(5):  # warm: connection, script load, caches
+            await q.submit_many([{"name": "bench_job", "payload": p} for p in payloads[:chunk]])
+        r.flushall()
+        before, cpu0, wall0 = commandstats(r), time.process_time(), time.perf_counter()
+        for start in range(0, n, chunk):
+            jobs = [{"name": "bench_job", "payload": p} for p in payloads[start : start + chunk]]
+            await q.submit_many(jobs)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        redis_part = stats_delta(before, commandstats(r), n)
+    return {
+        "jobs": n,
+        "jobs_per_s": round(n / wall),
+        "wall_us_per_job": round(1e6 * wall / n, 1),
+        "client_cpu_us_per_job": round(1e6 * cpu / n, 1),
+        "redis": redis_part,
+    }
+
+
 def _top(prof: cProfile.Profile, n: int, limit: int = 15) -> list[str]:
     stats = pstats.Stats(prof)
     rows = []
@@ -233,6 +263,7 @@ def _categories(collapsed: str, seconds: int) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.queues.profile")
     parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--bulk-jobs", type=int, default=40000)
     parser.add_argument("--worker-jobs", type=int, default=60000)
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--out", default=str(REPO / "bench" / "out" / "profile.json"))
@@ -241,6 +272,7 @@ def main() -> None:
         result = {
             "load_average_start": os.getloadavg(),
             "client": asyncio.run(_client(url, args.jobs)),
+            "bulk": asyncio.run(_bulk(url, args.bulk_jobs)),
             "worker": _worker(url, args.worker_jobs, args.seconds),
             "load_average_end": os.getloadavg(),
         }
