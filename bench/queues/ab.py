@@ -14,6 +14,7 @@ import os
 import statistics
 import sys
 from pathlib import Path
+from typing import Any
 
 from bench.queues import harness, run
 from bench.redisserver import redis_server
@@ -35,19 +36,32 @@ def main() -> None:
         )
         system.env["PYTHONPATH"] = path + system.env["PYTHONPATH"]
         systems[label] = system
-    runs: dict[str, list[dict[str, object]]] = {"before": [], "after": []}
+    print(json.dumps(alternate(systems, args.reps, rows), indent=1))
+
+
+def _figure(value: Any) -> float | None:
+    """A row's number: a rate, or a latency row's p50; None for an error."""
+    if isinstance(value, dict):
+        return float(value["p50_ms"]) if "p50_ms" in value else None
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def alternate(systems: dict[str, harness.System], reps: int, rows: set[str]) -> dict[str, Any]:
+    """The rows of each system in turn, ``reps`` times, on one redis-server at full size:
+    every figure (with the load average it was taken at) and the medians."""
+    runs: dict[str, list[dict[str, Any]]] = {label: [] for label in systems}
     with redis_server() as url:
-        for _ in range(args.reps):
+        for _ in range(reps):
             for label, system in systems.items():
                 runs[label].append(harness.run_system(system, url, run.FULL, rows))
-    summary = {
+    medians = {
         label: {
-            row: statistics.median(float(r[row]) for r in results if isinstance(r[row], float))
+            row: statistics.median(v for r in results if (v := _figure(r.get(row))) is not None)
             for row in sorted(rows)
         }
         for label, results in runs.items()
     }
-    print(json.dumps({"runs": runs, "median": summary}, indent=1))
+    return {"runs": runs, "median": medians}
 
 
 if __name__ == "__main__":

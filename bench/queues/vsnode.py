@@ -12,20 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
-from typing import Any
 
 from bench.queues import harness, run
-from bench.redisserver import redis_server
+from bench.queues.ab import alternate
 from bench.venv import ensure_node
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, dict):
-        return float(value["p50_ms"]) if "p50_ms" in value else None
-    return float(value) if isinstance(value, (int, float)) else None
 
 
 def main() -> None:
@@ -47,19 +39,7 @@ def main() -> None:
         ),
         "bullmq-node": harness.node_system(run.NODE_NOTES),
     }  # fmt: skip
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in systems}
-    with redis_server() as url:
-        for _ in range(args.reps):
-            for name, system in systems.items():
-                runs[name].append(harness.run_system(system, url, run.FULL, rows))
-    medians = {
-        name: {
-            row: statistics.median(v for r in results if (v := _number(r.get(row))) is not None)
-            for row in sorted(rows)
-        }
-        for name, results in runs.items()
-    }
-    print(json.dumps({"runs": runs, "median": medians}, indent=1))
+    print(json.dumps(alternate(systems, args.reps, rows), indent=1))
 
 
 if __name__ == "__main__":
