@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from jobqueue.models import QueueSettings
 from jobqueue.protocol.keys import QueueKeys
 from jobqueue.protocol.scripts import _prologue, script_info, script_source
 
@@ -79,10 +80,17 @@ def _calls(r: redis.Redis) -> int:
 
 
 def _commands(side: Side, jobs: int, batch: int) -> dict[str, float]:
-    """Commands per submit and per processed job, this side alone. keep_completed is 500 so
-    that most completions also trim the index, as on a queue in its steady state."""
+    """Commands per submit and per processed job, this side alone, with the completed index
+    at its retention limit (the default keep_completed, filled with recent entries), as on a
+    queue in its steady state: the completions also trim it."""
     side.r.flushall()
-    side.r.hset(side.keys.key("settings"), "keep_completed", 500)
+    now_ms = int(time.time() * 1000)
+    keep = QueueSettings().keep_completed
+    for start in range(0, keep, 1000):
+        side.r.zadd(
+            side.keys.key("completed"),
+            {f"old{i}": now_ms - keep + i for i in range(start, min(start + 1000, keep))},
+        )
     before = _calls(side.r)
     for i in range(jobs):
         side.submit(f"c{i}")

@@ -235,6 +235,28 @@ async def test_retention_is_bounded_by_count(make_proto: ProtoFactory, clock: Fa
     assert await proto.get_fields(ids[4]) != {}
 
 
+async def test_retention_trims_below_keep_so_most_completions_delete_nothing(
+    make_proto: ProtoFactory, clock: FakeClock
+) -> None:
+    """Past keep_completed the oldest go down to keep less 1/64 of it (here 2): the index
+    never holds more than keep, and the completions that refill the slack delete nothing
+    (a trim on every completion cost a DEL and a ZREM per call at steady state)."""
+    keep = 128
+    proto = make_proto(keep_completed=keep)
+    ids = [await submit(proto) for _ in range(keep + 5)]
+    completed = proto.keys.key("completed")
+    sizes = []
+    for job in await proto.take("w", keep + 5, 30):
+        clock.advance(1)
+        await proto.complete("w", [(job.id, job.token, None)])
+        sizes.append(await proto.redis.zcard(completed))
+    assert max(sizes) == keep
+    assert sizes[keep - 1 :] == [128, 126, 127, 128, 126, 127]
+    assert await proto.redis.zrange(completed, 0, -1) == ids[-127:]
+    assert [await proto.get_fields(jid) for jid in ids[:6]] == [{}] * 6
+    assert await proto.get_fields(ids[6]) != {}
+
+
 async def test_retention_is_bounded_by_age(make_proto: ProtoFactory, clock: FakeClock) -> None:
     proto = make_proto(keep_age=60)
     old = await submit(proto)

@@ -379,8 +379,8 @@ class QueueSettings(BaseModel):
     explicitly given fields are stored on its first write). Fields never set keep these
     defaults. Retention is bounded by default so Redis memory never grows without limit:
     finished job records live ``min(result_ttl, keep_age)`` seconds, and each finished-state
-    index keeps at most ``keep_*`` jobs (the oldest are deleted by the script that finishes
-    a job).
+    index keeps at most ``keep_*`` jobs (past it, the script that finishes a job deletes the
+    oldest, down to ``keep_*`` less 1/64 of it, so most finishes delete nothing).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")

@@ -100,8 +100,10 @@ def _prologue(info: ScriptInfo) -> str:
     return "\n".join(
         [
             "#!lua flags=no-writes" if info.read_only else "#!lua",
-            "local K = {}",
-            *(f"K.{key} = KEYS[{i}]" for i, key in enumerate(names, start=1)),
+            # one constructor: Lua sizes the table once (assigning key by key regrows it)
+            "local K = { "
+            + ", ".join(f"{key} = KEYS[{i}]" for i, key in enumerate(names, start=1))
+            + " }",
             "setmetatable(K, { __index = function(_, name)",
             "  error('jobqueue: this script does not declare the key ' .. tostring(name)) end })",
             "local SETTING_NAMES = { "

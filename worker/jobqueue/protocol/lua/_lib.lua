@@ -205,13 +205,16 @@ local function make_ready(rec, ready_ms)
 end
 
 -- Delete the oldest finished jobs of a state beyond the count and age limits (bounded work).
--- Runs once per state per script call: after the first job of that state finished (a batch
--- may leave the index over its limit by at most the batch size until the next finish), or,
--- in complete.lua, after the whole batch was indexed (a keep below the batch size then drops
--- some of the batch's own records at once, as the next finish would have). A record that cannot be deleted now (a slot
--- being migrated) keeps its index entry and goes next time: pcall, so it never aborts the
--- script after its real work is done. The records go in one DEL per 500 (a DEL is refused
--- or done as a whole); only a refused one is retried key by key, so what can go goes.
+-- Past the count limit the index goes down to the limit less 1/64 of it (keep 10,000: 156
+-- below), so the completions that refill that slack delete nothing: trimming the one excess
+-- job on every call cost a DEL and a ZREM per call at steady state. Runs once per state per
+-- script call: after the first job of that state finished (a batch may leave the index over
+-- its limit by at most the batch size until the next finish), or, in complete.lua, after the
+-- whole batch was indexed (a keep below the batch size then drops some of the batch's own
+-- records at once, as the next finish would have). A record that cannot be deleted now (a
+-- slot being migrated) keeps its index entry and goes next time: pcall, so it never aborts
+-- the script after its real work is done. The records go in one DEL per 500 (a DEL is
+-- refused or done as a whole); only a refused one is retried key by key, so what can go goes.
 local TRIMMED = {}
 local function drop_finished(zkey, ids)
   local dropped = {}
@@ -233,7 +236,10 @@ local function trim(state)
   if TRIMMED[state] then return end
   TRIMMED[state] = true
   local zkey = K[state]
-  local n = math.min(math.max(redis.call('ZCARD', zkey) - S['keep_' .. state], 0), 1000)
+  local keep = S['keep_' .. state]
+  local excess = redis.call('ZCARD', zkey) - keep
+  local n = 0
+  if excess > 0 then n = math.min(excess + math.floor(keep / 64), 1000) end
   -- the n oldest go by count; the one after them (the oldest kept) tells whether any is past
   -- its lifetime, so the age trim costs nothing while none is
   local oldest = redis.call('ZRANGE', zkey, 0, n, 'WITHSCORES')
