@@ -27,7 +27,7 @@ end
 local finished, scored = {}, {}
 for _, item in ipairs(todo) do
   finished[#finished + 1] = item.rec.id
-  scored[#scored + 1] = NOW
+  scored[#scored + 1] = NOW_TEXT
   scored[#scored + 1] = item.rec.id
   finish_record(item.rec, 'completed', nil, item.result)
 end

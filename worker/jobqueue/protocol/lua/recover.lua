@@ -18,6 +18,6 @@ end
 local out = {}
 for _, rec in ipairs(recs) do
   redis.call('ZADD', K.active, 'XX', NOW + lease_ms, rec.id)
-  append_leased(out, rec, rec.token, rec.attempts)
+  append_leased(out, rec, fmt(rec.token), fmt(rec.attempts))
 end
 return encode_jobs(out)
