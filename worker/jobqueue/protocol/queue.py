@@ -26,6 +26,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import NoScriptError, ResponseError
 
+from jobqueue import direct
 from jobqueue.connection import MAX_BLOCK_SECONDS
 from jobqueue.errors import InvalidJob, MalformedJob
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
@@ -139,10 +140,10 @@ class QueueProtocol:
         # read_stats builds a protocol per call).
         call = self._evalsha_args(name, *args, call_keys=call_keys)
         try:
-            return await self.redis.evalsha(*call)
+            return await direct.call(self.redis, "EVALSHA", *call)
         except NoScriptError:
             await self.redis.script_load(script_source(name))
-            return await self.redis.evalsha(*call)
+            return await direct.call(self.redis, "EVALSHA", *call)
 
     async def _register_queue(self) -> None:
         """Once per protocol: list the queue globally and store explicit settings."""

@@ -1,0 +1,48 @@
+"""One command on a pooled connection, without redis-py's per-command wrapper.
+
+``Redis.execute_command`` (redis-py 8) wraps every command in OpenTelemetry hooks (the
+operation's duration and errors: awaited, with their lookups, on each call even when no
+telemetry is set up), two closures and the response-callback lookup: a tenth to a fifth of
+an awaited one-job submit on the benchmark machine (bench/README.md, round six). ``call``
+does for one command what it does, minus those: a connection from the pool, the command
+sent and its reply read under the connection's own retry policy, the connection released.
+Our connections retry nothing, so a script call is never sent twice: one on a connection the
+server dropped raises ConnectionError and disconnects it, and the next call connects anew,
+as on redis-py's path. The reply is returned as read, so ``call`` serves only commands
+without a response callback (EVALSHA: the scripts' replies). Redis-py's OpenTelemetry
+metrics, when set up, do not see these calls; ours (the worker's and operator's Prometheus
+metrics) do.
+
+Clients it does not cover go through ``execute_command``: a Cluster (commands are routed by
+slot) and a single-connection client (its connection is shared under a lock).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from jobqueue.connection import AnyRedis
+
+__all__ = ["call"]
+
+
+async def call(client: AnyRedis, *args: Any) -> Any:
+    """``client.execute_command(*args)`` for a command whose reply needs no callback."""
+    if not isinstance(client, aioredis.Redis) or client.connection is not None:
+        return await client.execute_command(*args)
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    try:
+
+        async def send_and_read() -> Any:
+            await conn.send_command(*args)
+            return await conn.read_response()
+
+        async def dropped(_error: Exception) -> None:
+            await conn.disconnect()  # the next use connects anew
+
+        return await conn.retry.call_with_retry(send_and_read, dropped)
+    finally:
+        await pool.release(conn)
