@@ -1,9 +1,11 @@
-"""Script calls go around redis-py's per-command wrapper (jobqueue.direct) and keep what it
-gave them: a dropped connection fails its call and is made anew, and the clients it does not
-cover (a single-connection client) take redis-py's own path."""
+"""Script calls and a worker's wait-then-take go around redis-py's per-command wrapper and
+pipeline (jobqueue.direct) and keep what those gave them: a dropped connection fails its call
+and is made anew, a cancelled wait leaves nothing on its connection, and the clients it does
+not cover (a single-connection client) take redis-py's own path."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,8 +13,10 @@ import pytest
 import redis.asyncio as aioredis
 from jobqueue.connection import connect
 from jobqueue.models import build_spec
-from jobqueue.protocol import QueueProtocol
+from jobqueue.protocol import QueueProtocol, wait_then_take
+from redis.asyncio.client import Pipeline
 from redis.exceptions import ConnectionError as RedisConnectionError
+from waits import wait_until
 
 
 @pytest.fixture
@@ -75,3 +79,50 @@ async def test_a_single_connection_client_takes_redis_pys_own_path(
     finally:
         await client.aclose()
     assert "EVALSHA" in executed
+
+
+async def _blocked(rclient: aioredis.Redis) -> bool:
+    return int((await rclient.info("clients"))["blocked_clients"]) >= 1
+
+
+async def test_the_wait_then_take_goes_around_redis_pys_pipeline(
+    redis_url: str, rclient: aioredis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pipelines: list[int] = []
+    original = Pipeline.execute
+
+    async def counting(self: Pipeline, *args: Any, **options: Any) -> Any:
+        pipelines.append(len(self.command_stack))
+        return await original(self, *args, **options)
+
+    monkeypatch.setattr(Pipeline, "execute", counting)
+    client = connect(redis_url)
+    try:
+        waiter = QueueProtocol(client, "waits")
+        waiting = asyncio.create_task(wait_then_take([waiter], "w", 1, 30, 10))
+        await wait_until(lambda: _blocked(rclient))
+        await QueueProtocol(rclient, "waits").submit(build_spec("job"), "woke")
+        jobs = await asyncio.wait_for(waiting, 10)
+    finally:
+        await client.aclose()
+    assert jobs is not None and [job.id for job in jobs] == ["woke"]
+    assert pipelines == []
+
+
+async def test_a_wait_cancelled_while_it_blocks_leaves_no_reply_for_the_next_call(
+    redis_url: str, rclient: aioredis.Redis
+) -> None:
+    """A guard: the cancelled read drops its connection (as redis-py's read does), so the
+    BZPOPMIN and take replies still due on it never reach the next call."""
+    client = connect(redis_url)
+    try:
+        waiter = QueueProtocol(client, "cancelled")
+        waiting = asyncio.create_task(wait_then_take([waiter], "w", 1, 30, 10))
+        await wait_until(lambda: _blocked(rclient))
+        waiting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiting
+        assert await waiter.submit(build_spec("job"), "next") == ("next", True)
+        assert [job.id for job in await waiter.take("w", 1, 30)] == ["next"]
+    finally:
+        await client.aclose()

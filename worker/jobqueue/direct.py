@@ -20,13 +20,16 @@ slot) and a single-connection client (its connection is shared under a lock).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
+from redis.exceptions import ResponseError
 
 from jobqueue.connection import AnyRedis
 
-__all__ = ["call"]
+__all__ = ["call", "pipeline"]
 
 
 async def call(client: AnyRedis, *args: Any) -> Any:
@@ -41,9 +44,44 @@ async def call(client: AnyRedis, *args: Any) -> Any:
             await conn.send_command(*args)
             return await conn.read_response()
 
-        async def dropped(_error: Exception) -> None:
-            await conn.disconnect()  # the next use connects anew
-
-        return await conn.retry.call_with_retry(send_and_read, dropped)
+        return await conn.retry.call_with_retry(send_and_read, _dropped(conn))
     finally:
         await pool.release(conn)
+
+
+async def pipeline(client: AnyRedis, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    """``commands`` in one write, their replies read in order, as a non-transactional
+    ``pipeline().execute(raise_on_error=False)`` gives them (one Redis refused comes back as
+    its ResponseError in its place), for commands without a response callback. A failure
+    while reading (a timeout, a cancelled wait) drops the connection, as redis-py's read
+    does, so no reply is ever left for the next user of the connection."""
+    if not isinstance(client, aioredis.Redis) or client.connection is not None:
+        pipe = client.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return list(await pipe.execute(raise_on_error=False))
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    try:
+
+        async def send_and_read() -> list[Any]:
+            await conn.send_packed_command(conn.pack_commands(commands))
+            replies: list[Any] = []
+            for _ in commands:
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as refused:  # that reply is read: the rest follow
+                    replies.append(refused)
+            return replies
+
+        replies: list[Any] = await conn.retry.call_with_retry(send_and_read, _dropped(conn))
+        return replies
+    finally:
+        await pool.release(conn)
+
+
+def _dropped(conn: AbstractConnection) -> Callable[[Exception], Awaitable[None]]:
+    async def dropped(_error: Exception) -> None:
+        await conn.disconnect()  # the next use connects anew
+
+    return dropped

@@ -304,10 +304,9 @@ class QueueProtocol:
             "take", worker_id, n, int(lease_seconds * 1000), request_id,
             call_keys=self._journal_keys(request_id),
         )  # fmt: skip
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.bzpopmin(markers, timeout=block)
-        pipe.execute_command("EVALSHA", *args)
-        popped, encoded = await pipe.execute(raise_on_error=False)
+        popped, encoded = await direct.pipeline(
+            self.redis, [["BZPOPMIN", *markers, block], ["EVALSHA", *args]]
+        )
         if isinstance(encoded, NoScriptError):  # the server lost its script cache
             return await self.take(worker_id, n, lease_seconds, request_id=request_id)
         for reply in (popped, encoded):
