@@ -34,7 +34,7 @@ __all__ = ["call", "pipeline"]
 
 async def call(client: AnyRedis, *args: Any) -> Any:
     """``client.execute_command(*args)`` for a command whose reply needs no callback."""
-    if not isinstance(client, aioredis.Redis) or client.connection is not None:
+    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
         return await client.execute_command(*args)
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
@@ -55,7 +55,7 @@ async def pipeline(client: AnyRedis, commands: Sequence[Sequence[Any]]) -> list[
     its ResponseError in its place), for commands without a response callback. A failure
     while reading (a timeout, a cancelled wait) drops the connection, as redis-py's read
     does, so no reply is ever left for the next user of the connection."""
-    if not isinstance(client, aioredis.Redis) or client.connection is not None:
+    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
         pipe = client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
