@@ -264,17 +264,23 @@ async function route() {
   performance.mark("jobq-loaded");
 }
 
+// Live updates redraw the tables every tick. A row's link (and a state tab) stays the same
+// node across redraws: a new node under the pointer between a click's press and release
+// would swallow the click (the two would land on different elements).
 function renderQueues() {
   const body = $("queues-body");
   const overview = app.overview;
   if (!overview) return;
-  body.replaceChildren();
   $("queues-empty").hidden = overview.queues.length > 0;
+  const shown = new Map([...body.children].map((tr) => [tr.dataset.queue, tr]));
+  const rows = [];
   for (const s of overview.queues) {
     const h = overview.history[s.queue] || [];
     const replicas = jobqueuesOf(s.queue).map((jq) => `${fmtNum(jq.ready_replicas)}/${fmtNum(jq.replicas)} (→${fmtNum(jq.desired_replicas)})`).join(", ");
-    body.append(el("tr", { "data-queue": s.queue },
-      el("td", {}, el("a", { href: `#/queue/${enc(s.queue)}`, text: s.queue })),
+    const row = shown.get(s.queue) || el("tr", { "data-queue": s.queue },
+      el("td", {}, el("a", { href: `#/queue/${enc(s.queue)}`, text: s.queue })));
+    rows.push(row);
+    row.replaceChildren(row.firstElementChild,
       el("td", { class: "n", text: fmtNum(s.queued) }),
       el("td", { class: "n", text: fmtNum(s.active) }),
       el("td", { class: "n", text: fmtNum(s.delayed) }),
@@ -284,8 +290,9 @@ function renderQueues() {
       el("td", {}, sparkline(h.map((p) => p.failure_ratio), { label: "failure ratio", format: fmtRatio, max: 1 })),
       el("td", { class: "n", text: fmtNum(s.workers.length) }),
       el("td", { text: replicas || "–" }),
-    ));
+    );
   }
+  body.replaceChildren(...rows);
   renderForeign(overview);
 }
 
@@ -334,15 +341,19 @@ function renderQueueCards() {
 
 function renderTabs(stats) {
   const tabs = $("state-tabs");
-  tabs.replaceChildren();
+  const shown = new Map([...tabs.children].map((a) => [a.dataset.state, a]));
+  const links = [];
   for (const state of ["", ...STATES]) {
     const count = state ? ` (${stats ? stats[state] : "?"})` : "";
     const query = new URLSearchParams();
     if (state) query.set("state", state);
-    const a = el("a", { href: `#/queue/${enc(app.route.queue)}?${query}`, text: (state || "all") + count, "data-state": state || "all", role: "tab" });
-    if ((app.route.state || "") === state) a.className = "active";
-    tabs.append(a);
+    const a = shown.get(state || "all") || el("a", { "data-state": state || "all", role: "tab" });
+    a.href = `#/queue/${enc(app.route.queue)}?${query}`;
+    a.textContent = (state || "all") + count;
+    a.className = (app.route.state || "") === state ? "active" : "";
+    links.push(a);
   }
+  tabs.replaceChildren(...links);
 }
 
 async function openQueue() {
