@@ -57,13 +57,21 @@ def test_an_idle_queue_sleeps_until_work_a_scale_or_a_spec_change_wakes_it(
     jobqueues.wait(lambda: jobqueues.spec_replicas("idle") == 0, 90, "back to zero")
     jobqueues.wait(asleep, 60, "asleep again")
 
-    # 2. Scaled by hand: the Deployment watch wakes the loop, which takes it back to zero
-    # after its stabilisation window (5 s).
+    # 2. Scaled by hand: the Deployment watch wakes the loop, which takes it back to zero.
+    # Its ScaledDown event "2 -> 0" shows both: polling the Deployment for the 2 raced the
+    # operator, whose window held only zeros and which may undo it within milliseconds.
     jobqueues.cluster.kubectl(
         "scale", "deployment", "idle-worker", "--replicas=2", "-n", jobqueues.namespace
     )
-    jobqueues.wait(lambda: jobqueues.spec_replicas("idle") == 2, 30, "the manual scale")
-    jobqueues.wait(lambda: jobqueues.spec_replicas("idle") == 0, 90, "scaled back to zero")
+
+    def manual_scale_undone() -> bool:
+        return any(
+            event.involved_object.name == "idle" and (event.message or "").startswith("2 -> 0")
+            for event in jobqueues.events("ScaledDown")
+        )
+
+    jobqueues.wait(manual_scale_undone, 90, "the manual scale to 2 taken back to zero")
+    jobqueues.wait(lambda: jobqueues.spec_replicas("idle") == 0, 30, "scaled back to zero")
     jobqueues.wait(asleep, 90, "asleep again")
 
     # 3. A spec change: the update handler wakes the loop, which applies the new floor.
