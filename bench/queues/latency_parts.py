@@ -33,6 +33,7 @@ from typing import Any
 import redis
 
 from bench.queues.harness import REPO
+from bench.queues.output import write_and_print
 from bench.redisserver import redis_server
 
 QUEUE = "latparts"
@@ -305,9 +306,7 @@ def main() -> None:
             "two_hops_plain_sockets": _two_hops(url, args.samples, args.gap),
             "load_average_end": os.getloadavg(),
         }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_and_print(result, args.out)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from typing import Any
 import redis
 
 from bench.queues.harness import REPO
+from bench.queues.output import write_and_print
 from bench.redisserver import redis_server
 
 SAMPLE_RATE = 250  # py-spy samples per second
@@ -276,9 +277,7 @@ def main() -> None:
             "worker": _worker(url, args.worker_jobs, args.seconds),
             "load_average_end": os.getloadavg(),
         }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    write_and_print(result, args.out)
 
 
 if __name__ == "__main__":
