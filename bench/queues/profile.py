@@ -83,6 +83,7 @@ def stats_delta(
 async def _client(url: str, n: int) -> dict[str, Any]:
     import jobqueue
     from jobqueue.protocol.scripts import script_sha
+    from jobqueue.protocol.submitting import submit_args
 
     r = redis.Redis.from_url(url)
     out: dict[str, Any] = {"jobs": n}
@@ -99,8 +100,10 @@ async def _client(url: str, n: int) -> dict[str, Any]:
         # The same EVALSHA arguments straight through redis-py: the submit minus our code.
         proto = q.protocol
         spec = jobqueue.models.build_spec("bench_job", {"k": "noop", "i": 0})
+        limit = proto.limits.max_payload_bytes
         calls = [
-            proto._evalsha_args("submit", 1, *proto._submit_args(f"raw{i}", spec)) for i in range(n)
+            proto._evalsha_args("submit", 1, *submit_args(f"raw{i}", spec, None, limit))
+            for i in range(n)
         ]
         redis_async = q.redis
         start = time.perf_counter()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 from jobqueue.models import build_spec
-from jobqueue.protocol import WAKEUPS_CHANNEL, QueueProtocol
+from jobqueue.protocol import WAKEUPS_CHANNEL, QueueProtocol, submitting
 from qhelpers import ProtoFactory
 
 pytestmark = pytest.mark.redis
@@ -89,7 +89,7 @@ async def test_a_queue_that_drains_is_idle_again(proto: QueueProtocol, wakeups: 
 async def test_submit_many_publishes_once_for_all_its_batches(
     proto: QueueProtocol, wakeups: Wakeups
 ) -> None:
-    n = 1200  # three script calls of at most 500 jobs: only the first saw an idle queue
+    n = 3 * submitting.BATCH_JOBS  # three script calls: only the first saw an idle queue
     await proto.submit_many([build_spec("job")] * n, [f"m{i}" for i in range(n)])
     assert await wakeups.received() == ["q"]
     assert await proto.redis.zcard(proto.keys.queued) == n

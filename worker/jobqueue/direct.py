@@ -20,7 +20,7 @@ slot) and a single-connection client (its connection is shared under a lock).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -29,7 +29,7 @@ from redis.exceptions import ResponseError
 
 from jobqueue.connection import AnyRedis
 
-__all__ = ["call", "pipeline"]
+__all__ = ["call", "pipeline", "stream"]
 
 
 async def call(client: AnyRedis, *args: Any) -> Any:
@@ -66,13 +66,7 @@ async def pipeline(client: AnyRedis, commands: Sequence[Sequence[Any]]) -> list[
 
         async def send_and_read() -> list[Any]:
             await conn.send_packed_command(conn.pack_commands(commands))
-            replies: list[Any] = []
-            for _ in commands:
-                try:
-                    replies.append(await conn.read_response())
-                except ResponseError as refused:  # that reply is read: the rest follow
-                    replies.append(refused)
-            return replies
+            return await _replies(conn, len(commands))
 
         replies: list[Any] = await conn.retry.call_with_retry(send_and_read, _dropped(conn))
         return replies
@@ -85,3 +79,38 @@ def _dropped(conn: AbstractConnection) -> Callable[[Exception], Awaitable[None]]
         await conn.disconnect()  # the next use connects anew
 
     return dropped
+
+
+async def stream(client: AnyRedis, commands: Iterable[Sequence[Any]]) -> list[Any]:
+    """``pipeline`` for commands made one at a time: each is written as soon as ``commands``
+    yields it, and the replies are read once the last is written, so Redis runs the first
+    while the caller makes the next (a bulk submit: bench/README.md, round seven). Nothing is
+    retried, whatever the connection's policy: the commands cannot be made again. Any failure
+    drops the connection, so no reply is ever left on it for its next user."""
+    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
+        return await pipeline(client, list(commands))
+    pool = client.connection_pool
+    conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+    try:
+        sent = 0
+        for command in commands:
+            await conn.send_packed_command(conn.pack_command(*command), check_health=not sent)
+            sent += 1
+        return await _replies(conn, sent)
+    except BaseException:
+        await conn.disconnect()
+        raise
+    finally:
+        await pool.release(conn)
+
+
+async def _replies(conn: AbstractConnection, n: int) -> list[Any]:
+    """The next ``n`` replies in order; one Redis refused in its place, as its ResponseError
+    (that reply is read: the rest follow)."""
+    replies: list[Any] = []
+    for _ in range(n):
+        try:
+            replies.append(await conn.read_response())
+        except ResponseError as refused:
+            replies.append(refused)
+    return replies

@@ -18,8 +18,9 @@ a protocol built with ``settings`` stores their explicitly given fields on its f
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -28,9 +29,9 @@ from redis.exceptions import NoScriptError, ResponseError
 
 from jobqueue import direct
 from jobqueue.connection import MAX_BLOCK_SECONDS
-from jobqueue.errors import InvalidJob, MalformedJob
+from jobqueue.errors import MalformedJob
 from jobqueue.models import FINISHED_STATES, JobSpec, JobState, QueueSettings, WorkerInfo
-from jobqueue.protocol import replicated
+from jobqueue.protocol import replicated, submitting
 from jobqueue.protocol.keys import FIXED_KEY_NAMES, QUEUES_KEY, QueueKeys
 from jobqueue.protocol.replies import (
     CancelResult,
@@ -49,10 +50,6 @@ __all__ = ["AnyRedis", "QueueProtocol", "known_queues"]
 
 AnyRedis = aioredis.Redis | RedisCluster
 
-_SUBMIT_FIELDS = 9
-_SUBMIT_BATCH = 500  # jobs per submit script call
-_SUBMIT_BATCH_BYTES = 4 * 1024 * 1024  # payload bytes per submit script call
-_PIPELINE_DEPTH = 20  # script calls per pipelined round trip
 _BULK_LIMIT = 1000  # jobs per retry/cleanup call
 
 # Made once: json.dumps with options builds a new encoder on every call.
@@ -177,33 +174,18 @@ class QueueProtocol:
 
     # --- submitting ----------------------------------------------------------------------
 
-    def _submit_args(self, job_id: str, spec: JobSpec, payload: str | None = None) -> list[Any]:
-        """The submit script's arguments; ``payload``: the spec's payload already encoded
-        (and checked against the limit) by the caller."""
-        return [
-            job_id,
-            spec.name,
-            spec.encoded_payload(self.limits.max_payload_bytes) if payload is None else payload,
-            spec.priority,
-            round(spec.delay * 1000),
-            spec.attempts,
-            spec.backoff,
-            "" if spec.timeout is None else repr(spec.timeout),
-            spec.dedup_key or "",
-        ]
-
     async def submit(self, spec: JobSpec, job_id: str) -> tuple[str, bool]:
         """Submit one job under ``job_id``. Returns (id, created); with a dedup key held by
         an unfinished job, returns that job's id and False. Validation happens before I/O."""
-        args = self._submit_args(job_id, spec)
+        args = submitting.submit_args(job_id, spec, None, self.limits.max_payload_bytes)
         await self._register_queue()
         try:
             if self.wait_replicas:
-                [[jid, created]] = await self._evalsha_batch("submit", [[1, *args]])
+                [[jid, created]] = await self._evalsha_many("submit", [[1, *args]])
             else:
                 jid, created = await self._call("submit", 1, *args)
         except ResponseError as exc:
-            raise _submit_error(exc) from None
+            raise submitting.submit_error(exc) from None
         return jid, bool(created)
 
     async def submit_many(
@@ -212,63 +194,75 @@ class QueueProtocol:
         job_ids: Sequence[str],
         payloads: Sequence[str] | None = None,
     ) -> list[tuple[str, bool]]:
-        """Submit many jobs: several per script call, the calls pipelined. Every spec is
-        validated and encoded before anything is written; each batch is atomic.
-        ``payloads``: the specs' payloads as ``encoded_payload`` gave them, when the caller
-        has them already."""
+        """Submit many jobs: several per script call, each call atomic, the calls pipelined
+        and each written as soon as it is made. Every payload is encoded and checked before
+        anything is written. An id that exists already, or a payload over the queue's
+        stored limit, fails its call with nothing of that call written (the other calls
+        stand) and raises. ``payloads``: the specs' payloads as ``encoded_payload`` gave
+        them, when the caller has them already."""
         if len(specs) != len(job_ids) or (payloads is not None and len(payloads) != len(specs)):
             raise ValueError("specs, job_ids and payloads differ in length")
-        encoded = payloads if payloads is not None else [None] * len(specs)
-        all_args = [
-            self._submit_args(jid, spec, payload)
+        limit = self.limits.max_payload_bytes
+        encoded = payloads or [spec.encoded_payload(limit) for spec in specs]  # all, first
+        calls = submitting.batches(
+            submitting.submit_args(jid, spec, payload, limit)
             for jid, spec, payload in zip(job_ids, specs, encoded, strict=True)
-        ]
-        batches: list[list[Any]] = []
-        batch: list[Any] = []
-        size = 0
-        for args in all_args:
-            batch.extend(args)
-            size += len(args[2])
-            if len(batch) >= _SUBMIT_BATCH * _SUBMIT_FIELDS or size >= _SUBMIT_BATCH_BYTES:
-                batches.append([len(batch) // _SUBMIT_FIELDS, *batch])
-                batch, size = [], 0
-        if batch:
-            batches.append([len(batch) // _SUBMIT_FIELDS, *batch])
+        )
         await self._register_queue()
         out: list[tuple[str, bool]] = []
-        for start in range(0, len(batches), _PIPELINE_DEPTH):
-            try:
-                replies = await self._evalsha_batch(
-                    "submit", batches[start : start + _PIPELINE_DEPTH]
-                )
-            except ResponseError as exc:
-                raise _submit_error(exc) from None
-            for reply in replies:
-                pairs = zip(reply[::2], reply[1::2], strict=True)
-                out.extend((jid, bool(created)) for jid, created in pairs)
+        try:
+            while (first := next(calls, None)) is not None:
+                group = itertools.chain([first], itertools.islice(calls, submitting.DEPTH - 1))
+                for reply in await self._evalsha_many("submit", group):
+                    pairs = zip(reply[::2], reply[1::2], strict=True)
+                    out.extend((jid, bool(created)) for jid, created in pairs)
+        except ResponseError as exc:
+            raise submitting.submit_error(exc) from None
         return out
 
-    async def _evalsha_batch(self, name: str, calls: list[list[Any]]) -> list[Any]:
-        """Run one script for each argument list in one pipelined round trip (followed by
-        WAIT when ``wait_replicas`` is set: see ``replicated``)."""
-        for attempt in range(2):
-            pipe = self.redis.pipeline(transaction=False)
-            for args in calls:
-                # execute_command: ClusterPipeline blocks its evalsha() method, not the command
-                pipe.execute_command("EVALSHA", *self._evalsha_args(name, *args))
-            if self.wait_replicas:
-                replicated.add_wait(pipe, self)
-            results = list(await pipe.execute(raise_on_error=False))
-            acked = results.pop() if self.wait_replicas else None
-            if not any(isinstance(r, NoScriptError) for r in results) or attempt == 1:
-                for r in results:
-                    if isinstance(r, Exception):
-                        raise r
-                if acked is not None:
-                    await replicated.check(self, acked, results)
-                return results
-            await self.redis.script_load(script_source(name))  # the server lost its scripts
-        raise AssertionError("unreachable")
+    async def _evalsha_many(self, name: str, calls: Iterable[list[Any]]) -> list[Any]:
+        """Run one script for each argument list in one pipelined round trip, each call
+        written as soon as ``calls`` makes it (followed by WAIT when ``wait_replicas`` is
+        set: see ``replicated``). A call refused because the server lost its scripts (a
+        SCRIPT FLUSH or a restart, perhaps between two calls of the round trip) runs again
+        once the script is loaded; the calls that ran do not."""
+        made: list[list[Any]] = []
+
+        def commands(arg_lists: Iterable[list[Any]]) -> Iterator[list[Any]]:
+            for args in arg_lists:
+                made.append(args)
+                yield ["EVALSHA", *self._evalsha_args(name, *args)]
+
+        replies, acked = await self._send(commands(calls))
+        lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if lost:
+            await self.redis.script_load(script_source(name))
+            again, acked_again = await self._send(commands([made[i] for i in lost]))
+            for i, reply in zip(lost, again, strict=True):
+                replies[i] = reply
+            acked.extend(acked_again)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        for count, their_replies in acked:
+            await replicated.check(self, count, their_replies)
+        return replies
+
+    async def _send(
+        self, commands: Iterable[list[Any]]
+    ) -> tuple[list[Any], list[tuple[Any, list[Any]]]]:
+        """``commands`` pipelined: their replies in order (a refused one as its error), and
+        with ``wait_replicas`` the WAIT's reply with the replies it covers."""
+        if not self.wait_replicas:
+            return await direct.stream(self.redis, commands), []
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            # execute_command: ClusterPipeline blocks its evalsha() method, not the command
+            pipe.execute_command(*command)
+        replicated.add_wait(pipe, self)
+        replies = list(await pipe.execute(raise_on_error=False))
+        acked = replies.pop()
+        return replies, [(acked, [r for r in replies if not isinstance(r, Exception)])]
 
     # --- worker side ---------------------------------------------------------------------
 
@@ -520,14 +514,6 @@ class QueueProtocol:
 
     async def stats(self, window_seconds: int) -> StatsSnapshot:
         return decode_snapshot(await self._call("stats", int(window_seconds * 1000)))
-
-
-def _submit_error(exc: ResponseError) -> Exception:
-    """The submit script's refusals as the client's errors (nothing was written)."""
-    message = str(exc)
-    if message.startswith("invalid payload: "):
-        return InvalidJob("payload", message.removeprefix("invalid payload: "))
-    return exc
 
 
 async def known_queues(redis: AnyRedis) -> list[str]:
