@@ -32,6 +32,7 @@ import redis
 from jobqueue.models import QueueSettings
 from jobqueue.protocol.keys import QueueKeys
 from jobqueue.protocol.scripts import _prologue, script_info, script_source
+from jobqueue.protocol.submitting import BATCH_JOBS
 
 from bench.redisserver import redis_server
 
@@ -150,7 +151,7 @@ class RedisTime:
 
 
 _SLOWLOG_LEN = 1024
-_BULK = 500  # jobs per bulk submit call, as AsyncQueue.submit_many sends them
+_BULK = BATCH_JOBS  # jobs per bulk submit call, as AsyncQueue.submit_many sends them
 
 
 def _bulk_args(tag: str) -> list[Any]:
