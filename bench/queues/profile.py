@@ -100,9 +100,9 @@ async def _client(url: str, n: int) -> dict[str, Any]:
         # The same EVALSHA arguments straight through redis-py: the submit minus our code.
         proto = q.protocol
         spec = jobqueue.models.build_spec("bench_job", {"k": "noop", "i": 0})
-        limit = proto.limits.max_payload_bytes
+        payload = spec.encoded_payload()
         calls = [
-            proto._evalsha_args("submit", 1, *submit_args(f"raw{i}", spec, None, limit))
+            proto._evalsha_args("submit", 1, *submit_args(f"raw{i}", spec, payload))
             for i in range(n)
         ]
         redis_async = q.redis

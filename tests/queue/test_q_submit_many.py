@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -59,21 +60,16 @@ async def test_a_bulk_submit_writes_its_first_call_before_making_the_last(
     # (bench/README.md, round seven). Seen from the client: when it starts on the third call,
     # the first call's jobs are already in Redis.
     monkeypatch.setattr(submitting, "BATCH_JOBS", 10)
-    made = 0
     first_written_before_third_made: list[bool] = []
     observer = redis.Redis.from_url(redis_url)
-    real_submit_args = submitting.submit_args
-
-    def submit_args(*args: Any) -> list[Any]:
-        nonlocal made
-        if made == 20:  # the third call's first job (blocking this loop: the bytes are out)
-            first_written_before_third_made.append(
-                held_within(lambda: observer.exists(proto.keys.job("s0")) == 1)
-            )
-        made += 1
-        return real_submit_args(*args)
-
-    monkeypatch.setattr(submitting, "submit_args", submit_args)
+    # the third call's first job (blocking this loop: the first call's bytes are out)
+    _before_making_job(
+        monkeypatch,
+        20,
+        lambda: first_written_before_third_made.append(
+            held_within(lambda: observer.exists(proto.keys.job("s0")) == 1)
+        ),
+    )
     try:
         n = 35
         await proto.submit_many([build_spec("job")] * n, [f"s{i}" for i in range(n)])
@@ -92,18 +88,12 @@ async def test_a_server_that_lost_its_scripts_midway_runs_only_the_refused_calls
     monkeypatch.setattr(submitting, "BATCH_JOBS", 10)
     await proto.submit_many([build_spec("warm")], ["warm"])  # the script is loaded
     flusher = redis.Redis.from_url(redis_url)
-    real_submit_args = submitting.submit_args
-    made = 0
 
-    def submit_args(*args: Any) -> list[Any]:
-        nonlocal made
-        if made == 20:  # the first call has run: the server now forgets its scripts
-            assert held_within(lambda: flusher.exists(proto.keys.job("f0")) == 1)
-            flusher.script_flush()
-        made += 1
-        return real_submit_args(*args)
+    def forget_scripts() -> None:  # once the first call has run
+        assert held_within(lambda: flusher.exists(proto.keys.job("f0")) == 1)
+        flusher.script_flush()
 
-    monkeypatch.setattr(submitting, "submit_args", submit_args)
+    _before_making_job(monkeypatch, 20, forget_scripts)
     try:
         n = 40
         ids = [f"f{i}" for i in range(n)]
@@ -112,6 +102,24 @@ async def test_a_server_that_lost_its_scripts_midway_runs_only_the_refused_calls
         flusher.close()
     assert await proto.redis.zcard(proto.keys.queued) == n + 1
     assert await proto.redis.xlen(proto.keys.events) == 1 + n // 10  # one entry per call
+
+
+def _before_making_job(
+    monkeypatch: pytest.MonkeyPatch, index: int, action: Callable[[], object]
+) -> None:
+    """Run ``action`` once, as a bulk submit is about to make the arguments of its job
+    ``index`` (counting from 0)."""
+    real_submit_args = submitting.submit_args
+    made = 0
+
+    def submit_args(*args: Any) -> list[Any]:
+        nonlocal made
+        if made == index:
+            action()
+        made += 1
+        return real_submit_args(*args)
+
+    monkeypatch.setattr(submitting, "submit_args", submit_args)
 
 
 def _commands_per_job(calls: dict[str, int], n: int) -> dict[str, float]:

@@ -21,7 +21,7 @@ slot) and a single-connection client (its connection is shared under a lock).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeGuard
 
 import redis.asyncio as aioredis
 from redis.asyncio.connection import AbstractConnection
@@ -32,9 +32,15 @@ from jobqueue.connection import AnyRedis
 __all__ = ["call", "pipeline", "stream"]
 
 
+def _covered(client: AnyRedis) -> TypeGuard[aioredis.Redis]:
+    """Whether this module takes the client's connections itself: not a Cluster's (routed by
+    slot) nor a single-connection client's (shared under its lock)."""
+    return isinstance(client, aioredis.Redis) and not client.single_connection_client
+
+
 async def call(client: AnyRedis, *args: Any) -> Any:
     """``client.execute_command(*args)`` for a command whose reply needs no callback."""
-    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
+    if not _covered(client):
         return await client.execute_command(*args)
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
@@ -55,7 +61,7 @@ async def pipeline(client: AnyRedis, commands: Sequence[Sequence[Any]]) -> list[
     its ResponseError in its place), for commands without a response callback. A failure
     while reading (a timeout, a cancelled wait) drops the connection, as redis-py's read
     does, so no reply is ever left for the next user of the connection."""
-    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
+    if not _covered(client):
         pipe = client.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
@@ -87,7 +93,7 @@ async def stream(client: AnyRedis, commands: Iterable[Sequence[Any]]) -> list[An
     while the caller makes the next (a bulk submit: bench/README.md, round seven). Nothing is
     retried, whatever the connection's policy: the commands cannot be made again. Any failure
     drops the connection, so no reply is ever left on it for its next user."""
-    if not isinstance(client, aioredis.Redis) or client.single_connection_client:
+    if not _covered(client):
         return await pipeline(client, list(commands))
     pool = client.connection_pool
     conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped

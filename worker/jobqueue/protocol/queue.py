@@ -177,7 +177,9 @@ class QueueProtocol:
     async def submit(self, spec: JobSpec, job_id: str) -> tuple[str, bool]:
         """Submit one job under ``job_id``. Returns (id, created); with a dedup key held by
         an unfinished job, returns that job's id and False. Validation happens before I/O."""
-        args = submitting.submit_args(job_id, spec, None, self.limits.max_payload_bytes)
+        args = submitting.submit_args(
+            job_id, spec, spec.encoded_payload(self.limits.max_payload_bytes)
+        )
         await self._register_queue()
         try:
             if self.wait_replicas:
@@ -205,7 +207,7 @@ class QueueProtocol:
         limit = self.limits.max_payload_bytes
         encoded = payloads or [spec.encoded_payload(limit) for spec in specs]  # all, first
         calls = submitting.batches(
-            submitting.submit_args(jid, spec, payload, limit)
+            submitting.submit_args(jid, spec, payload)
             for jid, spec, payload in zip(job_ids, specs, encoded, strict=True)
         )
         await self._register_queue()
@@ -228,16 +230,18 @@ class QueueProtocol:
         once the script is loaded; the calls that ran do not."""
         made: list[list[Any]] = []
 
-        def commands(arg_lists: Iterable[list[Any]]) -> Iterator[list[Any]]:
-            for args in arg_lists:
+        def commands() -> Iterator[list[Any]]:
+            for args in calls:
                 made.append(args)
                 yield ["EVALSHA", *self._evalsha_args(name, *args)]
 
-        replies, acked = await self._send(commands(calls))
+        replies, acked = await self._send(commands())
         lost = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
         if lost:
             await self.redis.script_load(script_source(name))
-            again, acked_again = await self._send(commands([made[i] for i in lost]))
+            again, acked_again = await self._send(
+                [["EVALSHA", *self._evalsha_args(name, *made[i])] for i in lost]
+            )
             for i, reply in zip(lost, again, strict=True):
                 replies[i] = reply
             acked.extend(acked_again)

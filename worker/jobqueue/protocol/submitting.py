@@ -29,15 +29,13 @@ BATCH_BYTES = 4 * 1024 * 1024  # payload bytes per script call
 DEPTH = 20
 
 
-def submit_args(
-    job_id: str, spec: JobSpec, payload: str | None, max_payload_bytes: int
-) -> list[Any]:
-    """The submit script's arguments for one job; ``payload``: the spec's payload already
-    encoded (and checked against the limit) by the caller, or None to encode it here."""
+def submit_args(job_id: str, spec: JobSpec, payload: str) -> list[Any]:
+    """The submit script's arguments for one job; ``payload``: the spec's payload as
+    ``encoded_payload`` gave it (checked against the limit)."""
     return [
         job_id,
         spec.name,
-        spec.encoded_payload(max_payload_bytes) if payload is None else payload,
+        payload,
         spec.priority,
         round(spec.delay * 1000),
         spec.attempts,
