@@ -54,6 +54,11 @@ const enc = encodeURIComponent;
 
 // --- small DOM helpers -------------------------------------------------------------------
 
+// The children of `box` by their data-<key> attribute: the nodes a redraw keeps (renderQueues).
+function childrenBy(box, key) {
+  return new Map([...box.children].map((node) => [node.dataset[key], node]));
+}
+
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs)) {
@@ -272,7 +277,7 @@ function renderQueues() {
   const overview = app.overview;
   if (!overview) return;
   $("queues-empty").hidden = overview.queues.length > 0;
-  const shown = new Map([...body.children].map((tr) => [tr.dataset.queue, tr]));
+  const shown = childrenBy(body, "queue");
   const rows = [];
   for (const s of overview.queues) {
     const h = overview.history[s.queue] || [];
@@ -341,7 +346,7 @@ function renderQueueCards() {
 
 function renderTabs(stats) {
   const tabs = $("state-tabs");
-  const shown = new Map([...tabs.children].map((a) => [a.dataset.state, a]));
+  const shown = childrenBy(tabs, "state");
   const links = [];
   for (const state of ["", ...STATES]) {
     const count = state ? ` (${stats ? stats[state] : "?"})` : "";
